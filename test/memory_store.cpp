@@ -1,0 +1,803 @@
+// Tests of websession/store/memory.hpp: versions, expiry on a manual clock, the sweep timer and
+// its lifetime, capacity bounds, the per-user index, shared handles and concurrent use.
+#include <websession/store/memory.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using websession::error;
+using websession::manual_clock;
+using websession::memory_store_options;
+using websession::store_write;
+using store_type = websession::basic_memory_store<manual_clock>;
+using keys = std::vector<std::string>;
+
+constexpr std::size_t overhead = store_type::entry_overhead;
+
+std::size_t cost(std::string_view key, std::string_view value, std::string_view user = {}) {
+  return key.size() + value.size() + user.size() + overhead;
+}
+
+// Runs one awaitable to completion on `ioc`, even if a sweep timer keeps the context busy.
+template <class T>
+T await(asio::io_context& ioc, asio::awaitable<T> op) {
+  std::optional<T> out;
+  std::exception_ptr failure;
+  bool done = false;
+  asio::co_spawn(ioc, std::move(op), [&](std::exception_ptr e, T v) {
+    failure = e;
+    if (!e) out.emplace(std::move(v));
+    done = true;
+  });
+  ioc.restart();
+  int idle = 0;
+  while (!done) {
+    if (ioc.run_one() == 0) {
+      BOOST_REQUIRE_MESSAGE(++idle < 3, "the operation never completed");
+      ioc.restart();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+  return std::move(*out);
+}
+
+template <class R>
+boost::system::error_code code(const R& r) {
+  return r.has_value() ? boost::system::error_code{} : r.error();
+}
+
+boost::system::error_code ec(error e) { return make_error_code(e); }
+
+memory_store_options no_timer() {
+  memory_store_options o;
+  o.sweep_interval = 0ms;
+  return o;
+}
+
+// An io_context, a manual clock shared with a store, and a shortcut to run store operations.
+struct env {
+  explicit env(memory_store_options o = no_timer()) : store(ioc.get_executor(), o, clock) {}
+
+  template <class T>
+  T run(asio::awaitable<T> op) {
+    return await(ioc, std::move(op));
+  }
+
+  asio::io_context ioc;  // declared first: the store must be destroyed before it
+  manual_clock clock;
+  store_type store;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(memory_store)
+
+BOOST_AUTO_TEST_CASE(insert_load_replace_erase) {
+  env e;
+  auto v = e.run(e.store.insert("k1", {"one", 10s, ""}));
+  BOOST_TEST_REQUIRE(v.has_value());
+  BOOST_TEST(*v == 1u);
+
+  auto r = e.run(e.store.load("k1"));
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(r->value == "one");
+  BOOST_TEST(r->version == 1u);
+
+  v = e.run(e.store.replace("k1", {"two", 10s, ""}, 1));
+  BOOST_TEST_REQUIRE(v.has_value());
+  BOOST_TEST(*v == 2u);
+  v = e.run(e.store.replace("k1", {"three", 10s, ""}, 2));
+  BOOST_TEST_REQUIRE(v.has_value());
+  BOOST_TEST(*v == 3u);
+
+  r = e.run(e.store.load("k1"));
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(r->value == "three");
+  BOOST_TEST(r->version == 3u);
+  BOOST_TEST(e.store.size() == 1u);
+  BOOST_TEST(e.store.bytes() == cost("k1", "three"));
+
+  auto erased = e.run(e.store.erase("k1"));
+  BOOST_TEST_REQUIRE(erased.has_value());
+  BOOST_TEST(*erased == true);
+  erased = e.run(e.store.erase("k1"));
+  BOOST_TEST_REQUIRE(erased.has_value());
+  BOOST_TEST(*erased == false);
+  BOOST_TEST(code(e.run(e.store.load("k1"))) == ec(error::not_found));
+  BOOST_TEST(e.store.size() == 0u);
+  BOOST_TEST(e.store.bytes() == 0u);
+
+  BOOST_TEST(e.run(e.store.ping()) == boost::system::error_code{});
+}
+
+BOOST_AUTO_TEST_CASE(conflicts_and_not_found) {
+  env e;
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("k", {"v1", 10s, ""})).has_value());
+
+  // insert over a live key
+  BOOST_TEST(code(e.run(e.store.insert("k", {"other", 10s, ""}))) == ec(error::conflict));
+  // stale version
+  BOOST_TEST(code(e.run(e.store.replace("k", {"v2", 10s, ""}, 0))) == ec(error::conflict));
+  BOOST_TEST(code(e.run(e.store.replace("k", {"v2", 10s, ""}, 2))) == ec(error::conflict));
+  BOOST_TEST(code(e.run(e.store.rotate("k", "k2", {"v2", 10s, ""}, 7))) == ec(error::conflict));
+  // none of these changed anything
+  auto r = e.run(e.store.load("k"));
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(r->value == "v1");
+  BOOST_TEST(r->version == 1u);
+  BOOST_TEST(code(e.run(e.store.load("k2"))) == ec(error::not_found));
+  BOOST_TEST(e.store.size() == 1u);
+  BOOST_TEST(e.store.bytes() == cost("k", "v1"));
+
+  // absent keys
+  BOOST_TEST(code(e.run(e.store.load("nope"))) == ec(error::not_found));
+  BOOST_TEST(code(e.run(e.store.replace("nope", {"x", 10s, ""}, 1))) == ec(error::not_found));
+  BOOST_TEST(code(e.run(e.store.rotate("nope", "n2", {"x", 10s, ""}, 1))) ==
+             ec(error::not_found));
+  BOOST_TEST(code(e.run(e.store.load("n2"))) == ec(error::not_found));
+  BOOST_TEST(e.store.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(rotate_moves_the_value_and_bumps_the_version) {
+  // One shard forces old and new key into the same map (one lock, a possible rehash); many
+  // shards make them differ (two locks).
+  for (std::size_t shards : {std::size_t{1}, std::size_t{16}}) {
+    auto o = no_timer();
+    o.shards = shards;
+    env e(o);
+    BOOST_TEST_REQUIRE(e.run(e.store.insert("old", {"a", 10s, ""})).has_value());
+    BOOST_TEST_REQUIRE(e.run(e.store.replace("old", {"b", 10s, ""}, 1)).has_value());
+
+    auto v = e.run(e.store.rotate("old", "new", {"rotated", 10s, ""}, 2));
+    BOOST_TEST_REQUIRE(v.has_value());
+    BOOST_TEST(*v == 3u);
+    BOOST_TEST(code(e.run(e.store.load("old"))) == ec(error::not_found));
+    auto r = e.run(e.store.load("new"));
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(r->value == "rotated");
+    BOOST_TEST(r->version == 3u);
+    BOOST_TEST(e.store.size() == 1u);
+    BOOST_TEST(e.store.bytes() == cost("new", "rotated"));
+
+    // many rotations in one shard exercise rehashing between the two lookups
+    std::string key = "new";
+    std::uint64_t version = 3;
+    for (int i = 0; i < 200; ++i) {
+      std::string next = "key" + std::to_string(i);
+      auto rv = e.run(e.store.rotate(key, next, {"x", 10s, ""}, version));
+      BOOST_TEST_REQUIRE(rv.has_value());
+      BOOST_TEST_REQUIRE(*rv == version + 1);
+      version = *rv;
+      key = next;
+    }
+    BOOST_TEST(e.store.size() == 1u);
+    BOOST_TEST(e.store.bytes() == cost(key, "x"));
+
+    // onto a live key: conflict, both untouched
+    BOOST_TEST_REQUIRE(e.run(e.store.insert("taken", {"t", 10s, ""})).has_value());
+    BOOST_TEST(code(e.run(e.store.rotate(key, "taken", {"y", 10s, ""}, version))) ==
+               ec(error::conflict));
+    r = e.run(e.store.load(key));
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(r->version == version);
+    r = e.run(e.store.load("taken"));
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(r->value == "t");
+    BOOST_TEST(r->version == 1u);
+
+    // onto an expired key: allowed, the expired entry goes
+    BOOST_TEST_REQUIRE(e.run(e.store.insert("stale", {"s", 1s, ""})).has_value());
+    e.clock.advance(1s);
+    v = e.run(e.store.rotate(key, "stale", {"z", 10s, ""}, version));
+    BOOST_TEST_REQUIRE(v.has_value());
+    BOOST_TEST(*v == version + 1);
+    BOOST_TEST(e.store.size() == 2u);
+    BOOST_TEST(e.store.bytes() == cost("stale", "z") + cost("taken", "t"));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(load_expires_exactly_at_the_deadline) {
+  env e;
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("k", {"v", 10s, ""})).has_value());
+  e.clock.advance(10s - 1ns);
+  BOOST_TEST(e.run(e.store.load("k")).has_value());
+  e.clock.advance(1ns);  // now == expires
+  BOOST_TEST(code(e.run(e.store.load("k"))) == ec(error::expired));
+  // the expired entry was erased on access
+  BOOST_TEST(code(e.run(e.store.load("k"))) == ec(error::not_found));
+  BOOST_TEST(e.store.size() == 0u);
+  BOOST_TEST(e.store.bytes() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(replace_and_rotate_of_expired_entries_are_not_found) {
+  env e;
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("a", {"v", 10s, ""})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("b", {"v", 10s, ""})).has_value());
+  e.clock.advance(10s);
+  BOOST_TEST(code(e.run(e.store.replace("a", {"w", 10s, ""}, 1))) == ec(error::not_found));
+  BOOST_TEST(code(e.run(e.store.rotate("b", "c", {"w", 10s, ""}, 1))) == ec(error::not_found));
+  BOOST_TEST(e.store.size() == 0u);
+  BOOST_TEST(e.store.bytes() == 0u);
+  BOOST_TEST(code(e.run(e.store.load("c"))) == ec(error::not_found));
+
+  // erase of an expired entry reports nothing live was erased, but drops it
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("d", {"v", 1s, ""})).has_value());
+  e.clock.advance(1s);
+  auto erased = e.run(e.store.erase("d"));
+  BOOST_TEST_REQUIRE(erased.has_value());
+  BOOST_TEST(*erased == false);
+  BOOST_TEST(e.store.size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(insert_over_an_expired_entry_and_ttl_refresh) {
+  env e;
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("k", {"old-value", 1s, ""})).has_value());
+  e.clock.advance(1s);
+  auto v = e.run(e.store.insert("k", {"new", 10s, ""}));
+  BOOST_TEST_REQUIRE(v.has_value());
+  BOOST_TEST(*v == 1u);
+  BOOST_TEST(e.store.size() == 1u);
+  BOOST_TEST(e.store.bytes() == cost("k", "new"));
+
+  // replace sets a fresh TTL from its own now
+  e.clock.advance(5s);
+  BOOST_TEST_REQUIRE(e.run(e.store.replace("k", {"newer", 10s, ""}, 1)).has_value());
+  e.clock.advance(9s);
+  BOOST_TEST(e.run(e.store.load("k")).has_value());
+  e.clock.advance(1s);
+  BOOST_TEST(code(e.run(e.store.load("k"))) == ec(error::expired));
+
+  // huge TTLs saturate instead of overflowing into the past
+  BOOST_TEST_REQUIRE(
+      e.run(e.store.insert("forever", {"v", std::chrono::milliseconds::max(), ""})).has_value());
+  e.clock.advance(std::chrono::hours(24 * 365 * 100));
+  BOOST_TEST(e.run(e.store.load("forever")).has_value());
+  // and a TTL of zero is due at once
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("zero", {"v", 0ms, ""})).has_value());
+  BOOST_TEST(code(e.run(e.store.load("zero"))) == ec(error::expired));
+}
+
+BOOST_AUTO_TEST_CASE(sweep_removes_expired_and_keeps_live) {
+  env e;
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("short1", {"v", 1s, ""})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("short2", {"v", 2s, "u"})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("long", {"v", 1h, ""})).has_value());
+  BOOST_TEST(e.store.sweep() == 0u);
+  e.clock.advance(1s);
+  BOOST_TEST(e.store.sweep() == 1u);
+  BOOST_TEST(e.store.size() == 2u);
+  BOOST_TEST(e.store.user_bindings() == 1u);
+  e.clock.advance(1s);
+  BOOST_TEST(e.store.sweep() == 1u);
+  BOOST_TEST(e.store.user_bindings() == 0u);
+  BOOST_TEST(e.store.size() == 1u);
+  BOOST_TEST(e.store.bytes() == cost("long", "v"));
+  // swept entries are gone, not merely expired
+  BOOST_TEST(code(e.run(e.store.load("short1"))) == ec(error::not_found));
+  BOOST_TEST(code(e.run(e.store.load("short2"))) == ec(error::not_found));
+  BOOST_TEST(e.run(e.store.load("long")).has_value());
+  auto listed = e.run(e.store.list_user("u"));
+  BOOST_TEST_REQUIRE(listed.has_value());
+  BOOST_TEST(listed->empty());
+}
+
+BOOST_AUTO_TEST_CASE(timer_driven_sweep) {
+  memory_store_options o;
+  o.sweep_interval = 1ms;
+  env e(o);
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("short", {"v", 1s, ""})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("long", {"v", 1h, ""})).has_value());
+  e.clock.advance(1s);
+
+  // Bounded: at most about 2 s of real time, normally one 1 ms tick.
+  auto wait_for_size = [&](std::size_t n) {
+    for (int i = 0; i < 200 && e.store.size() != n; ++i) {
+      e.ioc.restart();
+      e.ioc.run_for(10ms);
+    }
+  };
+  wait_for_size(1);
+  BOOST_TEST(e.store.size() == 1u);
+  BOOST_TEST(e.store.bytes() == cost("long", "v"));
+
+  // the timer re-arms itself
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("short2", {"v", 1s, ""})).has_value());
+  BOOST_TEST(e.store.size() == 2u);
+  e.clock.advance(1s);
+  wait_for_size(1);
+  BOOST_TEST(e.store.size() == 1u);
+  BOOST_TEST(e.run(e.store.load("long")).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(capacity_by_count) {
+  auto o = no_timer();
+  o.max_sessions = 2;
+  env e(o);
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("a", {"v", 1h, ""})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("b", {"v", 1h, ""})).has_value());
+  BOOST_TEST(code(e.run(e.store.insert("c", {"v", 1h, ""}))) == ec(error::capacity));
+  BOOST_TEST(e.store.size() == 2u);
+  BOOST_TEST(e.store.bytes() == cost("a", "v") + cost("b", "v"));
+  BOOST_TEST(e.run(e.store.load("a")).has_value());
+  BOOST_TEST(e.run(e.store.load("b")).has_value());
+  BOOST_TEST(code(e.run(e.store.load("c"))) == ec(error::not_found));
+  // replace and rotate do not add an entry, so they still work when full
+  BOOST_TEST(e.run(e.store.replace("a", {"w", 1h, ""}, 1)).has_value());
+  BOOST_TEST(e.run(e.store.rotate("b", "b2", {"w", 1h, ""}, 1)).has_value());
+
+  BOOST_TEST_REQUIRE(e.run(e.store.erase("a")).has_value());
+  BOOST_TEST(e.run(e.store.insert("c", {"v", 1h, ""})).has_value());
+  BOOST_TEST(e.store.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(capacity_by_bytes) {
+  const std::string ten(10, 'x');
+  auto o = no_timer();
+  o.max_bytes = 2 * cost("a", ten);
+  env e(o);
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("a", {ten, 1h, ""})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("b", {ten, 1h, ""})).has_value());
+  BOOST_TEST(e.store.bytes() == o.max_bytes);
+  BOOST_TEST(code(e.run(e.store.insert("c", {"", 1h, ""}))) == ec(error::capacity));
+
+  // a replace that grows the value is checked too, and leaves the entry as it was
+  BOOST_TEST(code(e.run(e.store.replace("a", {ten + "y", 1h, ""}, 1))) == ec(error::capacity));
+  auto r = e.run(e.store.load("a"));
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(r->value == ten);
+  BOOST_TEST(r->version == 1u);
+  // so is the user name, and a longer key in a rotate
+  BOOST_TEST(code(e.run(e.store.replace("a", {ten, 1h, "u"}, 1))) == ec(error::capacity));
+  BOOST_TEST(code(e.run(e.store.rotate("a", "aa", {ten, 1h, ""}, 1))) == ec(error::capacity));
+  BOOST_TEST(e.run(e.store.load("a")).has_value());
+
+  // shrinking frees room, which a later growth can use up to exactly max_bytes
+  BOOST_TEST_REQUIRE(e.run(e.store.replace("a", {"123456789", 1h, ""}, 1)).has_value());
+  BOOST_TEST(e.store.bytes() == o.max_bytes - 1);
+  BOOST_TEST_REQUIRE(e.run(e.store.replace("b", {ten + "y", 1h, ""}, 1)).has_value());
+  BOOST_TEST(e.store.bytes() == o.max_bytes);
+  BOOST_TEST(e.run(e.store.load("a")).has_value());
+  BOOST_TEST(e.run(e.store.load("b")).has_value());
+
+  // a value larger than the whole budget
+  BOOST_TEST_REQUIRE(e.run(e.store.erase("a")).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.erase("b")).has_value());
+  std::string huge(o.max_bytes, 'h');
+  BOOST_TEST(code(e.run(e.store.insert("h", {huge, 1h, ""}))) == ec(error::capacity));
+  BOOST_TEST(e.store.size() == 0u);
+  BOOST_TEST(e.store.bytes() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(expired_entries_are_purged_to_make_room) {
+  {
+    auto o = no_timer();
+    o.max_sessions = 2;
+    env e(o);
+    BOOST_TEST_REQUIRE(e.run(e.store.insert("a", {"v", 1s, ""})).has_value());
+    BOOST_TEST_REQUIRE(e.run(e.store.insert("b", {"v", 1h, ""})).has_value());
+    BOOST_TEST(code(e.run(e.store.insert("c", {"v", 1h, ""}))) == ec(error::capacity));
+    e.clock.advance(1s);
+    BOOST_TEST(e.run(e.store.insert("c", {"v", 1h, ""})).has_value());
+    BOOST_TEST(e.store.size() == 2u);
+    // "a" was swept, not left behind as expired
+    BOOST_TEST(code(e.run(e.store.load("a"))) == ec(error::not_found));
+    BOOST_TEST(e.run(e.store.load("b")).has_value());
+  }
+  {
+    const std::string ten(10, 'x');
+    auto o = no_timer();
+    o.max_bytes = 2 * cost("a", ten);
+    env e(o);
+    BOOST_TEST_REQUIRE(e.run(e.store.insert("a", {ten, 1s, ""})).has_value());
+    BOOST_TEST_REQUIRE(e.run(e.store.insert("b", {ten, 1h, ""})).has_value());
+    const std::string bigger = ten + std::string(cost("a", ten), 'y');
+    BOOST_TEST(code(e.run(e.store.replace("b", {bigger, 1h, ""}, 1))) == ec(error::capacity));
+    e.clock.advance(1s);
+    auto v = e.run(e.store.replace("b", {bigger, 1h, ""}, 1));
+    BOOST_TEST_REQUIRE(v.has_value());
+    BOOST_TEST(*v == 2u);
+    BOOST_TEST(e.store.size() == 1u);
+    BOOST_TEST(e.store.bytes() == cost("b", bigger));
+    BOOST_TEST(e.store.bytes() == o.max_bytes);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(user_index) {
+  env e;
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("a", {"v", 1h, "alice"})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("b", {"v", 1h, "alice"})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("c", {"v", 1h, "bob"})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("d", {"v", 1h, ""})).has_value());
+  BOOST_TEST(e.store.bytes() == cost("a", "v", "alice") + cost("b", "v", "alice") +
+                                    cost("c", "v", "bob") + cost("d", "v"));
+
+  auto list = [&](std::string_view user) {
+    auto r = e.run(e.store.list_user(user));
+    BOOST_TEST_REQUIRE(r.has_value());
+    return *r;
+  };
+  BOOST_TEST(list("alice") == (keys{"a", "b"}));
+  BOOST_TEST(list("bob") == (keys{"c"}));
+  BOOST_TEST(e.store.user_bindings() == 3u);
+  BOOST_TEST(list("") == keys{});
+  BOOST_TEST(list("carol") == keys{});
+
+  // a replace that changes the user moves the key
+  BOOST_TEST_REQUIRE(e.run(e.store.replace("b", {"v", 1h, "bob"}, 1)).has_value());
+  BOOST_TEST(list("alice") == (keys{"a"}));
+  BOOST_TEST(list("bob") == (keys{"b", "c"}));
+  BOOST_TEST(e.store.user_bindings() == 3u);
+  // and one that clears it unbinds the key
+  BOOST_TEST_REQUIRE(e.run(e.store.replace("c", {"v", 1h, ""}, 1)).has_value());
+  BOOST_TEST(list("bob") == (keys{"b"}));
+  BOOST_TEST(e.store.user_bindings() == 2u);
+  // binding a key that had no user
+  BOOST_TEST_REQUIRE(e.run(e.store.replace("d", {"v", 1h, "bob"}, 1)).has_value());
+  BOOST_TEST(list("bob") == (keys{"b", "d"}));
+
+  // rotate keeps the binding, under the new key
+  BOOST_TEST_REQUIRE(e.run(e.store.rotate("a", "a2", {"v", 1h, "alice"}, 1)).has_value());
+  BOOST_TEST(list("alice") == (keys{"a2"}));
+  BOOST_TEST(e.store.user_bindings() == 3u);
+
+  // erase_user erases only that user's keys, and reports them
+  auto erased = e.run(e.store.erase_user("bob"));
+  BOOST_TEST_REQUIRE(erased.has_value());
+  BOOST_TEST(*erased == (keys{"b", "d"}));
+  BOOST_TEST(code(e.run(e.store.load("b"))) == ec(error::not_found));
+  BOOST_TEST(code(e.run(e.store.load("d"))) == ec(error::not_found));
+  BOOST_TEST(e.run(e.store.load("a2")).has_value());
+  BOOST_TEST(e.run(e.store.load("c")).has_value());
+  BOOST_TEST(list("bob") == keys{});
+  BOOST_TEST(e.store.user_bindings() == 1u);
+  erased = e.run(e.store.erase_user("bob"));
+  BOOST_TEST_REQUIRE(erased.has_value());
+  BOOST_TEST(erased->empty());
+
+  // plain erase unbinds too
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("e", {"v", 1h, "alice"})).has_value());
+  BOOST_TEST(list("alice") == (keys{"a2", "e"}));
+  BOOST_TEST_REQUIRE(e.run(e.store.erase("e")).has_value());
+  BOOST_TEST(list("alice") == (keys{"a2"}));
+  BOOST_TEST(e.store.user_bindings() == 1u);
+
+  // expiry takes keys out of the index: lazily ...
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("f", {"v", 1s, "alice"})).has_value());
+  BOOST_TEST(list("alice") == (keys{"a2", "f"}));
+  e.clock.advance(1s);
+  BOOST_TEST(list("alice") == (keys{"a2"}));
+  BOOST_TEST(e.store.user_bindings() == 1u);
+  BOOST_TEST(code(e.run(e.store.load("f"))) == ec(error::not_found));  // dropped by list_user
+  // ... by sweep ...
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("g", {"v", 1s, "alice"})).has_value());
+  e.clock.advance(1s);
+  BOOST_TEST(e.store.user_bindings() == 2u);
+  BOOST_TEST(e.store.sweep() == 1u);
+  BOOST_TEST(e.store.user_bindings() == 1u);
+  BOOST_TEST(list("alice") == (keys{"a2"}));
+  // ... and by load
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("i", {"v", 1s, "alice"})).has_value());
+  e.clock.advance(1s);
+  BOOST_TEST(code(e.run(e.store.load("i"))) == ec(error::expired));
+  BOOST_TEST(e.store.user_bindings() == 1u);
+  // ... and erase_user does not report expired keys as erased
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("h", {"v", 1s, "alice"})).has_value());
+  e.clock.advance(1s);
+  erased = e.run(e.store.erase_user("alice"));
+  BOOST_TEST_REQUIRE(erased.has_value());
+  BOOST_TEST(*erased == (keys{"a2"}));
+  BOOST_TEST(e.store.size() == 1u);  // "c", which has no user
+  BOOST_TEST(e.store.bytes() == cost("c", "v"));
+  BOOST_TEST(e.store.user_bindings() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(copies_share_data) {
+  asio::io_context ioc;
+  manual_clock clock;
+  std::optional<store_type> original(std::in_place, ioc.get_executor(), no_timer(), clock);
+  store_type copy = *original;
+  BOOST_TEST_REQUIRE(await(ioc, copy.insert("k", {"v", 1h, "u"})).has_value());
+  BOOST_TEST(original->size() == 1u);
+  BOOST_TEST(original->bytes() == copy.bytes());
+  auto r = await(ioc, original->load("k"));
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(r->value == "v");
+
+  // the data outlives the handle it was created through ...
+  original.reset();
+  BOOST_TEST(copy.size() == 1u);
+  BOOST_TEST(await(ioc, copy.load("k")).has_value());
+
+  // ... and an operation outlives the handle it was started from
+  auto op = [&] {
+    store_type temporary = copy;
+    return temporary.load("k");
+  }();
+  r = await(ioc, std::move(op));
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(r->version == 1u);
+
+  // and the clock copy is shared: the store sees the test's time
+  clock.advance(1h);
+  BOOST_TEST(code(await(ioc, copy.load("k"))) == ec(error::expired));
+}
+
+BOOST_AUTO_TEST_CASE(bad_configuration_throws) {
+  asio::io_context ioc;
+  memory_store_options o;
+  o.shards = 0;
+  BOOST_CHECK_THROW(websession::memory_store(ioc.get_executor(), o), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(destroying_the_store_with_a_pending_timer_is_safe) {
+  using clock = std::chrono::steady_clock;
+  // A long interval: if the destructor did not cancel the wait, run() would block for it.
+  {
+    asio::io_context ioc;
+    {
+      memory_store_options o;
+      o.sweep_interval = 60s;
+      websession::memory_store store(ioc.get_executor(), o);
+      BOOST_TEST_REQUIRE(await(ioc, store.insert("k", {"v", 1h, ""})).has_value());
+      websession::memory_store copy = store;
+    }
+    ioc.restart();
+    const auto start = clock::now();
+    ioc.run_for(10s);
+    BOOST_TEST(ioc.stopped());  // ran out of work
+    BOOST_TEST((clock::now() - start < 5s));
+  }
+  // A short interval that has already fired and re-armed a few times.
+  {
+    asio::io_context ioc;
+    {
+      memory_store_options o;
+      o.sweep_interval = 1ms;
+      websession::memory_store store(ioc.get_executor(), o);
+      ioc.run_for(20ms);
+    }
+    ioc.restart();
+    const auto start = clock::now();
+    ioc.run_for(10s);
+    BOOST_TEST(ioc.stopped());
+    BOOST_TEST((clock::now() - start < 5s));
+  }
+  // stop_sweep lets the io_context run out of work while the store lives on.
+  {
+    asio::io_context ioc;
+    memory_store_options o;
+    o.sweep_interval = 60s;
+    websession::memory_store store(ioc.get_executor(), o);
+    store.stop_sweep();
+    const auto start = clock::now();
+    ioc.run_for(10s);
+    BOOST_TEST(ioc.stopped());
+    BOOST_TEST((clock::now() - start < 5s));
+    BOOST_TEST(await(ioc, store.insert("k", {"v", 1h, ""})).has_value());
+  }
+  // The last handle dropped on one thread while the timer runs on two others.
+  for (int round = 0; round < 20; ++round) {
+    asio::io_context ioc;
+    manual_clock mc;
+    auto work = asio::make_work_guard(ioc);
+    std::vector<std::thread> threads;
+    {
+      memory_store_options o;
+      o.sweep_interval = 1ms;
+      o.shards = 1;
+      std::optional<store_type> store(std::in_place, ioc.get_executor(), o, mc);
+      threads.emplace_back([&] { ioc.run(); });
+      threads.emplace_back([&] { ioc.run(); });
+      // Let a few ticks happen: one sweep has run once the expired entry is gone.
+      auto op = store->insert("k", {"v", 1ms, ""});
+      auto f = asio::co_spawn(ioc, std::move(op), asio::use_future);
+      BOOST_TEST_REQUIRE(f.get().has_value());
+      mc.advance(1ms);
+      for (int i = 0; i < 2000 && store->size() != 0; ++i) std::this_thread::sleep_for(1ms);
+      BOOST_TEST(store->size() == 0u);
+      store.reset();
+    }
+    work.reset();
+    for (auto& t : threads) t.join();  // returns only if the timer was cancelled
+    BOOST_TEST(ioc.stopped());
+  }
+}
+
+namespace {
+
+struct mixed_counters {
+  std::atomic<int> done{0};
+  std::atomic<int> unexpected{0};
+  std::atomic<int> succeeded{0};
+};
+
+const std::array<std::string, 4> users{"u0", "u1", "u2", "u3"};
+constexpr int key_count = 64;
+
+std::string key_name(int k) { return "key-" + std::to_string(k); }
+
+// One coroutine of the mixed workload. The user travels inside the value, so the test can
+// recompute the accounting and the index from what loads.
+asio::awaitable<void> mixed_op(store_type store, int i, mixed_counters& c) {
+  const std::string key = key_name(i % key_count);
+  const std::string& user = users[static_cast<std::size_t>(i) % users.size()];
+  const std::string value = user + ":" + std::string(static_cast<std::size_t>(i % 50), 'x');
+  const store_write w{value, 1h, user};
+  auto bad = [&] { c.unexpected.fetch_add(1); };
+  switch (i % 4) {
+    case 0: {
+      auto r = co_await store.insert(key, w);
+      if (r.has_value()) {
+        c.succeeded.fetch_add(1);
+        if (*r != 1u) bad();
+      } else if (r.error() != error::conflict) {
+        bad();
+      }
+      break;
+    }
+    case 1: {
+      auto l = co_await store.load(key);
+      if (!l.has_value()) {
+        if (l.error() != error::not_found) bad();
+        break;
+      }
+      auto r = co_await store.replace(key, w, l->version);
+      if (r.has_value()) {
+        c.succeeded.fetch_add(1);
+        if (*r != l->version + 1) bad();
+      } else if (r.error() != error::conflict && r.error() != error::not_found) {
+        bad();
+      }
+      break;
+    }
+    case 2: {
+      auto r = co_await store.erase(key);
+      if (!r.has_value()) bad();
+      break;
+    }
+    default: {
+      auto l = co_await store.load(key);
+      if (!l.has_value()) {
+        if (l.error() != error::not_found) bad();
+        break;
+      }
+      const std::string target = key_name((i + 7) % key_count);
+      auto r = co_await store.rotate(key, target, w, l->version);
+      if (r.has_value()) {
+        c.succeeded.fetch_add(1);
+        if (*r != l->version + 1) bad();
+      } else if (r.error() != error::conflict && r.error() != error::not_found) {
+        bad();
+      }
+      break;
+    }
+  }
+  c.done.fetch_add(1);
+}
+
+void run_on_two_threads(asio::io_context& ioc) {
+  std::thread other([&] { ioc.run(); });
+  ioc.run();
+  other.join();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(concurrent_mixed_operations) {
+  constexpr int operations = 20'000;
+  asio::io_context ioc(2);
+  manual_clock clock;
+  store_type store(ioc.get_executor(), no_timer(), clock);
+  mixed_counters c;
+  for (int i = 0; i < operations; ++i) asio::co_spawn(ioc, mixed_op(store, i, c), asio::detached);
+  run_on_two_threads(ioc);
+  BOOST_TEST(c.done.load() == operations);
+  BOOST_TEST(c.unexpected.load() == 0);
+  BOOST_TEST(c.succeeded.load() > 0);
+
+  // Recompute count, bytes and the index from what is left.
+  std::size_t live = 0;
+  std::size_t bytes = 0;
+  std::map<std::string, keys> by_user;
+  for (int k = 0; k < key_count; ++k) {
+    const std::string key = key_name(k);
+    auto r = await(ioc, store.load(key));
+    if (!r.has_value()) {
+      BOOST_TEST(r.error() == ec(error::not_found));
+      continue;
+    }
+    const std::string user = r->value.substr(0, r->value.find(':'));
+    ++live;
+    bytes += cost(key, r->value, user);
+    by_user[user].push_back(key);
+  }
+  BOOST_TEST(store.size() == live);
+  BOOST_TEST(store.bytes() == bytes);
+  BOOST_TEST(store.user_bindings() == live);  // every value here is bound to a user
+  for (const auto& user : users) {
+    auto listed = await(ioc, store.list_user(user));
+    BOOST_TEST_REQUIRE(listed.has_value());
+    keys expected = by_user[user];
+    std::sort(expected.begin(), expected.end());
+    BOOST_TEST(*listed == expected);
+  }
+
+  for (int k = 0; k < key_count; ++k) {
+    BOOST_TEST_REQUIRE(await(ioc, store.erase(key_name(k))).has_value());
+  }
+  BOOST_TEST(store.size() == 0u);
+  BOOST_TEST(store.bytes() == 0u);
+  BOOST_TEST(store.user_bindings() == 0u);
+  for (const auto& user : users) {
+    auto listed = await(ioc, store.list_user(user));
+    BOOST_TEST_REQUIRE(listed.has_value());
+    BOOST_TEST(listed->empty());
+  }
+}
+
+namespace {
+
+asio::awaitable<void> insert_distinct(store_type store, int i, std::atomic<int>& ok,
+                                      std::atomic<int>& full, std::atomic<int>& other) {
+  const std::string key = "distinct-" + std::to_string(i);
+  const store_write w{"0123456789", 1h, ""};
+  auto r = co_await store.insert(key, w);
+  if (r.has_value()) {
+    ok.fetch_add(1);
+  } else if (r.error() == error::capacity) {
+    full.fetch_add(1);
+  } else {
+    other.fetch_add(1);
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(bounds_hold_exactly_under_concurrency) {
+  constexpr int attempts = 4'000;
+  // By count, then by bytes: every key has a 4-digit index, so every entry costs the same and
+  // a budget of 300 entries' bytes admits exactly 300.
+  for (bool by_bytes : {false, true}) {
+    asio::io_context ioc(2);
+    manual_clock clock;
+    auto o = no_timer();
+    if (by_bytes) {
+      o.max_bytes = 300 * cost("distinct-1000", "0123456789");
+    } else {
+      o.max_sessions = 300;
+    }
+    store_type store(ioc.get_executor(), o, clock);
+    std::atomic<int> ok{0}, full{0}, other{0};
+    for (int i = 1000; i < 1000 + attempts; ++i) {
+      asio::co_spawn(ioc, insert_distinct(store, i, ok, full, other), asio::detached);
+    }
+    run_on_two_threads(ioc);
+    BOOST_TEST(other.load() == 0);
+    BOOST_TEST(ok.load() == 300);
+    BOOST_TEST(full.load() == attempts - 300);
+    BOOST_TEST(store.size() == 300u);
+    BOOST_TEST(store.bytes() == 300 * cost("distinct-1000", "0123456789"));
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
