@@ -4,6 +4,7 @@
 
 #include <boost/system/error_code.hpp>
 
+#include <ostream>
 #include <string>
 #include <type_traits>
 
@@ -81,6 +82,11 @@ inline const boost::system::error_category& error_category() noexcept {
 
 inline boost::system::error_code make_error_code(error e) noexcept {
   return {static_cast<int>(e), error_category()};
+}
+
+/// Writes the error's message (for logs and test diagnostics).
+inline std::ostream& operator<<(std::ostream& os, error e) {
+  return os << error_category().message(static_cast<int>(e));
 }
 
 }  // namespace websession

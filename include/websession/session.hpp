@@ -18,8 +18,9 @@
 
 namespace websession {
 
-template <class Serializer, class Cipher, class Store, class Clock>
-class basic_session_manager;
+namespace detail {
+struct session_access;
+}
 
 /// What the manager keeps beside the data, sealed together with it.
 struct session_metadata {
@@ -121,8 +122,8 @@ class session {
   bool destroyed() const noexcept { return destroyed_; }
 
  private:
-  template <class, class, class, class>
-  friend class basic_session_manager;
+  // The manager reaches the private state through this one door.
+  friend struct detail::session_access;
 
   std::string id_;
   std::string key_;

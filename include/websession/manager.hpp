@@ -1,0 +1,584 @@
+// basic_session_manager: creates, loads, saves, rotates and destroys sessions through four
+// compile-time policies (serializer, cipher, store, clock), as Asio asynchronous operations.
+#pragma once
+
+#include <websession/cipher/aes_gcm.hpp>
+#include <websession/clock.hpp>
+#include <websession/concepts.hpp>
+#include <websession/detail/async.hpp>
+#include <websession/detail/base64url.hpp>
+#include <websession/error.hpp>
+#include <websession/id.hpp>
+#include <websession/options.hpp>
+#include <websession/serializer/json.hpp>
+#include <websession/session.hpp>
+#include <websession/store/memory.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace websession {
+
+namespace detail {
+// The manager's access to a session's private state.
+struct session_access {
+  static std::string& id(session& s) noexcept { return s.id_; }
+  static std::string& key(session& s) noexcept { return s.key_; }
+  static session_metadata& meta(session& s) noexcept { return s.meta_; }
+  static boost::json::object& data(session& s) noexcept { return s.data_; }
+  static bool& dirty(session& s) noexcept { return s.dirty_; }
+  static bool& id_changed(session& s) noexcept { return s.id_changed_; }
+  static bool& destroyed(session& s) noexcept { return s.destroyed_; }
+};
+}  // namespace detail
+
+/// Counters of a manager; a snapshot from stats().
+struct session_stats {
+  std::uint64_t created = 0;       ///< sessions first written to the store
+  std::uint64_t loaded = 0;        ///< loads that found a live session (hits)
+  std::uint64_t misses = 0;        ///< loads of an id the store does not hold
+  std::uint64_t expired = 0;       ///< loads of a session past a deadline
+  std::uint64_t tampered = 0;      ///< stored values that failed authentication
+  std::uint64_t malformed = 0;     ///< malformed cookie values or stored values
+  std::uint64_t saved = 0;         ///< writes of changed sessions
+  std::uint64_t touched = 0;       ///< writes that only refreshed the idle deadline
+  std::uint64_t conflicts = 0;     ///< saves refused because another save won
+  std::uint64_t rotated = 0;       ///< id rotations
+  std::uint64_t destroyed = 0;     ///< sessions destroyed (one by one or per user)
+  std::uint64_t store_errors = 0;  ///< store failures (unavailable, timeout, capacity)
+};
+
+enum class session_event_kind { created, destroyed, rotated, expired, tampered };
+
+/// What the observer hook is told. Views are valid only during the call.
+struct session_event {
+  session_event_kind kind;
+  /// The storage key (hashed id; safe to log). For `rotated`, the new key.
+  std::string_view storage_key;
+  /// For `rotated`, the key before the rotation; otherwise empty.
+  std::string_view previous_key;
+  /// The bound user, when known.
+  std::string_view user;
+};
+
+/// Called synchronously on the thread that ran the operation; must be cheap and thread-safe.
+/// Exceptions it throws are swallowed.
+using session_observer = std::function<void(const session_event&)>;
+
+/// What async_list_user reports per session. The storage key is a handle (it cannot be used as
+/// a cookie); pass it to async_destroy_key to end that one session.
+struct session_info {
+  std::string storage_key;
+  session_metadata metadata;
+};
+
+/// The session manager.
+///
+/// Every async_* function is an Asio asynchronous operation: the last argument is a completion
+/// token (use_awaitable, as_tuple(use_awaitable), a callback, use_future, deferred...) and the
+/// completion signature is void(error_code, T) or void(error_code). Operations run on the
+/// handler's associated executor (a coroutine's own executor with use_awaitable), or on the
+/// manager's executor for handlers without one. Expected failures are error codes (see
+/// websession::error); with plain use_awaitable they arrive as boost::system::system_error, with
+/// as_tuple(use_awaitable) as values. No exception escapes into the io_context.
+///
+/// A manager may be used by many coroutines on several threads at once. It must outlive its
+/// operations; arguments passed by reference (session&) must too.
+template <serializer Serializer, cipher Cipher, session_store Store, clock Clock>
+class basic_session_manager {
+ public:
+  using executor_type = boost::asio::any_io_executor;
+  using serializer_type = Serializer;
+  using cipher_type = Cipher;
+  using store_type = Store;
+  using clock_type = Clock;
+
+ private:
+  using access = detail::session_access;
+
+ public:
+
+  /// Throws std::invalid_argument if `opts` does not validate.
+  basic_session_manager(executor_type ex, Cipher cipher, Store store, options opts = {},
+                        Serializer ser = {}, Clock clock = {})
+      : ex_(std::move(ex)),
+        opts_(std::move(opts)),
+        ser_(std::move(ser)),
+        cipher_(std::move(cipher)),
+        store_(std::move(store)),
+        clock_(std::move(clock)),
+        state_(std::make_unique<shared_state>()) {
+    opts_.validate();
+  }
+
+  /// For stores constructible from an executor (the memory store): the store is made here.
+  basic_session_manager(executor_type ex, Cipher cipher, options opts = {})
+    requires std::constructible_from<Store, executor_type>
+      : basic_session_manager(ex, std::move(cipher), Store(ex), std::move(opts)) {}
+
+  basic_session_manager(const basic_session_manager&) = delete;
+  basic_session_manager& operator=(const basic_session_manager&) = delete;
+
+  executor_type get_executor() const noexcept { return ex_; }
+  const options& get_options() const noexcept { return opts_; }
+  Store& store() noexcept { return store_; }
+  const Cipher& get_cipher() const noexcept { return cipher_; }
+  const Clock& get_clock() const noexcept { return clock_; }
+
+  /// Replaces the observer hook. Set it before operations start; it is not synchronized with
+  /// running operations.
+  void set_observer(session_observer obs) { state_->observer = std::move(obs); }
+
+  session_stats stats() const noexcept {
+    const counters& c = state_->counts;
+    session_stats s;
+    s.created = c.created.load(std::memory_order_relaxed);
+    s.loaded = c.loaded.load(std::memory_order_relaxed);
+    s.misses = c.misses.load(std::memory_order_relaxed);
+    s.expired = c.expired.load(std::memory_order_relaxed);
+    s.tampered = c.tampered.load(std::memory_order_relaxed);
+    s.malformed = c.malformed.load(std::memory_order_relaxed);
+    s.saved = c.saved.load(std::memory_order_relaxed);
+    s.touched = c.touched.load(std::memory_order_relaxed);
+    s.conflicts = c.conflicts.load(std::memory_order_relaxed);
+    s.rotated = c.rotated.load(std::memory_order_relaxed);
+    s.destroyed = c.destroyed.load(std::memory_order_relaxed);
+    s.store_errors = c.store_errors.load(std::memory_order_relaxed);
+    return s;
+  }
+
+  /// A new session with a fresh id, not yet stored: the first async_save writes it. No I/O.
+  /// Throws std::runtime_error only if the system's CSPRNG fails.
+  session new_session() const {
+    session s;
+    assign_new_id(s);
+    time_point now = now_ms();
+    access::meta(s).created = now;
+    access::meta(s).absolute_deadline = now + opts_.absolute_timeout;
+    access::meta(s).last_seen = now;
+    access::meta(s).idle_deadline = std::min(now + opts_.idle_timeout, access::meta(s).absolute_deadline);
+    access::dirty(s) = true;
+    return s;
+  }
+
+  /// Creates and stores a new session. Completes with (error_code, session). Errors: capacity,
+  /// too_large, store_unavailable, timeout.
+  template <class CompletionToken>
+  auto async_create(CompletionToken&& token) {
+    return detail::async_run<session>(
+        ex_, [this] { return create_impl(); }, std::forward<CompletionToken>(token));
+  }
+
+  /// Loads the session whose id is `cookie_value`. Completes with (error_code, session).
+  /// Errors, told apart: malformed (not a well-formed id; the store is not asked, or a stored
+  /// value the serializer cannot read), not_found, expired (idle or absolute deadline passed;
+  /// the value is erased), tampered (authentication failed), store_unavailable, timeout.
+  template <class CompletionToken>
+  auto async_load(std::string_view cookie_value, CompletionToken&& token) {
+    return detail::async_run<session>(
+        ex_, [this, id = std::string(cookie_value)] { return load_impl(id); },
+        std::forward<CompletionToken>(token));
+  }
+
+  /// Writes `s` if it is new, dirty, or due for a touch (last write older than
+  /// touch_interval); otherwise completes at once without I/O. Completes with (error_code).
+  /// Errors: conflict (another save changed the stored version since `s` was loaded; reload and
+  /// reapply, or use async_update), not_found (destroyed or expired meanwhile), expired (the
+  /// absolute deadline passed), too_large, capacity, invalid_session, store errors.
+  /// A touch that loses a conflict succeeds: the winner refreshed the deadline already.
+  template <class CompletionToken>
+  auto async_save(session& s, CompletionToken&& token) {
+    return detail::async_run<void>(
+        ex_, [this, &s] { return save_impl(s); }, std::forward<CompletionToken>(token));
+  }
+
+  /// Gives `s` a new id (and a new CSRF secret) while keeping its data; the old id stops
+  /// working at once. Use after login and privilege changes (session fixation). Also writes
+  /// pending changes. Completes with (error_code). Errors: as async_save.
+  template <class CompletionToken>
+  auto async_rotate(session& s, CompletionToken&& token) {
+    return detail::async_run<void>(
+        ex_, [this, &s] { return rotate_impl(s); }, std::forward<CompletionToken>(token));
+  }
+
+  /// Erases `s` from the store and marks it destroyed (the HTTP glue then deletes the cookie).
+  /// Destroying a session that is already gone succeeds. Completes with (error_code).
+  template <class CompletionToken>
+  auto async_destroy(session& s, CompletionToken&& token) {
+    return detail::async_run<void>(
+        ex_, [this, &s] { return destroy_impl(s); }, std::forward<CompletionToken>(token));
+  }
+
+  /// Erases the session stored under `storage_key` (a handle from async_list_user).
+  /// Completes with (error_code, bool erased).
+  template <class CompletionToken>
+  auto async_destroy_key(std::string_view storage_key, CompletionToken&& token) {
+    return detail::async_run<bool>(
+        ex_, [this, key = std::string(storage_key)] { return destroy_key_impl(key); },
+        std::forward<CompletionToken>(token));
+  }
+
+  /// Binds `s` to `user` (the per-user index follows on the next write). No I/O. Call
+  /// async_rotate next: it writes the binding and changes the id in one store operation.
+  void bind_user(session& s, std::string user) const {
+    access::meta(s).user = std::move(user);
+    access::dirty(s) = true;
+  }
+
+  /// Destroys every session bound to `user` ("log out everywhere"). Completes with
+  /// (error_code, std::size_t count).
+  template <class CompletionToken>
+  auto async_destroy_user(std::string_view user, CompletionToken&& token) {
+    return detail::async_run<std::size_t>(
+        ex_, [this, u = std::string(user)] { return destroy_user_impl(u); },
+        std::forward<CompletionToken>(token));
+  }
+
+  /// The live sessions bound to `user`. Completes with (error_code, std::vector<session_info>).
+  /// Values that fail to open or have expired are left out.
+  template <class CompletionToken>
+  auto async_list_user(std::string_view user, CompletionToken&& token) {
+    return detail::async_run<std::vector<session_info>>(
+        ex_, [this, u = std::string(user)] { return list_user_impl(u); },
+        std::forward<CompletionToken>(token));
+  }
+
+  /// Loads the session `cookie_value`, calls fn(session&), saves; on conflict, waits a short
+  /// randomized backoff and starts again, at most options::max_update_attempts times.
+  /// Completes with (error_code, session) holding the saved state. Errors: those of async_load
+  /// and async_save; conflict when the attempts run out; internal if fn throws.
+  template <class Fn, class CompletionToken>
+    requires std::invocable<Fn&, session&>
+  auto async_update(std::string_view cookie_value, Fn fn, CompletionToken&& token) {
+    return detail::async_run<session>(
+        ex_,
+        [this, id = std::string(cookie_value), fn = std::move(fn)]() mutable {
+          return update_impl<Fn>(std::move(id), std::move(fn));
+        },
+        std::forward<CompletionToken>(token));
+  }
+
+  /// A store round trip (health check). Completes with (error_code).
+  template <class CompletionToken>
+  auto async_ping(CompletionToken&& token) {
+    return detail::async_run<void>(
+        ex_, [this] { return store_.ping(); }, std::forward<CompletionToken>(token));
+  }
+
+ private:
+  struct counters {
+    std::atomic<std::uint64_t> created{0}, loaded{0}, misses{0}, expired{0}, tampered{0},
+        malformed{0}, saved{0}, touched{0}, conflicts{0}, rotated{0}, destroyed{0},
+        store_errors{0};
+  };
+  struct shared_state {
+    counters counts;
+    session_observer observer;
+  };
+
+  static void bump(std::atomic<std::uint64_t>& c) noexcept {
+    c.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void notify(session_event_kind kind, std::string_view key, std::string_view user,
+              std::string_view previous = {}) const noexcept {
+    if (!state_->observer) return;
+    try {
+      state_->observer(session_event{kind, key, previous, user});
+    } catch (...) {
+      // An audit hook must not turn a successful operation into a failed one.
+    }
+  }
+
+  // Store failures that are not answers about the key itself.
+  void count_store_error(const boost::system::error_code& ec) const noexcept {
+    if (ec != error::not_found && ec != error::expired && ec != error::conflict)
+      bump(state_->counts.store_errors);
+  }
+
+  // Deadlines are kept in whole milliseconds, as the serializer stores them.
+  time_point now_ms() const {
+    return std::chrono::time_point_cast<std::chrono::milliseconds>(time_point(clock_.now()));
+  }
+
+  void assign_new_id(session& s) const {
+    session_id id = session_id::generate();
+    access::id(s) = id.to_string();
+    access::key(s) = id.storage_key(opts_.key_prefix);
+    access::meta(s).csrf_secret = detail::random_bytes(32);
+    access::id_changed(s) = true;
+  }
+
+  static std::chrono::milliseconds ttl_until(time_point deadline, time_point now) {
+    auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    return std::max(ttl, std::chrono::milliseconds(1));
+  }
+
+  // Serializes and seals `meta` + `data` under `key`; `meta` gets the new last_seen and idle
+  // deadline. The sealed bytes go to `sealed`.
+  boost::system::error_code seal_for_write(session_metadata& meta, const boost::json::object& data,
+                                           std::string_view key, time_point now,
+                                           std::string& sealed) const {
+    meta.last_seen = now;
+    meta.idle_deadline = std::min(now + opts_.idle_timeout, meta.absolute_deadline);
+    std::string plain;
+    ser_.serialize(meta, data, plain);
+    if (plain.size() > opts_.max_value_bytes) return error::too_large;
+    return cipher_.seal(plain, key, sealed);
+  }
+
+  awaitable<result<session>> create_impl() {
+    session s = new_session();
+    if (auto ec = co_await save_impl(s)) co_return ec;
+    co_return s;
+  }
+
+  awaitable<result<session>> load_impl(std::string_view cookie_value) {
+    std::optional<session_id> id = session_id::parse(cookie_value);
+    if (!id) {
+      bump(state_->counts.malformed);
+      co_return make_error_code(error::malformed);
+    }
+    session s;
+    access::id(s) = std::string(cookie_value);
+    access::key(s) = id->storage_key(opts_.key_prefix);
+
+    result<store_record> rec = co_await store_.load(access::key(s));
+    if (!rec) {
+      const boost::system::error_code ec = rec.error();
+      if (ec == error::not_found) {
+        bump(state_->counts.misses);
+      } else if (ec == error::expired) {
+        bump(state_->counts.expired);
+        notify(session_event_kind::expired, access::key(s), {});
+      } else {
+        count_store_error(ec);
+      }
+      co_return ec;
+    }
+    // Sealing adds a few dozen bytes; anything far beyond the limit is refused unopened.
+    if (rec->value.size() > opts_.max_value_bytes + 1024) {
+      bump(state_->counts.malformed);
+      co_return make_error_code(error::malformed);
+    }
+    std::string plain;
+    if (cipher_.open(rec->value, access::key(s), plain)) {
+      bump(state_->counts.tampered);
+      notify(session_event_kind::tampered, access::key(s), {});
+      co_return make_error_code(error::tampered);
+    }
+    if (ser_.deserialize(plain, access::meta(s), access::data(s))) {
+      bump(state_->counts.malformed);
+      co_return make_error_code(error::malformed);
+    }
+    access::meta(s).version = rec->version;
+
+    const time_point now = clock_.now();
+    if (now >= access::meta(s).idle_deadline || now >= access::meta(s).absolute_deadline) {
+      bump(state_->counts.expired);
+      notify(session_event_kind::expired, access::key(s), access::meta(s).user);
+      // Best effort: the store's TTL removes it anyway.
+      (void)co_await store_.erase(access::key(s));
+      co_return make_error_code(error::expired);
+    }
+    bump(state_->counts.loaded);
+    co_return s;
+  }
+
+  awaitable<boost::system::error_code> save_impl(session& s) {
+    if (!s.valid()) co_return make_error_code(error::invalid_session);
+    const time_point now = now_ms();
+    const bool is_new = s.is_new();
+    const bool was_dirty = access::dirty(s);
+    if (!is_new && !was_dirty && now - access::meta(s).last_seen < opts_.touch_interval)
+      co_return boost::system::error_code{};
+    if (now >= access::meta(s).absolute_deadline) co_return make_error_code(error::expired);
+
+    session_metadata meta = access::meta(s);
+    std::string sealed;
+    if (auto ec = seal_for_write(meta, access::data(s), access::key(s), now, sealed)) co_return ec;
+    const store_write w{sealed, ttl_until(meta.idle_deadline, now), meta.user};
+
+    result<std::uint64_t> r = make_error_code(error::internal);
+    if (is_new) {
+      r = co_await store_.insert(access::key(s), w);
+    } else {
+      r = co_await store_.replace(access::key(s), w, access::meta(s).version);
+    }
+    if (!r) {
+      const boost::system::error_code ec = r.error();
+      if (ec == error::conflict) {
+        if (!is_new && !was_dirty) co_return boost::system::error_code{};
+        bump(state_->counts.conflicts);
+      }
+      count_store_error(ec);
+      co_return ec;
+    }
+    meta.version = *r;
+    access::meta(s) = std::move(meta);
+    access::dirty(s) = false;
+    if (is_new) {
+      bump(state_->counts.created);
+      notify(session_event_kind::created, access::key(s), access::meta(s).user);
+    } else if (was_dirty) {
+      bump(state_->counts.saved);
+    } else {
+      bump(state_->counts.touched);
+    }
+    co_return boost::system::error_code{};
+  }
+
+  awaitable<boost::system::error_code> rotate_impl(session& s) {
+    if (!s.valid()) co_return make_error_code(error::invalid_session);
+    const time_point now = now_ms();
+    if (now >= access::meta(s).absolute_deadline) co_return make_error_code(error::expired);
+
+    session next = s;  // the rotated state; `s` changes only on success
+    assign_new_id(next);
+    if (s.is_new()) {
+      // Never stored: nothing to move, the new id is simply the one that will be written.
+      s = std::move(next);
+      co_return boost::system::error_code{};
+    }
+    std::string sealed;
+    if (auto ec = seal_for_write(access::meta(next), access::data(next), access::key(next), now, sealed)) co_return ec;
+    const store_write w{sealed, ttl_until(access::meta(next).idle_deadline, now), access::meta(next).user};
+    result<std::uint64_t> r = co_await store_.rotate(access::key(s), access::key(next), w, access::meta(s).version);
+    if (!r) {
+      if (r.error() == error::conflict) bump(state_->counts.conflicts);
+      count_store_error(r.error());
+      co_return r.error();
+    }
+    access::meta(next).version = *r;
+    access::dirty(next) = false;
+    bump(state_->counts.rotated);
+    notify(session_event_kind::rotated, access::key(next), access::meta(next).user, access::key(s));
+    s = std::move(next);
+    co_return boost::system::error_code{};
+  }
+
+  awaitable<boost::system::error_code> destroy_impl(session& s) {
+    if (access::id(s).empty()) co_return make_error_code(error::invalid_session);
+    if (!access::destroyed(s) && !s.is_new()) {
+      result<bool> r = co_await store_.erase(access::key(s));
+      if (!r) {
+        count_store_error(r.error());
+        co_return r.error();
+      }
+      if (*r) {
+        bump(state_->counts.destroyed);
+        notify(session_event_kind::destroyed, access::key(s), access::meta(s).user);
+      }
+    }
+    access::destroyed(s) = true;
+    access::dirty(s) = false;
+    co_return boost::system::error_code{};
+  }
+
+  awaitable<result<bool>> destroy_key_impl(std::string_view key) {
+    result<bool> r = co_await store_.erase(key);
+    if (!r) {
+      count_store_error(r.error());
+    } else if (*r) {
+      bump(state_->counts.destroyed);
+      notify(session_event_kind::destroyed, key, {});
+    }
+    co_return r;
+  }
+
+  awaitable<result<std::size_t>> destroy_user_impl(std::string_view user) {
+    result<std::vector<std::string>> keys = co_await store_.erase_user(user);
+    if (!keys) {
+      count_store_error(keys.error());
+      co_return keys.error();
+    }
+    for (const std::string& key : *keys) {
+      bump(state_->counts.destroyed);
+      notify(session_event_kind::destroyed, key, user);
+    }
+    co_return keys->size();
+  }
+
+  awaitable<result<std::vector<session_info>>> list_user_impl(std::string_view user) {
+    result<std::vector<std::string>> keys = co_await store_.list_user(user);
+    if (!keys) {
+      count_store_error(keys.error());
+      co_return keys.error();
+    }
+    std::vector<session_info> out;
+    out.reserve(keys->size());
+    const time_point now = clock_.now();
+    std::string plain;
+    for (std::string& key : *keys) {
+      result<store_record> rec = co_await store_.load(key);
+      if (!rec) {
+        if (rec.error() == error::not_found || rec.error() == error::expired) continue;
+        count_store_error(rec.error());
+        co_return rec.error();
+      }
+      session_info info;
+      boost::json::object ignored;
+      if (cipher_.open(rec->value, key, plain) || ser_.deserialize(plain, info.metadata, ignored))
+        continue;
+      if (now >= info.metadata.idle_deadline || now >= info.metadata.absolute_deadline) continue;
+      info.metadata.version = rec->version;
+      info.storage_key = std::move(key);
+      out.push_back(std::move(info));
+    }
+    co_return out;
+  }
+
+  template <class Fn>
+  awaitable<result<session>> update_impl(std::string id, Fn fn) {
+    for (unsigned attempt = 1;; ++attempt) {
+      result<session> s = co_await load_impl(id);
+      if (!s) co_return s.error();
+      fn(*s);
+      const boost::system::error_code ec = co_await save_impl(*s);
+      if (!ec) co_return std::move(*s);
+      if (ec != error::conflict || attempt >= opts_.max_update_attempts) co_return ec;
+      // Contenders that collided would collide again if they retried in lockstep.
+      boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+      timer.expires_after(backoff(attempt));
+      boost::system::error_code wait_ec;
+      co_await timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, wait_ec));
+    }
+  }
+
+  // Full jitter: uniform in [0, min(10 ms, 50 us * 2^attempt)].
+  static std::chrono::microseconds backoff(unsigned attempt) {
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    const std::int64_t cap = std::min<std::int64_t>(10'000, std::int64_t{50} << std::min(attempt, 8u));
+    return std::chrono::microseconds(std::uniform_int_distribution<std::int64_t>(0, cap)(rng));
+  }
+
+  executor_type ex_;
+  options opts_;
+  [[no_unique_address]] Serializer ser_;
+  [[no_unique_address]] Cipher cipher_;
+  Store store_;
+  [[no_unique_address]] Clock clock_;
+  std::unique_ptr<shared_state> state_;
+};
+
+/// The defaults: Boost.JSON, AES-256-GCM, the in-process store, the system clock.
+using session_manager =
+    basic_session_manager<json_serializer, aes_gcm_cipher, memory_store, std::chrono::system_clock>;
+
+}  // namespace websession

@@ -1,0 +1,116 @@
+// Runtime options of a session manager, with documented defaults and from_env() so a deployment
+// can tune timeouts and cookie settings without recompiling.
+#pragma once
+
+#include <websession/detail/env.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+namespace websession {
+
+enum class same_site { strict, lax, none };
+
+/// How the session cookie is written (used by the HTTP glue).
+struct cookie_options {
+  /// The `__Host-` prefix makes browsers insist on Secure, Path=/ and no Domain, so a sibling
+  /// subdomain cannot plant or overwrite the cookie.
+  std::string name = "__Host-session";
+  std::string path = "/";
+  /// Empty: host-only cookie (required by the `__Host-` prefix).
+  std::string domain;
+  bool secure = true;
+  bool http_only = true;
+  websession::same_site same_site = same_site::lax;
+};
+
+/// Options of basic_session_manager. Every field has a safe default.
+///
+/// Environment variables read by from_env() (durations: 1500ms, 30s, 15m, 8h, 2d or bare
+/// seconds; sizes: 4096, 64k, 16M; booleans: true/false/1/0/yes/no/on/off):
+///
+/// | variable                          | field                 | default        |
+/// |-----------------------------------|-----------------------|----------------|
+/// | WEBSESSION_IDLE_TIMEOUT           | idle_timeout          | 30m            |
+/// | WEBSESSION_ABSOLUTE_TIMEOUT       | absolute_timeout      | 8h             |
+/// | WEBSESSION_TOUCH_INTERVAL         | touch_interval        | 60s            |
+/// | WEBSESSION_KEY_PREFIX             | key_prefix            | websession:    |
+/// | WEBSESSION_MAX_VALUE_BYTES        | max_value_bytes       | 1M             |
+/// | WEBSESSION_MAX_UPDATE_ATTEMPTS    | max_update_attempts   | 64             |
+/// | WEBSESSION_COOKIE_NAME            | cookie.name           | __Host-session |
+/// | WEBSESSION_COOKIE_PATH            | cookie.path           | /              |
+/// | WEBSESSION_COOKIE_DOMAIN          | cookie.domain         | (empty)        |
+/// | WEBSESSION_COOKIE_SECURE          | cookie.secure         | true           |
+/// | WEBSESSION_COOKIE_HTTP_ONLY       | cookie.http_only      | true           |
+/// | WEBSESSION_COOKIE_SAMESITE        | cookie.same_site      | lax            |
+struct options {
+  /// A session not used for this long expires (sliding).
+  std::chrono::milliseconds idle_timeout = std::chrono::minutes(30);
+  /// A session expires this long after creation, however active (OWASP: bound the lifetime).
+  std::chrono::milliseconds absolute_timeout = std::chrono::hours(8);
+  /// Sliding expiry rewrites an unchanged session at most this often, so read-mostly traffic
+  /// costs one store round trip per request.
+  std::chrono::milliseconds touch_interval = std::chrono::seconds(60);
+  /// Prefix of every storage key (lets several applications share one Redis).
+  std::string key_prefix = "websession:";
+  /// Largest serialized session; larger saves fail with error::too_large, larger stored
+  /// values are rejected as malformed on load.
+  std::size_t max_value_bytes = std::size_t{1} << 20;
+  /// How often async_update tries before it gives up with error::conflict.
+  unsigned max_update_attempts = 64;
+  cookie_options cookie;
+
+  /// Throws std::invalid_argument naming the field if the options cannot work together.
+  void validate() const {
+    if (idle_timeout <= std::chrono::milliseconds::zero())
+      throw std::invalid_argument("websession options: idle_timeout must be positive");
+    if (absolute_timeout <= std::chrono::milliseconds::zero())
+      throw std::invalid_argument("websession options: absolute_timeout must be positive");
+    if (touch_interval < std::chrono::milliseconds::zero() || touch_interval > idle_timeout)
+      throw std::invalid_argument(
+          "websession options: touch_interval must be between 0 and idle_timeout");
+    if (max_value_bytes == 0)
+      throw std::invalid_argument("websession options: max_value_bytes must be positive");
+    if (max_update_attempts == 0)
+      throw std::invalid_argument("websession options: max_update_attempts must be positive");
+    if (cookie.name.empty())
+      throw std::invalid_argument("websession options: cookie.name must not be empty");
+    if (cookie.same_site == same_site::none && !cookie.secure)
+      throw std::invalid_argument("websession options: SameSite=None requires cookie.secure");
+    if (cookie.name.starts_with("__Host-") &&
+        (!cookie.secure || cookie.path != "/" || !cookie.domain.empty()))
+      throw std::invalid_argument(
+          "websession options: a __Host- cookie needs secure, path \"/\" and no domain");
+    if (cookie.name.starts_with("__Secure-") && !cookie.secure)
+      throw std::invalid_argument("websession options: a __Secure- cookie needs secure");
+  }
+
+  /// The defaults overridden by WEBSESSION_* variables (table above), validated. Throws
+  /// std::invalid_argument naming the variable when a value cannot be parsed.
+  static options from_env(const env_lookup& env = detail::default_env) {
+    options o;
+    detail::env_duration(env, "WEBSESSION_IDLE_TIMEOUT", o.idle_timeout);
+    detail::env_duration(env, "WEBSESSION_ABSOLUTE_TIMEOUT", o.absolute_timeout);
+    detail::env_duration(env, "WEBSESSION_TOUCH_INTERVAL", o.touch_interval);
+    detail::env_string(env, "WEBSESSION_KEY_PREFIX", o.key_prefix);
+    detail::env_size(env, "WEBSESSION_MAX_VALUE_BYTES", o.max_value_bytes);
+    detail::env_size(env, "WEBSESSION_MAX_UPDATE_ATTEMPTS", o.max_update_attempts);
+    detail::env_string(env, "WEBSESSION_COOKIE_NAME", o.cookie.name);
+    detail::env_string(env, "WEBSESSION_COOKIE_PATH", o.cookie.path);
+    detail::env_string(env, "WEBSESSION_COOKIE_DOMAIN", o.cookie.domain);
+    detail::env_bool(env, "WEBSESSION_COOKIE_SECURE", o.cookie.secure);
+    detail::env_bool(env, "WEBSESSION_COOKIE_HTTP_ONLY", o.cookie.http_only);
+    if (auto v = detail::env_value(env, "WEBSESSION_COOKIE_SAMESITE")) {
+      if (*v == "strict" || *v == "Strict") o.cookie.same_site = same_site::strict;
+      else if (*v == "lax" || *v == "Lax") o.cookie.same_site = same_site::lax;
+      else if (*v == "none" || *v == "None") o.cookie.same_site = same_site::none;
+      else detail::bad_env("WEBSESSION_COOKIE_SAMESITE", *v, "one of strict, lax, none");
+    }
+    o.validate();
+    return o;
+  }
+};
+
+}  // namespace websession

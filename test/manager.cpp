@@ -1,0 +1,550 @@
+// The session manager's behaviour, run against every test stack (shipped defaults and the
+// policy archetypes), so that stores and policies cannot drift apart.
+#include "manager_fixture.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/mpl/list.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <thread>
+
+namespace asio = boost::asio;
+using namespace websession;
+using namespace websession::test;
+using boost::system::error_code;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
+
+using stacks = boost::mpl::list<memory_stack, archetype_stack>;
+
+template <class F>
+error_code load_error(F& f, const std::string& cookie) {
+  return f.run([&]() -> awaitable<error_code> {
+    auto [ec, s] = co_await f.mgr->async_load(cookie, tuple_token);
+    co_return ec;
+  });
+}
+
+template <class F>
+session create(F& f) {
+  return f.run([&]() -> awaitable<session> {
+    auto [ec, s] = co_await f.mgr->async_create(tuple_token);
+    BOOST_TEST_REQUIRE(!ec, ec.message());
+    co_return s;
+  });
+}
+
+template <class F>
+session load(F& f, const std::string& cookie) {
+  return f.run([&]() -> awaitable<session> {
+    auto [ec, s] = co_await f.mgr->async_load(cookie, tuple_token);
+    BOOST_TEST_REQUIRE(!ec, ec.message());
+    co_return s;
+  });
+}
+
+template <class F>
+error_code save(F& f, session& s) {
+  return f.run([&]() -> awaitable<error_code> {
+    auto [ec] = co_await f.mgr->async_save(s, tuple_token);
+    co_return ec;
+  });
+}
+
+template <class F>
+store_record raw(F& f, const std::string& key) {
+  return f.run([&]() -> awaitable<store_record> {
+    auto r = co_await f.store.load(key);
+    BOOST_TEST_REQUIRE(r.has_value());
+    co_return *r;
+  });
+}
+
+template <class F>
+void put_raw(F& f, const std::string& key, const std::string& value, std::uint64_t version) {
+  f.run([&]() -> awaitable<void> {
+    auto r = co_await f.store.replace(key, store_write{value, 1h, {}}, version);
+    BOOST_TEST_REQUIRE(r.has_value());
+  });
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(manager)
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(create_then_load_round_trips, Stack, stacks) {
+  manager_fixture<Stack> f;
+  session s = create(f);
+  BOOST_TEST(s.valid());
+  BOOST_TEST(s.id().size() == 43u);
+  BOOST_TEST(s.id_changed());
+  BOOST_TEST(s.storage_key().starts_with("test:"));
+  BOOST_TEST(s.storage_key().find(s.id()) == std::string::npos);
+  BOOST_TEST(s.metadata().version == 1u);
+  BOOST_TEST(s.metadata().csrf_secret.size() == 32u);
+
+  s.set("views", 3);
+  s.set("name", std::string("ada"));
+  BOOST_TEST(s.dirty());
+  BOOST_TEST(!save(f, s));
+  BOOST_TEST(!s.dirty());
+
+  session l = load(f, s.id());
+  BOOST_TEST(l.get_as<int>("views").value_or(-1) == 3);
+  BOOST_TEST(l.get_as<std::string>("name").value_or("") == "ada");
+  BOOST_TEST(!l.id_changed());
+  BOOST_TEST((l.metadata() == s.metadata()));
+  BOOST_TEST(f.mgr->stats().created == 1u);
+  BOOST_TEST(f.mgr->stats().loaded == 1u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(malformed_cookies_never_reach_the_store, Stack, stacks) {
+  manager_fixture<Stack> f;
+  session s = create(f);
+  std::string id = s.id();
+  std::string bad_char = id;
+  bad_char[5] = '+';
+  std::string padded = id.substr(0, 42) + "=";
+  const std::vector<std::string> cookies = {
+      "",                      // empty
+      id.substr(0, 42),        // truncated
+      id + "A",                // one too long
+      std::string(10000, 'A'), // oversized
+      bad_char,                // outside base64url
+      padded,                  // padding
+      std::string(43, ' '),    // whitespace
+      "not a session id at all",
+  };
+  for (const std::string& c : cookies) {
+    BOOST_TEST(load_error(f, c) == error::malformed, "cookie: " << c.substr(0, 50));
+  }
+  BOOST_TEST(f.mgr->stats().malformed == cookies.size());
+  if constexpr (std::is_same_v<Stack, archetype_stack>) {
+    BOOST_TEST(f.store.inspect().loads == 0u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(unknown_id_is_not_found, Stack, stacks) {
+  manager_fixture<Stack> f;
+  BOOST_TEST(load_error(f, session_id::generate().to_string()) == error::not_found);
+  BOOST_TEST(f.mgr->stats().misses == 1u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(modified_stored_values_are_tampered, Stack, stacks) {
+  manager_fixture<Stack> f;
+  session a = create(f);
+  session b = create(f);
+  store_record ra = raw(f, a.storage_key());
+  store_record rb = raw(f, b.storage_key());
+
+  // Bit flip in the middle.
+  std::string flipped = ra.value;
+  flipped[flipped.size() / 2] ^= 0x01;
+  put_raw(f, a.storage_key(), flipped, ra.version);
+  BOOST_TEST(load_error(f, a.id()) == error::tampered);
+
+  // Truncated.
+  put_raw(f, a.storage_key(), ra.value.substr(0, ra.value.size() - 5), ra.version + 1);
+  BOOST_TEST(load_error(f, a.id()) == error::tampered);
+
+  // B's value copied under A's key.
+  put_raw(f, a.storage_key(), rb.value, ra.version + 2);
+  BOOST_TEST(load_error(f, a.id()) == error::tampered);
+
+  BOOST_TEST(f.mgr->stats().tampered == 3u);
+  // B itself is untouched.
+  BOOST_TEST(load(f, b.id()).valid());
+}
+
+BOOST_AUTO_TEST_CASE(wrong_key_is_tampered) {
+  manager_fixture<memory_stack> f;
+  session s = create(f);
+  // Another manager on the same store, with another secret.
+  memory_stack::manager_type other(f.ioc.get_executor(), aes_gcm_cipher(std::string(40, 'x')),
+                                   f.store, test_options(), {}, f.clock);
+  error_code ec = f.run([&]() -> awaitable<error_code> {
+    auto [e, l] = co_await other.async_load(s.id(), tuple_token);
+    co_return e;
+  });
+  BOOST_TEST(ec == error::tampered);
+}
+
+BOOST_AUTO_TEST_CASE(rotated_keyring_reads_old_sessions) {
+  manager_fixture<memory_stack> f;
+  session s = create(f);
+  s.set("k", "v");
+  BOOST_TEST(!save(f, s));
+  std::vector<aes_gcm_cipher::key_secret> ring{{2, std::string(40, 'n')}, {1, test_secret}};
+  memory_stack::manager_type rotated(f.ioc.get_executor(), aes_gcm_cipher(ring), f.store,
+                                     test_options(), {}, f.clock);
+  session l = f.run([&]() -> awaitable<session> {
+    auto [e, l] = co_await rotated.async_load(s.id(), tuple_token);
+    BOOST_TEST_REQUIRE(!e);
+    l.set("k2", "v2");
+    auto [e2] = co_await rotated.async_save(l, tuple_token);
+    BOOST_TEST_REQUIRE(!e2);
+    co_return l;
+  });
+  // Rewritten with the new key: the old manager can no longer read it.
+  BOOST_TEST(static_cast<unsigned char>(raw(f, s.storage_key()).value[1]) == 2u);
+  BOOST_TEST(load_error(f, s.id()) == error::tampered);
+}
+
+BOOST_AUTO_TEST_CASE(undecodable_and_oversized_values_are_malformed) {
+  manager_fixture<memory_stack> f;
+  session s = create(f);
+  store_record r = raw(f, s.storage_key());
+  // Authentic but not a session encoding.
+  std::string sealed;
+  BOOST_TEST_REQUIRE(!f.mgr->get_cipher().seal("{\"v\":99}", s.storage_key(), sealed));
+  put_raw(f, s.storage_key(), sealed, r.version);
+  BOOST_TEST(load_error(f, s.id()) == error::malformed);
+  // Far beyond max_value_bytes: refused before decryption.
+  put_raw(f, s.storage_key(), std::string(f.mgr->get_options().max_value_bytes + 4096, 'x'),
+          r.version + 1);
+  BOOST_TEST(load_error(f, s.id()) == error::malformed);
+  BOOST_TEST(f.mgr->stats().malformed == 2u);
+  BOOST_TEST(f.mgr->stats().tampered == 0u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(saving_too_much_data_is_too_large, Stack, stacks) {
+  options o = test_options();
+  o.max_value_bytes = 2048;
+  manager_fixture<Stack> f(o);
+  session s = create(f);
+  s.set("blob", std::string(4096, 'z'));
+  BOOST_TEST(save(f, s) == error::too_large);
+  // The stored session is unchanged.
+  BOOST_TEST(load(f, s.id()).get("blob") == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(idle_deadline_expires, Stack, stacks) {
+  manager_fixture<Stack> f;
+  session s = create(f);
+  f.clock.advance(30min - 1ms);
+  BOOST_TEST(load(f, s.id()).valid());
+  f.clock.advance(1ms);
+  BOOST_TEST(load_error(f, s.id()) == error::expired);
+  BOOST_TEST(f.mgr->stats().expired == 1u);
+  // Expired sessions are gone, not resurrected by a later load.
+  BOOST_TEST(load_error(f, s.id()) != error_code{});
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(touch_slides_the_idle_deadline_at_most_once_per_interval, Stack,
+                              stacks) {
+  manager_fixture<Stack> f;
+  session s = create(f);
+  const auto v1 = s.metadata().version;
+
+  f.clock.advance(30s);  // within the touch interval: no write
+  session l = load(f, s.id());
+  BOOST_TEST(!save(f, l));
+  BOOST_TEST(raw(f, s.storage_key()).version == v1);
+
+  f.clock.advance(31s);  // past it: an unchanged session is rewritten with a new deadline
+  l = load(f, s.id());
+  BOOST_TEST(!save(f, l));
+  BOOST_TEST(raw(f, s.storage_key()).version == v1 + 1);
+  BOOST_TEST(f.mgr->stats().touched == 1u);
+
+  // 61 s after creation + 30 min - 1 ms: alive only thanks to the touch.
+  f.clock.advance(30min - 1ms);
+  BOOST_TEST(load(f, s.id()).valid());
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(absolute_deadline_expires_despite_activity, Stack, stacks) {
+  manager_fixture<Stack> f;
+  session s = create(f);
+  // Active every 20 minutes for 8 hours.
+  for (int i = 0; i < 23; ++i) {
+    f.clock.advance(20min);
+    session l = load(f, s.id());
+    BOOST_TEST_REQUIRE(!save(f, l));
+  }
+  f.clock.advance(20min - 1ms);  // 8 h - 1 ms after creation
+  session l = load(f, s.id());
+  BOOST_TEST((l.metadata().idle_deadline == l.metadata().absolute_deadline));
+  f.clock.advance(1ms);
+  BOOST_TEST(load_error(f, s.id()) == error::expired);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(rotation_kills_the_old_id, Stack, stacks) {
+  manager_fixture<Stack> f;
+  session s = create(f);
+  s.set("cart", 7);
+  const std::string old_id = s.id();
+  const std::string old_csrf = s.metadata().csrf_secret;
+  error_code ec = f.run([&]() -> awaitable<error_code> {
+    auto [e] = co_await f.mgr->async_rotate(s, tuple_token);
+    co_return e;
+  });
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+  BOOST_TEST(s.id() != old_id);
+  BOOST_TEST(s.metadata().csrf_secret != old_csrf);
+  BOOST_TEST(!s.dirty());
+  BOOST_TEST(load_error(f, old_id) == error::not_found);
+  BOOST_TEST(load(f, s.id()).template get_as<int>("cart").value_or(0) == 7);
+  BOOST_TEST(f.mgr->stats().rotated == 1u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(destroy_then_load_is_not_found, Stack, stacks) {
+  manager_fixture<Stack> f;
+  session s = create(f);
+  error_code ec = f.run([&]() -> awaitable<error_code> {
+    auto [e] = co_await f.mgr->async_destroy(s, tuple_token);
+    co_return e;
+  });
+  BOOST_TEST(!ec);
+  BOOST_TEST(s.destroyed());
+  BOOST_TEST(!s.valid());
+  BOOST_TEST(load_error(f, s.id()) == error::not_found);
+  BOOST_TEST(save(f, s) == error::invalid_session);
+  BOOST_TEST(save(f, *std::make_unique<session>()) == error::invalid_session);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(stale_save_conflicts, Stack, stacks) {
+  manager_fixture<Stack> f;
+  session s = create(f);
+  session a = load(f, s.id());
+  session b = load(f, s.id());
+  a.set("who", "a");
+  b.set("who", "b");
+  BOOST_TEST(!save(f, a));
+  BOOST_TEST(save(f, b) == error::conflict);
+  BOOST_TEST(load(f, s.id()).template get_as<std::string>("who").value_or("") == "a");
+  BOOST_TEST(f.mgr->stats().conflicts == 1u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(users_are_listed_and_destroyed_together, Stack, stacks) {
+  manager_fixture<Stack> f;
+  std::vector<session> alice;
+  for (int i = 0; i < 3; ++i) {
+    session s = create(f);
+    f.mgr->bind_user(s, "alice");
+    error_code ec = f.run([&]() -> awaitable<error_code> {
+      auto [e] = co_await f.mgr->async_rotate(s, tuple_token);
+      co_return e;
+    });
+    BOOST_TEST_REQUIRE(!ec);
+    alice.push_back(s);
+  }
+  session bob = create(f);
+  f.mgr->bind_user(bob, "bob");
+  BOOST_TEST_REQUIRE(!save(f, bob));
+
+  auto listed = f.run([&]() -> awaitable<std::vector<session_info>> {
+    auto [e, v] = co_await f.mgr->async_list_user("alice", tuple_token);
+    BOOST_TEST(!e);
+    co_return v;
+  });
+  BOOST_TEST(listed.size() == 3u);
+  for (auto& info : listed) BOOST_TEST(info.metadata.user == "alice");
+
+  std::size_t n = f.run([&]() -> awaitable<std::size_t> {
+    auto [e, count] = co_await f.mgr->async_destroy_user("alice", tuple_token);
+    BOOST_TEST(!e);
+    co_return count;
+  });
+  BOOST_TEST(n == 3u);
+  for (auto& s : alice) BOOST_TEST(load_error(f, s.id()) == error::not_found);
+  BOOST_TEST(load(f, bob.id()).user() == "bob");
+  BOOST_TEST(f.mgr->stats().destroyed == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(full_store_refuses_new_sessions) {
+  memory_store_options so;
+  so.max_sessions = 2;
+  manager_fixture<memory_stack> f(test_options(), so);
+  session a = create(f);
+  session b = create(f);
+  error_code ec = f.run([&]() -> awaitable<error_code> {
+    auto [e, s] = co_await f.mgr->async_create(tuple_token);
+    co_return e;
+  });
+  BOOST_TEST(ec == error::capacity);
+  BOOST_TEST(f.mgr->stats().store_errors == 1u);
+  // Live sessions were not evicted.
+  BOOST_TEST(load(f, a.id()).valid());
+  BOOST_TEST(load(f, b.id()).valid());
+  // Room is made by expiry, never by eviction of live sessions.
+  f.clock.advance(31min);
+  BOOST_TEST(create(f).valid());
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(observer_sees_lifecycle_events, Stack, stacks) {
+  manager_fixture<Stack> f;
+  std::vector<session_event_kind> seen;
+  std::string previous;
+  f.mgr->set_observer([&](const session_event& e) {
+    seen.push_back(e.kind);
+    if (e.kind == session_event_kind::rotated) previous = std::string(e.previous_key);
+    throw std::runtime_error("observers cannot break operations");
+  });
+  session s = create(f);
+  const std::string first_key = s.storage_key();
+  f.run([&]() -> awaitable<void> {
+    auto [e1] = co_await f.mgr->async_rotate(s, tuple_token);
+    BOOST_TEST(!e1);
+    auto [e2] = co_await f.mgr->async_destroy(s, tuple_token);
+    BOOST_TEST(!e2);
+  });
+  session t = create(f);
+  f.clock.advance(31min);
+  BOOST_TEST(load_error(f, t.id()) == error::expired);
+  std::vector<session_event_kind> expected = {
+      session_event_kind::created, session_event_kind::rotated, session_event_kind::destroyed,
+      session_event_kind::created, session_event_kind::expired};
+  BOOST_TEST((seen == expected));
+  BOOST_TEST(seen.size() == expected.size());
+  BOOST_TEST(previous == first_key);
+}
+
+BOOST_AUTO_TEST_CASE(completion_tokens_callback_future_deferred) {
+  manager_fixture<memory_stack> f;
+  // Callback.
+  error_code cb_ec = make_error_code(error::internal);
+  session cb_session;
+  f.mgr->async_create([&](error_code ec, session s) {
+    cb_ec = ec;
+    cb_session = std::move(s);
+  });
+  f.ioc.restart();
+  f.ioc.run();
+  BOOST_TEST(!cb_ec);
+  BOOST_TEST(cb_session.valid());
+
+  // use_future, completed by another thread running the io_context.
+  std::future<session> fut = f.mgr->async_load(cb_session.id(), asio::use_future);
+  f.ioc.restart();
+  std::thread runner([&] { f.ioc.run(); });
+  runner.join();
+  BOOST_TEST(fut.get().id() == cb_session.id());
+
+  // use_future with an error: the future throws system_error carrying the code.
+  std::future<session> bad = f.mgr->async_load("garbage", asio::use_future);
+  f.ioc.restart();
+  f.ioc.run();
+  try {
+    bad.get();
+    BOOST_FAIL("expected an exception");
+  } catch (const boost::system::system_error& e) {
+    BOOST_TEST(e.code() == error::malformed);
+  }
+
+  // deferred, launched later with a callback.
+  auto op = f.mgr->async_ping(asio::deferred);
+  bool pinged = false;
+  std::move(op)([&](error_code ec) { pinged = !ec; });
+  f.ioc.restart();
+  f.ioc.run();
+  BOOST_TEST(pinged);
+
+  // Plain use_awaitable throws on errors.
+  bool threw = f.run([&]() -> awaitable<bool> {
+    try {
+      co_await f.mgr->async_load("garbage", asio::use_awaitable);
+    } catch (const boost::system::system_error& e) {
+      co_return e.code() == error::malformed;
+    }
+    co_return false;
+  });
+  BOOST_TEST(threw);
+}
+
+BOOST_AUTO_TEST_CASE(throwing_update_function_is_an_error_not_a_crash) {
+  manager_fixture<memory_stack> f;
+  session s = create(f);
+  error_code ec = f.run([&]() -> awaitable<error_code> {
+    auto [e, r] = co_await f.mgr->async_update(
+        s.id(), [](session&) { throw std::runtime_error("user code failed"); }, tuple_token);
+    co_return e;
+  });
+  BOOST_TEST(ec == error::internal);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_updates_lose_nothing, Stack, stacks) {
+  manager_fixture<Stack> f;
+  session s = create(f);
+  s.set("n", 0);
+  BOOST_TEST_REQUIRE(!save(f, s));
+
+  constexpr int n = 1000;
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  for (int i = 0; i < n; ++i) {
+    asio::co_spawn(
+        f.ioc,
+        [&]() -> awaitable<void> {
+          auto [ec, r] = co_await f.mgr->async_update(
+              s.id(),
+              [](session& x) { x.set("n", x.get_as<int>("n").value_or(-1000000) + 1); },
+              tuple_token);
+          (ec ? failed : ok).fetch_add(1);
+        },
+        asio::detached);
+  }
+  f.ioc.restart();
+  std::thread second([&] { f.ioc.run(); });
+  f.ioc.run();
+  second.join();
+  BOOST_TEST(failed.load() == 0);
+  BOOST_TEST(ok.load() == n);
+  BOOST_TEST(load(f, s.id()).template get_as<int>("n").value_or(-1) == n);
+}
+
+BOOST_AUTO_TEST_CASE(new_session_is_stored_on_first_save) {
+  manager_fixture<memory_stack> f;
+  session s = f.mgr->new_session();
+  BOOST_TEST(s.is_new());
+  BOOST_TEST(load_error(f, s.id()) == error::not_found);
+  s.set("a", 1);
+  BOOST_TEST(!save(f, s));
+  BOOST_TEST(!s.is_new());
+  BOOST_TEST(load(f, s.id()).template get_as<int>("a").value_or(0) == 1);
+  BOOST_TEST(f.mgr->stats().created == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(invalid_options_throw_at_construction) {
+  asio::io_context ioc;
+  options o = test_options();
+  o.touch_interval = 2h;
+  BOOST_CHECK_THROW(session_manager(ioc.get_executor(), aes_gcm_cipher(test_secret), o),
+                    std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(manager_archetypes)
+
+// All four policies minimal: the manager needs nothing beyond the concepts.
+BOOST_AUTO_TEST_CASE(all_four_archetypes_instantiate_the_manager) {
+  asio::io_context ioc;
+  archetype_store store;
+  basic_session_manager<archetype_serializer, archetype_cipher, archetype_store, archetype_clock>
+      m(ioc.get_executor(), archetype_cipher{}, store, test_options());
+  std::string loaded;
+  asio::co_spawn(
+      ioc,
+      [&]() -> awaitable<void> {
+        auto [e1, s] = co_await m.async_create(tuple_token);
+        BOOST_TEST_REQUIRE(!e1);
+        s.set("hello", "world");
+        auto [e2] = co_await m.async_save(s, tuple_token);
+        BOOST_TEST_REQUIRE(!e2);
+        auto [e3, l] = co_await m.async_load(s.id(), tuple_token);
+        BOOST_TEST_REQUIRE(!e3);
+        loaded = l.get_as<std::string>("hello").value_or("");
+      },
+      asio::detached);
+  ioc.run();
+  BOOST_TEST(loaded == "world");
+  BOOST_TEST(store.inspect().map.size() == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,107 @@
+// options: defaults validate, from_env parses every variable, and bad values name the variable.
+#include <websession/options.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+
+using namespace websession;
+using namespace std::chrono_literals;
+
+namespace {
+
+env_lookup fake_env(std::map<std::string, std::string> vars) {
+  auto shared = std::make_shared<std::map<std::string, std::string>>(std::move(vars));
+  return [shared](const char* name) -> const char* {
+    auto it = shared->find(name);
+    return it == shared->end() ? nullptr : it->second.c_str();
+  };
+}
+
+std::string env_error(std::map<std::string, std::string> vars) {
+  try {
+    options::from_env(fake_env(std::move(vars)));
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(options_suite)
+
+BOOST_AUTO_TEST_CASE(defaults_are_secure_and_valid) {
+  options o;
+  BOOST_CHECK_NO_THROW(o.validate());
+  BOOST_TEST(o.cookie.secure);
+  BOOST_TEST(o.cookie.http_only);
+  BOOST_TEST((o.cookie.same_site == same_site::lax));
+  BOOST_TEST(o.cookie.name.starts_with("__Host-"));
+  BOOST_TEST(o.idle_timeout.count() == std::chrono::milliseconds(30min).count());
+  BOOST_TEST(o.absolute_timeout.count() == std::chrono::milliseconds(8h).count());
+}
+
+BOOST_AUTO_TEST_CASE(from_env_reads_every_variable) {
+  options o = options::from_env(fake_env({
+      {"WEBSESSION_IDLE_TIMEOUT", "15m"},
+      {"WEBSESSION_ABSOLUTE_TIMEOUT", "2d"},
+      {"WEBSESSION_TOUCH_INTERVAL", "1500ms"},
+      {"WEBSESSION_KEY_PREFIX", "app1:"},
+      {"WEBSESSION_MAX_VALUE_BYTES", "64k"},
+      {"WEBSESSION_MAX_UPDATE_ATTEMPTS", "5"},
+      {"WEBSESSION_COOKIE_NAME", "sid"},
+      {"WEBSESSION_COOKIE_PATH", "/app"},
+      {"WEBSESSION_COOKIE_DOMAIN", "example.com"},
+      {"WEBSESSION_COOKIE_SECURE", "true"},
+      {"WEBSESSION_COOKIE_HTTP_ONLY", "off"},
+      {"WEBSESSION_COOKIE_SAMESITE", "strict"},
+  }));
+  BOOST_TEST(o.idle_timeout.count() == 15 * 60 * 1000);
+  BOOST_TEST(o.absolute_timeout.count() == 2 * 86400 * 1000);
+  BOOST_TEST(o.touch_interval.count() == 1500);
+  BOOST_TEST(o.key_prefix == "app1:");
+  BOOST_TEST(o.max_value_bytes == 65536u);
+  BOOST_TEST(o.max_update_attempts == 5u);
+  BOOST_TEST(o.cookie.name == "sid");
+  BOOST_TEST(o.cookie.path == "/app");
+  BOOST_TEST(o.cookie.domain == "example.com");
+  BOOST_TEST(!o.cookie.http_only);
+  BOOST_TEST((o.cookie.same_site == same_site::strict));
+  // Bare numbers are seconds.
+  BOOST_TEST(options::from_env(fake_env({{"WEBSESSION_IDLE_TIMEOUT", "90"}})).idle_timeout.count() ==
+             90000);
+}
+
+BOOST_AUTO_TEST_CASE(bad_values_name_the_variable) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"WEBSESSION_IDLE_TIMEOUT", "soon"},
+      {"WEBSESSION_IDLE_TIMEOUT", "10y"},
+      {"WEBSESSION_IDLE_TIMEOUT", "-5s"},
+      {"WEBSESSION_IDLE_TIMEOUT", ""},
+      {"WEBSESSION_ABSOLUTE_TIMEOUT", "99999999999999999999h"},
+      {"WEBSESSION_TOUCH_INTERVAL", "1.5s"},
+      {"WEBSESSION_MAX_VALUE_BYTES", "lots"},
+      {"WEBSESSION_MAX_UPDATE_ATTEMPTS", "99999999999"},
+      {"WEBSESSION_COOKIE_SECURE", "maybe"},
+      {"WEBSESSION_COOKIE_SAMESITE", "sometimes"},
+  };
+  for (auto& [name, value] : bad) {
+    std::string what = env_error({{name, value}});
+    BOOST_TEST(what.find(name) != std::string::npos, name << "=" << value << " -> " << what);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(inconsistent_options_are_refused) {
+  BOOST_TEST(env_error({{"WEBSESSION_TOUCH_INTERVAL", "2h"}}).find("touch_interval") !=
+             std::string::npos);
+  // SameSite=None without Secure, and a __Host- cookie with a Domain, are refused.
+  BOOST_TEST(!env_error({{"WEBSESSION_COOKIE_SAMESITE", "none"},
+                         {"WEBSESSION_COOKIE_SECURE", "false"},
+                         {"WEBSESSION_COOKIE_NAME", "sid"}})
+                  .empty());
+  BOOST_TEST(!env_error({{"WEBSESSION_COOKIE_DOMAIN", "example.com"}}).empty());
+  BOOST_TEST(!env_error({{"WEBSESSION_IDLE_TIMEOUT", "0"}}).empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
