@@ -1,0 +1,49 @@
+# Shared by scripts/test.sh and scripts/main.sh (sourced, not run).
+# ws_configure VARIANT: configures build-VARIANT at the repository root with Ninja.
+#   gcc   g++, RelWithDebInfo
+#   clang clang++-14, RelWithDebInfo
+#   asan  clang++-14, Debug -O1, AddressSanitizer + UndefinedBehaviorSanitizer (no recovery;
+#         clang 14 rejects coroutines under UBSan's function check, so that one is off)
+# Sets WS_ROOT and WS_BUILD_DIR; exports the sanitizer options for the asan variant.
+
+WS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+ws_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+ws_configure() {
+  local variant=$1 cxx build_type flags=""
+  case $variant in
+    gcc)   cxx=g++;         build_type=RelWithDebInfo ;;
+    clang) cxx=clang++-14;  build_type=RelWithDebInfo ;;
+    # -fno-sanitize=function: clang 14's UBSan function check fails to compile coroutines
+    # ("Cannot represent a difference across sections", llvm/llvm-project#49689 and #54153).
+    asan)  cxx=clang++-14;  build_type=Debug
+           flags="-O1 -fsanitize=address,undefined -fno-sanitize=function -fno-omit-frame-pointer -fno-sanitize-recover=undefined" ;;
+    *) echo "unknown variant '$variant' (expected gcc, clang or asan)" >&2; return 2 ;;
+  esac
+  WS_BUILD_DIR=$WS_ROOT/build-$variant
+
+  # A build dir left by another generator or compiler cannot be reconfigured: start it afresh.
+  local cache=$WS_BUILD_DIR/CMakeCache.txt
+  if [[ -f $cache ]]; then
+    local cached_gen cached_cxx
+    cached_gen=$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' "$cache")
+    cached_cxx=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$cache")
+    if [[ $cached_gen != Ninja || $(basename "$cached_cxx") != "$cxx" ]]; then
+      ws_log "removing $WS_BUILD_DIR (was '$cached_gen' with '$cached_cxx')"
+      rm -rf "$WS_BUILD_DIR"
+    fi
+  fi
+
+  ws_log "configure $variant: $cxx $build_type ${flags:+($flags)}"
+  cmake -S "$WS_ROOT" -B "$WS_BUILD_DIR" -G Ninja \
+    -DCMAKE_CXX_COMPILER="$cxx" \
+    -DCMAKE_BUILD_TYPE="$build_type" \
+    -DCMAKE_CXX_FLAGS="$flags"
+
+  if [[ $variant == asan ]]; then
+    # Defaults first, so that options already in the environment win.
+    export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:print_stacktrace=1:check_initialization_order=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+    export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+  fi
+}

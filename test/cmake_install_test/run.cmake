@@ -1,0 +1,75 @@
+# Driver of the cmake_install_test and cmake_subdir_test ctest tests (see test/CMakeLists.txt):
+#   cmake -DWS_MODE=install|subdir -DWS_WORK_DIR=... (and the WS_* build settings) -P run.cmake
+# install: `cmake --install` the build tree WS_BINARY_DIR into WS_WORK_DIR/prefix, then
+#          configure, build and run the consumer against that prefix with find_package.
+# subdir:  configure, build and run the consumer with add_subdirectory(WS_SOURCE_DIR).
+cmake_minimum_required(VERSION 3.20)
+
+foreach(_var WS_MODE WS_SOURCE_DIR WS_CONSUMER_DIR WS_WORK_DIR WS_GENERATOR WS_CXX_COMPILER)
+  if(NOT DEFINED ${_var} OR "${${_var}}" STREQUAL "")
+    message(FATAL_ERROR "run.cmake: ${_var} is not set")
+  endif()
+endforeach()
+
+function(ws_run what)
+  message(STATUS "[${WS_MODE}] ${what}: ${ARGN}")
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "[${WS_MODE}] ${what} failed (${rc})")
+  endif()
+endfunction()
+
+# Start clean: stale files in the prefix or a stale cache would hide packaging mistakes.
+file(REMOVE_RECURSE "${WS_WORK_DIR}")
+file(MAKE_DIRECTORY "${WS_WORK_DIR}")
+
+# The parent build's CMAKE_PREFIX_PATH (if any) reaches the consumer through the environment
+# (':'-separated, searched after the -DCMAKE_PREFIX_PATH given below), so that a list never has
+# to survive a command line.
+if(WS_PREFIX_PATH)
+  string(REPLACE "|" ":" _env_prefix_path "${WS_PREFIX_PATH}")
+  if(DEFINED ENV{CMAKE_PREFIX_PATH} AND NOT "$ENV{CMAKE_PREFIX_PATH}" STREQUAL "")
+    string(APPEND _env_prefix_path ":$ENV{CMAKE_PREFIX_PATH}")
+  endif()
+  set(ENV{CMAKE_PREFIX_PATH} "${_env_prefix_path}")
+endif()
+set(_configure_args
+  -S "${WS_CONSUMER_DIR}" -B "${WS_WORK_DIR}/build" -G "${WS_GENERATOR}"
+  "-DCMAKE_CXX_COMPILER=${WS_CXX_COMPILER}"
+  "-DCMAKE_CXX_FLAGS=${WS_CXX_FLAGS}"
+  "-DCMAKE_EXE_LINKER_FLAGS=${WS_EXE_LINKER_FLAGS}"
+  "-DCMAKE_BUILD_TYPE=${WS_BUILD_TYPE}"
+  # Never find a package through the user or system package registries.
+  -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
+  -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF)
+if(WS_MAKE_PROGRAM)
+  list(APPEND _configure_args "-DCMAKE_MAKE_PROGRAM=${WS_MAKE_PROGRAM}")
+endif()
+if(WS_CXX_COMPILER_LAUNCHER)
+  list(APPEND _configure_args "-DCMAKE_CXX_COMPILER_LAUNCHER=${WS_CXX_COMPILER_LAUNCHER}")
+endif()
+
+if(WS_MODE STREQUAL "install")
+  if(NOT WS_BINARY_DIR)
+    message(FATAL_ERROR "run.cmake: WS_BINARY_DIR is not set")
+  endif()
+  set(_prefix "${WS_WORK_DIR}/prefix")
+  ws_run("install" "${CMAKE_COMMAND}" --install "${WS_BINARY_DIR}" --prefix "${_prefix}")
+  foreach(_file include/websession/error.hpp include/websession/concepts.hpp)
+    if(NOT EXISTS "${_prefix}/${_file}")
+      message(FATAL_ERROR "[install] ${_file} was not installed")
+    endif()
+  endforeach()
+  list(APPEND _configure_args "-DCMAKE_PREFIX_PATH=${_prefix}" "-DWS_EXPECT_PREFIX=${_prefix}")
+  if(WS_EXPECT_VERSION)
+    list(APPEND _configure_args "-DWS_EXPECT_VERSION=${WS_EXPECT_VERSION}")
+  endif()
+elseif(WS_MODE STREQUAL "subdir")
+  list(APPEND _configure_args "-DWEBSESSION_SOURCE_DIR=${WS_SOURCE_DIR}")
+else()
+  message(FATAL_ERROR "run.cmake: unknown WS_MODE '${WS_MODE}'")
+endif()
+
+ws_run("configure" "${CMAKE_COMMAND}" ${_configure_args})
+ws_run("build" "${CMAKE_COMMAND}" --build "${WS_WORK_DIR}/build")
+ws_run("run" "${WS_WORK_DIR}/build/websession_consumer")
