@@ -56,15 +56,18 @@ struct op_completion<void, Handler> {
 
 // Runs make_op() (a plain callable returning awaitable<op_traits<T>::awaited>; it must not be a
 // coroutine lambda itself, whose captures would die with the lambda) on the handler's associated
-// executor, or on `fallback` for handlers without one.
+// executor, or on `fallback` for handlers without one. make_op is kept alive until the operation
+// completes, so what it captures may be passed on by reference or view.
 template <class T, class Token, class MakeOp>
 auto async_run(const boost::asio::any_io_executor& fallback, MakeOp make_op, Token&& token) {
   return boost::asio::async_initiate<Token, typename op_traits<T>::signature>(
       [](auto handler, const boost::asio::any_io_executor& fallback, MakeOp make_op) {
         auto ex = boost::asio::get_associated_executor(handler, fallback);
         using handler_type = decltype(handler);
+        // The callable, not the awaitable it returns, goes to co_spawn: it then lives in the
+        // coroutine frame, so the awaitable may view strings it owns.
         boost::asio::co_spawn(
-            ex, make_op(),
+            ex, std::move(make_op),
             boost::asio::bind_executor(ex, op_completion<T, handler_type>{std::move(handler)}));
       },
       token, fallback, std::move(make_op));
