@@ -419,6 +419,21 @@ BOOST_AUTO_TEST_CASE(completion_tokens_callback_future_deferred) {
   BOOST_TEST(!cb_ec);
   BOOST_TEST(cb_session.valid());
 
+  // Initiated before the io_context runs, with an argument that dies at once: the operation
+  // must own what it needs (ASan catches a dangling view here).
+  {
+    std::string cookie = cb_session.id();
+    f.mgr->async_load(cookie, [&](error_code ec, session s) {
+      cb_ec = ec;
+      BOOST_TEST(s.id() == cb_session.id());
+    });
+    cookie.assign(cookie.size(), '#');
+  }
+  cb_ec = make_error_code(error::internal);
+  f.ioc.restart();
+  f.ioc.run();
+  BOOST_TEST(!cb_ec);
+
   // use_future, completed by another thread running the io_context.
   std::future<session> fut = f.mgr->async_load(cb_session.id(), asio::use_future);
   f.ioc.restart();
