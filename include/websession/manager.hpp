@@ -20,6 +20,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -196,6 +198,25 @@ class basic_session_manager {
         std::forward<CompletionToken>(token));
   }
 
+  /// Loads the session whose id is `cookie_value` for the client whose fingerprint is
+  /// `fingerprint` (see http::client_fingerprint): client binding. A session stored with another
+  /// fingerprint fails with error::tampered, counted and reported to the observer as tampered;
+  /// the stored session is left alone (its own client may still be using it). A session stored
+  /// without a fingerprint (made before binding was enabled, or by async_create) takes this one
+  /// and is marked dirty, so the next save records it. An empty `fingerprint` checks nothing.
+  /// Completes with (error_code, session). Errors: as async_load above, plus tampered for a
+  /// fingerprint mismatch (after the deadlines are checked: an expired session is expired).
+  template <class CompletionToken>
+  auto async_load(std::string_view cookie_value, std::string_view fingerprint,
+                  CompletionToken&& token) {
+    return detail::async_run<session>(
+        ex_,
+        [this, id = std::string(cookie_value), fp = std::string(fingerprint)] {
+          return load_impl(id, fp);
+        },
+        std::forward<CompletionToken>(token));
+  }
+
   /// Writes `s` if it is new, dirty, or due for a touch (last write older than
   /// touch_interval); otherwise completes at once without I/O. Completes with (error_code).
   /// Errors: conflict (another save changed the stored version since `s` was loaded; reload and
@@ -238,6 +259,13 @@ class basic_session_manager {
   /// async_rotate next: it writes the binding and changes the id in one store operation.
   void bind_user(session& s, std::string user) const {
     access::meta(s).user = std::move(user);
+    access::dirty(s) = true;
+  }
+
+  /// Sets the client fingerprint of `s` (see http::client_fingerprint; empty: not bound) and
+  /// marks it dirty, so the next save writes it. No I/O.
+  void set_fingerprint(session& s, std::string fingerprint) const {
+    access::meta(s).fingerprint = std::move(fingerprint);
     access::dirty(s) = true;
   }
 
@@ -349,7 +377,8 @@ class basic_session_manager {
     co_return s;
   }
 
-  awaitable<result<session>> load_impl(std::string_view cookie_value) {
+  awaitable<result<session>> load_impl(std::string_view cookie_value,
+                                       std::string_view fingerprint = {}) {
     std::optional<session_id> id = session_id::parse(cookie_value);
     if (!id) {
       bump(state_->counts.malformed);
@@ -396,6 +425,19 @@ class basic_session_manager {
       // Best effort: the store's TTL removes it anyway.
       (void)co_await store_.erase(access::key(s));
       co_return make_error_code(error::expired);
+    }
+    if (!fingerprint.empty()) {
+      std::string& stored = access::meta(s).fingerprint;
+      if (stored.empty()) {
+        stored = std::string(fingerprint);
+        access::dirty(s) = true;
+      } else if (stored.size() != fingerprint.size() ||
+                 CRYPTO_memcmp(stored.data(), fingerprint.data(), stored.size()) != 0) {
+        // A cookie presented by another client is treated as stolen.
+        bump(state_->counts.tampered);
+        notify(session_event_kind::tampered, access::key(s), access::meta(s).user);
+        co_return make_error_code(error::tampered);
+      }
     }
     bump(state_->counts.loaded);
     co_return s;

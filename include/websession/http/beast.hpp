@@ -1,0 +1,314 @@
+// Boost.Beast glue: load the session a request's cookie names, write the Set-Cookie its response
+// needs, and with_session, which runs a handler between the two. Also client fingerprints for
+// optional client binding.
+#pragma once
+
+#include <websession/concepts.hpp>
+#include <websession/detail/async.hpp>
+#include <websession/detail/base64url.hpp>
+#include <websession/error.hpp>
+#include <websession/http/cookie.hpp>
+#include <websession/id.hpp>
+#include <websession/manager.hpp>
+#include <websession/options.hpp>
+#include <websession/session.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <openssl/sha.h>
+
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace websession::http {
+
+/// Options of the Beast glue. The cookie itself is configured in options::cookie.
+struct glue_options {
+  // Declared so that glue_options is not an aggregate: GCC 12 destroys an aggregate temporary
+  // twice when it appears in a co_await expression (`co_await with_session(.., glue_options{})`,
+  // or the default argument), which a constructor avoids.
+  glue_options() = default;
+
+  /// Binds each session to its client: the session stores client_fingerprint() of the request
+  /// that created it, and a request presenting the cookie with another fingerprint gets a fresh
+  /// session (the manager counts and reports it as tampered). This is defence in depth against
+  /// a stolen cookie replayed from another browser, not authentication: headers are trivially
+  /// copied by whoever stole the cookie. Off by default because a browser update changes the
+  /// User-Agent and so logs the user out.
+  bool bind_client = false;
+  /// The request headers whose values make up the fingerprint, in order. Prefer headers a
+  /// browser keeps for the session's lifetime; never the client address (mobile clients move).
+  // Not a braced list: with one here GCC 12 crashed (ICE in check_noexcept_r) on glue_options{}
+  // inside a function template.
+  std::vector<std::string> fingerprint_headers = std::vector<std::string>(1, "User-Agent");
+};
+
+/// base64url(SHA-256) of the values of `headers` in `req`, in the given order, for client
+/// binding (glue_options::bind_client, basic_session_manager::set_fingerprint). The encoding is
+/// unambiguous: each header contributes its number of fields, then each value with its length,
+/// so an absent header, an empty one and a repeated one all differ, and no shifting of bytes
+/// between values collides. Header names are matched case-insensitively. 43 characters.
+/// Throws std::runtime_error if OpenSSL's SHA-256 fails, and std::bad_alloc.
+template <class Body, class Allocator>
+std::string client_fingerprint(
+    const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>& req,
+    const std::vector<std::string>& headers) {
+  std::string buf = "websession-fp-v1";
+  const auto put_u64 = [&buf](std::uint64_t n) {
+    for (int shift = 56; shift >= 0; shift -= 8) buf.push_back(static_cast<char>(n >> shift));
+  };
+  for (const std::string& name : headers) {
+    const auto range = req.equal_range(name);
+    std::uint64_t count = 0;
+    for (auto it = range.first; it != range.second; ++it) ++count;
+    put_u64(count);
+    for (auto it = range.first; it != range.second; ++it) {
+      const auto v = it->value();
+      put_u64(v.size());
+      buf.append(v.data(), v.size());
+    }
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  if (SHA256(reinterpret_cast<const unsigned char*>(buf.data()), buf.size(), digest) == nullptr)
+    throw std::runtime_error("websession client_fingerprint: SHA-256 failed");
+  std::string out;
+  websession::detail::base64url_encode(digest, sizeof digest, out);
+  return out;
+}
+
+/// The HTTP status with_session answers with when a session operation fails with `ec`:
+/// - 503 Service Unavailable for store_unavailable, timeout and capacity: the store, not the
+///   request, is at fault, and a retry later may succeed;
+/// - 409 Conflict for conflict, not_found and expired from a save: the session was changed,
+///   destroyed or ran out by its absolute deadline while this request ran, so its changes were
+///   not stored; retrying the request works on the current state;
+/// - 500 Internal Server Error for everything else (internal, too_large, invalid_session).
+inline boost::beast::http::status session_error_status(
+    const boost::system::error_code& ec) noexcept {
+  using boost::beast::http::status;
+  if (ec == error::store_unavailable || ec == error::timeout || ec == error::capacity)
+    return status::service_unavailable;
+  if (ec == error::conflict || ec == error::not_found || ec == error::expired)
+    return status::conflict;
+  return status::internal_server_error;
+}
+
+namespace detail {
+
+template <class T>
+struct awaitable_value {};
+template <class T, class Executor>
+struct awaitable_value<boost::asio::awaitable<T, Executor>> {
+  using type = T;
+};
+
+inline constexpr auto tuple_awaitable = boost::asio::as_tuple(boost::asio::use_awaitable);
+
+// What the client can cause by sending a bad or stale cookie: answered with a fresh session, so
+// no cookie can turn a page into an error page. Store failures are not among them.
+inline bool starts_fresh(const boost::system::error_code& ec) noexcept {
+  return ec == error::not_found || ec == error::expired || ec == error::tampered ||
+         ec == error::malformed;
+}
+
+// The cookie value to load: the first valid pair with the session cookie's name that is a
+// well-formed id. A sibling subdomain or an old path can leave other cookies of the same name,
+// and those that cannot be ids are not worth a store round trip. Without a well-formed one, the
+// first candidate, so that the manager counts it as malformed.
+template <class Request>
+std::optional<std::string> session_cookie(const Request& req, std::string_view name) {
+  std::optional<std::string> first;
+  std::optional<std::string> id;
+  const auto range = req.equal_range(boost::beast::http::field::cookie);
+  for (auto it = range.first; it != range.second && !id; ++it) {
+    const auto field_value = it->value();
+    const std::string_view header(field_value.data(), field_value.size());
+    // An oversized header is ignored as a whole, like find_cookie does.
+    if (header.size() > default_max_cookie_header) continue;
+    for_each_cookie(header, [&](const cookie_pair& p) {
+      if (!p.valid() || p.name != name) return false;
+      if (session_id::parse(p.value)) {
+        id.emplace(p.value);
+        return true;
+      }
+      if (!first) first.emplace(p.value);
+      return false;
+    });
+  }
+  if (id) return id;
+  return first;
+}
+
+template <class Manager, class Request>
+awaitable<result<session>> load_session_impl(Manager& mgr, const Request& req, glue_options opts) {
+  std::string fingerprint;
+  if (opts.bind_client) fingerprint = client_fingerprint(req, opts.fingerprint_headers);
+  const std::optional<std::string> cookie = session_cookie(req, mgr.get_options().cookie.name);
+  if (cookie) {
+    auto [ec, loaded] = co_await mgr.async_load(*cookie, fingerprint, tuple_awaitable);
+    if (!ec) co_return std::move(loaded);
+    if (!starts_fresh(ec)) co_return ec;
+  }
+  session s = mgr.new_session();
+  using access = websession::detail::session_access;
+  access::meta(s).fingerprint = std::move(fingerprint);
+  // From here on, dirty means that the handler wrote to it, which decides whether it is stored.
+  access::dirty(s) = false;
+  co_return s;
+}
+
+template <class Manager, class Response>
+awaitable<boost::system::error_code> apply_session_impl(Manager& mgr, session& s, Response& res) {
+  const cookie_options& co = mgr.get_options().cookie;
+  if (s.destroyed()) {
+    res.insert(boost::beast::http::field::set_cookie, make_delete_cookie(co));
+    co_return boost::system::error_code{};
+  }
+  if (!s.valid()) co_return make_error_code(error::invalid_session);
+  // Like express-session's saveUninitialized=false: storing every visitor's empty session would
+  // let crawlers fill the store, and a cookie nobody needs is a tracking identifier.
+  if (s.is_new() && !s.dirty()) co_return boost::system::error_code{};
+  const std::uint64_t version = s.metadata().version;
+  auto [ec] = co_await mgr.async_save(s, tuple_awaitable);
+  if (ec) co_return ec;
+  if (!s.id_changed() && s.metadata().version == version) co_return boost::system::error_code{};
+  const time_point now = mgr.get_clock().now();
+  const auto left =
+      std::chrono::floor<std::chrono::seconds>(s.metadata().absolute_deadline - now);
+  res.insert(boost::beast::http::field::set_cookie, make_set_cookie(co, s.id(), left, now));
+  co_return boost::system::error_code{};
+}
+
+template <class Response, class Request>
+Response error_response(const Request& req, const boost::system::error_code& ec) {
+  using boost::beast::http::field;
+  using boost::beast::http::status;
+  Response res;
+  const status st = session_error_status(ec);
+  res.result(st);
+  res.version(req.version());
+  res.keep_alive(req.keep_alive());
+  res.set(field::content_type, "text/plain; charset=utf-8");
+  res.set(field::cache_control, "no-store");
+  using body_value = typename Response::body_type::value_type;
+  if constexpr (std::is_assignable_v<body_value&, std::string_view>) {
+    std::string_view text = "internal error\n";
+    if (st == status::service_unavailable) text = "session store unavailable, retry later\n";
+    if (st == status::conflict) text = "the session changed during the request, retry it\n";
+    res.body() = text;
+  }
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace detail
+
+/// Loads the session that `req`'s cookie (named options::cookie.name; every Cookie field is
+/// searched) refers to. Completes with (error_code, session).
+///
+/// A missing cookie, a malformed, tampered, expired or unknown one, or (with
+/// opts.bind_client) one presented by another client, gives a fresh session from
+/// mgr.new_session() instead of an error: is_new() is true and dirty() false, and
+/// async_apply_session stores it only if something writes to it. With opts.bind_client the
+/// fresh session carries the request's fingerprint. Of several cookies with the session
+/// cookie's name, the first that is a well-formed id is loaded.
+///
+/// Errors: store_unavailable and timeout (answer 503), internal (an exception inside, e.g. the
+/// CSPRNG failed). `mgr` and `req` must outlive the operation.
+template <class Manager, class Body, class Allocator, class CompletionToken>
+auto async_load_session(
+    Manager& mgr,
+    const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>& req,
+    const glue_options& opts, CompletionToken&& token) {
+  return websession::detail::async_run<session>(
+      mgr.get_executor(), [&mgr, &req, opts] { return detail::load_session_impl(mgr, req, opts); },
+      std::forward<CompletionToken>(token));
+}
+
+/// async_load_session with default glue_options (no client binding).
+template <class Manager, class Body, class Allocator, class CompletionToken>
+auto async_load_session(
+    Manager& mgr,
+    const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>& req,
+    CompletionToken&& token) {
+  return async_load_session(mgr, req, glue_options{}, std::forward<CompletionToken>(token));
+}
+
+/// Stores what the request did to `s` and adds the Set-Cookie header `res` needs (inserted
+/// beside any Set-Cookie the handler wrote). Completes with (error_code).
+///
+/// - destroyed session: a deletion cookie (make_delete_cookie), no store operation;
+/// - new session nobody wrote to (from async_load_session, dirty() false): nothing is stored or
+///   sent;
+/// - otherwise async_save (which writes only what is new, dirty or due for a touch); then a
+///   cookie with the session id when the id is new (first save, rotation) or the save wrote
+///   something (a touch refreshes Max-Age). Max-Age runs to the absolute deadline, Expires is
+///   the manager's clock plus Max-Age.
+///
+/// Errors: those of async_save (conflict, not_found, expired, too_large, capacity,
+/// store_unavailable, timeout; see session_error_status), invalid_session for a
+/// default-constructed session, internal if the cookie options break a rule make_set_cookie
+/// enforces. On error `res` is unchanged. `mgr`, `s` and `res` must outlive the operation.
+template <class Manager, class Body, class Allocator, class CompletionToken>
+auto async_apply_session(
+    Manager& mgr, session& s,
+    boost::beast::http::response<Body, boost::beast::http::basic_fields<Allocator>>& res,
+    CompletionToken&& token) {
+  return websession::detail::async_run<void>(
+      mgr.get_executor(), [&mgr, &s, &res] { return detail::apply_session_impl(mgr, s, res); },
+      std::forward<CompletionToken>(token));
+}
+
+/// Runs `handler(req, session&)` (a coroutine returning awaitable<beast response>) between
+/// async_load_session and async_apply_session, so that a handler only deals with the session.
+///
+/// When loading or applying fails, the answer is a small text/plain response with
+/// session_error_status(ec) (503, 409 or 500; Cache-Control: no-store) instead of the handler's.
+/// A conflicting save is not retried: the handler has already run, with side effects this
+/// function cannot undo, and its response describes a state that was not stored, so it is
+/// replaced by 409 and the client may retry the request. A handler that must apply a change
+/// under contention uses mgr.async_update(s.id(), fn, token) inside and assigns the session it
+/// completes with back to `s`. Exceptions from the handler propagate (nothing is saved).
+/// `mgr` and `req` must outlive the returned awaitable.
+template <class Manager, class Body, class Allocator, class Handler>
+  requires std::invocable<
+      Handler&,
+      const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>&,
+      session&>
+auto with_session(
+    Manager& mgr,
+    const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>& req,
+    Handler handler, glue_options opts = {})
+    -> boost::asio::awaitable<typename detail::awaitable_value<std::invoke_result_t<
+        Handler&,
+        const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>&,
+        session&>>::type> {
+  using response_type = typename detail::awaitable_value<std::invoke_result_t<
+      Handler&,
+      const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>&,
+      session&>>::type;
+  auto [load_ec, s] = co_await async_load_session(mgr, req, opts, detail::tuple_awaitable);
+  if (load_ec) co_return detail::error_response<response_type>(req, load_ec);
+  response_type res = co_await std::invoke(handler, req, s);
+  auto [apply_ec] = co_await async_apply_session(mgr, s, res, detail::tuple_awaitable);
+  if (apply_ec) co_return detail::error_response<response_type>(req, apply_ec);
+  co_return res;
+}
+
+}  // namespace websession::http
