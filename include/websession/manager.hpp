@@ -603,10 +603,13 @@ class basic_session_manager {
     }
   }
 
-  // Full jitter: uniform in [0, min(10 ms, 50 us * 2^attempt)].
+  // Full jitter: uniform in [0, min(1 s, 100 us * 2^attempt)]. The window must grow until the
+  // contenders spread out: with a store round trip of ~100 us, a thousand writers to one
+  // session need a window of hundreds of milliseconds.
   static std::chrono::microseconds backoff(unsigned attempt) {
     thread_local std::minstd_rand rng{std::random_device{}()};
-    const std::int64_t cap = std::min<std::int64_t>(10'000, std::int64_t{50} << std::min(attempt, 8u));
+    const std::int64_t cap =
+        std::min<std::int64_t>(1'000'000, std::int64_t{100} << std::min(attempt, 14u));
     return std::chrono::microseconds(std::uniform_int_distribution<std::int64_t>(0, cap)(rng));
   }
 
