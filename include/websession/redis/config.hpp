@@ -1,0 +1,215 @@
+// Settings of a Redis connection (a plain struct with documented defaults) and their parsing
+// from a redis:// or rediss:// URL.
+#pragma once
+
+#include <websession/concepts.hpp>
+#include <websession/redis/error.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace websession::redis {
+
+/// How to reach and talk to one Redis server. Every field has a usable default, so
+/// `config{}` connects to a local server without TLS or AUTH.
+struct config {
+  /// Host name or IP address (IPv6 without brackets). Resolved on every connect.
+  std::string host = "127.0.0.1";
+  /// TCP port.
+  std::uint16_t port = 6379;
+  /// ACL user for `AUTH user password`; empty sends `AUTH password` (the default user).
+  std::string username;
+  /// AUTH is sent on every (re)connect when this is not empty; empty sends no AUTH.
+  std::string password;
+  /// Database for `SELECT` on every (re)connect; 0 sends no SELECT.
+  int database = 0;
+  /// Name for `CLIENT SETNAME` on every (re)connect (shows in CLIENT LIST, lets an operator
+  /// kill our connections); empty sends none. Must not contain spaces.
+  std::string client_name = "websession";
+
+  /// Connect with TLS (a rediss:// URL sets this).
+  bool tls = false;
+  /// PEM file of the CA certificates that sign the server's certificate; empty uses the
+  /// system's default trust store.
+  std::string ca_file;
+  /// PEM certificate chain presented to the server (mutual TLS); empty presents none.
+  std::string cert_file;
+  /// PEM private key of cert_file.
+  std::string key_file;
+  /// Check the server's certificate chain and that it names `tls_server_name` (or `host`).
+  /// Turning this off makes TLS open to any man in the middle.
+  bool verify_peer = true;
+  /// Name checked against the server's certificate and sent as SNI; empty uses `host`.
+  std::string tls_server_name;
+
+  /// Limit on resolve + connect + TLS handshake + AUTH/SELECT/SETNAME, per attempt.
+  std::chrono::milliseconds connect_timeout = std::chrono::seconds(2);
+  /// Every request completes within this time of its call: with its replies, or with
+  /// error::timeout (connected but no answer) or error::store_unavailable (not connected).
+  std::chrono::milliseconds request_timeout = std::chrono::seconds(2);
+  /// Delay before the first reconnect attempt after a failed one; it doubles on every further
+  /// failure up to reconnect_max, and each wait is drawn at random from [d/2, d] (jitter), so
+  /// many clients do not reconnect in lockstep. A dropped working connection is retried at once.
+  std::chrono::milliseconds reconnect_min = std::chrono::milliseconds(50);
+  /// Longest delay between reconnect attempts.
+  std::chrono::milliseconds reconnect_max = std::chrono::seconds(5);
+  /// When nothing was sent or received for this long, a PING is sent (never under load); when
+  /// replies are awaited and nothing at all arrives for this long, the server is presumed dead
+  /// and the connection is dropped and reopened. Zero disables both. Keep it longer than any
+  /// command takes on the server (blocking commands such as BLPOP do not belong on a shared
+  /// connection).
+  std::chrono::milliseconds health_check_interval = std::chrono::seconds(2);
+};
+
+namespace detail {
+
+inline int hex_digit(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+inline result<std::string> percent_decode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) return make_error_code(url_error::bad_escape);
+    const int hi = hex_digit(in[i + 1]);
+    const int lo = hex_digit(in[i + 2]);
+    if (hi < 0 || lo < 0) return make_error_code(url_error::bad_escape);
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return out;
+}
+
+// Digits only (no sign, no spaces), value at most `max`.
+inline bool parse_decimal(std::string_view s, std::uint64_t max, std::uint64_t& out) noexcept {
+  if (s.empty() || s.size() > 19) return false;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (v > max) return false;
+  out = v;
+  return true;
+}
+
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+}  // namespace detail
+
+/// Parses `redis://[user[:password]@]host[:port][/db]`, or `rediss://...` for TLS, into a
+/// config whose other fields keep their defaults. User and password are percent-decoded
+/// (`%40` for `@`); a user without `:` sets only the username (so no AUTH is sent):
+/// write `redis://:secret@host` for a password alone. IPv6 hosts go in brackets
+/// (`redis://[::1]:6380`; a zone id as `%25`: `[fe80::1%25eth0]`). The port defaults to 6379 and the database to 0; the scheme is
+/// case-insensitive. The last `@` ends the user part, so a password with a raw `@` still parses.
+///
+/// Errors (redis::url_error): bad_scheme, missing_host, bad_host (unterminated `[`), bad_port
+/// (not 1..65535), bad_database (not a number in 0..2^31-1), bad_escape (a `%` not followed by
+/// two hex digits), unsupported_query (a `?` or `#` part).
+inline result<config> parse_url(std::string_view url) {
+  config cfg;
+  const auto sep = url.find("://");
+  if (sep == std::string_view::npos) return make_error_code(url_error::bad_scheme);
+  const std::string_view scheme = url.substr(0, sep);
+  if (detail::iequals(scheme, "redis")) {
+    cfg.tls = false;
+  } else if (detail::iequals(scheme, "rediss")) {
+    cfg.tls = true;
+  } else {
+    return make_error_code(url_error::bad_scheme);
+  }
+  std::string_view rest = url.substr(sep + 3);
+
+  // The user part may hold raw '/' or '?' in a password, so split it off before anything else.
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+    const std::string_view userinfo = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    const auto colon = userinfo.find(':');
+    auto user = detail::percent_decode(userinfo.substr(0, colon));
+    if (!user) return user.error();
+    cfg.username = std::move(*user);
+    if (colon != std::string_view::npos) {
+      auto pass = detail::percent_decode(userinfo.substr(colon + 1));
+      if (!pass) return pass.error();
+      cfg.password = std::move(*pass);
+    }
+  }
+  if (rest.find_first_of("?#") != std::string_view::npos) {
+    return make_error_code(url_error::unsupported_query);
+  }
+
+  std::string_view path;
+  if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
+    path = rest.substr(slash);
+    rest = rest.substr(0, slash);
+  }
+
+  std::string_view host;
+  std::string_view port;
+  bool has_port = false;
+  bool ipv6 = false;
+  if (!rest.empty() && rest.front() == '[') {
+    const auto close = rest.find(']');
+    if (close == std::string_view::npos) return make_error_code(url_error::bad_host);
+    host = rest.substr(1, close - 1);
+    ipv6 = true;
+    const std::string_view after = rest.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return make_error_code(url_error::bad_host);
+      port = after.substr(1);
+      has_port = true;
+    }
+  } else {
+    const auto colon = rest.find(':');
+    host = rest.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      port = rest.substr(colon + 1);
+      has_port = true;
+    }
+  }
+  if (host.empty()) return make_error_code(url_error::missing_host);
+  cfg.host = std::string(host);
+  // RFC 6874 writes a zone id as %25 inside a URL: fe80::1%25eth0 names fe80::1%eth0.
+  if (const auto zone = cfg.host.find("%25"); ipv6 && zone != std::string::npos) {
+    cfg.host.erase(zone + 1, 2);
+  }
+
+  if (has_port) {
+    std::uint64_t p = 0;
+    if (!detail::parse_decimal(port, 65535, p) || p == 0) {
+      return make_error_code(url_error::bad_port);
+    }
+    cfg.port = static_cast<std::uint16_t>(p);
+  }
+
+  if (path.size() > 1) {
+    std::uint64_t db = 0;
+    if (!detail::parse_decimal(path.substr(1), 2147483647u, db)) {
+      return make_error_code(url_error::bad_database);
+    }
+    cfg.database = static_cast<int>(db);
+  }
+  return cfg;
+}
+
+}  // namespace websession::redis

@@ -1,0 +1,167 @@
+// One multiplexed Redis connection for many coroutines: reconnects by itself, pipelines and
+// coalesces requests, matches replies first-in first-out, and bounds every request by a deadline.
+#pragma once
+
+#include <websession/error.hpp>
+#include <websession/redis/config.hpp>
+#include <websession/redis/detail/connection_impl.hpp>
+#include <websession/redis/error.hpp>
+#include <websession/redis/reply.hpp>
+#include <websession/redis/request.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace websession::redis {
+
+/// A connection to one Redis server (RESP2), shared by any number of concurrent operations.
+///
+/// - `async_run` keeps it connected: it connects (TCP or TLS), sends AUTH / SELECT /
+///   CLIENT SETNAME, and after any failure reconnects forever with exponential backoff and
+///   jitter, until `cancel`. While connected and idle it sends a PING every
+///   health_check_interval; a server that owes replies and sends nothing for that long is
+///   presumed dead and the connection is reopened.
+/// - `async_exec` may be called from any thread, any number of times concurrently. Requests are
+///   queued; one write carries everything queued since the previous write; replies are matched
+///   to requests in order.
+/// - Nothing can wait forever: every request completes within config::request_timeout of its
+///   call, whether or not `async_run` was called and whatever the server does.
+///
+/// Internal state lives on a strand of the given executor, so the executor's io_context may be
+/// run by several threads. Destroying the connection cancels it (as `cancel`); operations still
+/// pending then complete with operation_aborted, and the internal state lives on until they did.
+class connection {
+ public:
+  using executor_type = boost::asio::any_io_executor;
+
+  /// Prepares a connection; nothing is sent until async_run.
+  ///
+  /// Throws std::invalid_argument for a non-positive request_timeout, connect_timeout or
+  /// reconnect_min, a reconnect_max below reconnect_min, a negative health_check_interval or
+  /// database; with config::tls, boost::system::system_error when ca_file, cert_file or key_file
+  /// cannot be loaded.
+  explicit connection(executor_type ex, config cfg = {})
+      : impl_(std::make_shared<detail::connection_impl>(std::move(ex), std::move(cfg))) {}
+
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  /// Takes over the other connection; the moved-from object may only be destroyed or assigned.
+  connection(connection&&) noexcept = default;
+
+  /// Cancels this connection (as `cancel`), then takes over the other one.
+  connection& operator=(connection&& other) noexcept {
+    if (this != &other) {
+      if (impl_) impl_->cancel();
+      impl_ = std::move(other.impl_);
+    }
+    return *this;
+  }
+
+  /// Cancels (see `cancel`).
+  ~connection() {
+    if (impl_) impl_->cancel();
+  }
+
+  /// The executor given to the constructor (async_exec completes on the handler's own
+  /// associated executor, or on this one for handlers without one).
+  executor_type get_executor() const noexcept { return impl_->get_executor(); }
+
+  /// The configuration given to the constructor.
+  const config& get_config() const noexcept { return impl_->get_config(); }
+
+  /// Connects and keeps reconnecting until `cancel` (e.g. `conn.async_run(asio::detached)`);
+  /// completes with `void(error_code)`:
+  /// operation_aborted after `cancel` (the normal end), already_started if async_run was already
+  /// called on this connection, error::internal if the loop died of an allocation failure (the
+  /// connection is then cancelled too). Connection failures do not complete it: they are
+  /// retried, and visible through last_error() and the error handler.
+  template <class CompletionToken>
+  auto async_run(CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, detail::run_signature>(
+        [](auto handler, std::shared_ptr<detail::connection_impl> impl) {
+          auto ex = boost::asio::get_associated_executor(handler, impl->get_executor());
+          boost::asio::co_spawn(
+              impl->strand(), detail::connection_impl::run(impl),
+              boost::asio::bind_executor(
+                  ex, [h = std::move(handler)](std::exception_ptr e,
+                                               boost::system::error_code ec) mutable {
+                    std::move(h)(e ? make_error_code(websession::error::internal) : ec);
+                  }));
+        },
+        token, impl_);
+  }
+
+  /// Sends the request's commands and completes with `void(error_code, std::vector<reply>)`:
+  /// on success one reply per command, in order. A server error reply (`-ERR`, `-WRONGTYPE`,
+  /// `-NOSCRIPT`...) is a reply of type reply_type::error, not a failure: the caller decides.
+  ///
+  /// `req` must stay alive and unchanged until the operation completes (with a deferred token:
+  /// until the deferred operation completes). Blocking commands (BLPOP, WAIT...) and
+  /// SUBSCRIBE do not belong on a shared connection.
+  ///
+  /// Errors (the vector is then empty):
+  /// - error::timeout: connected, but the replies did not come within config::request_timeout
+  ///   (late replies are skipped when they arrive);
+  /// - error::store_unavailable: no working connection during the whole request_timeout (server
+  ///   down, wrong password...: see last_error()), or the connection dropped after the request
+  ///   was sent and before all its replies came, and the request is not idempotent (so it may
+  ///   or may not have run). An idempotent request is sent again after the reconnect instead;
+  /// - operation_aborted: `cancel` was called (before or during the operation).
+  template <class CompletionToken>
+  auto async_exec(const request& req, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, detail::exec_signature>(
+        [](auto handler, std::shared_ptr<detail::connection_impl> impl, const request* r) {
+          boost::asio::any_io_executor ex =
+              boost::asio::get_associated_executor(handler, impl->get_executor());
+          impl->exec(r, detail::exec_handler(std::move(handler)), std::move(ex));
+        },
+        token, impl_, &req);
+  }
+
+  /// Stops for good: every pending and future async_exec completes with operation_aborted, the
+  /// socket is closed, reconnecting stops and async_run completes. Any thread; idempotent.
+  void cancel() { impl_->cancel(); }
+
+  /// Whether a connection is established and set up (AUTH/SELECT done) right now. Any thread.
+  bool connected() const noexcept { return impl_->connected(); }
+
+  /// How many times a connection was established (1 after the first connect; each reconnect
+  /// adds one). Any thread.
+  std::uint64_t connect_count() const noexcept { return impl_->connect_count(); }
+
+  /// Why the last connect attempt failed or the last connection dropped: a client_error
+  /// (auth_failed, select_failed, connect_timeout, unresponsive, protocol_error...) or a socket
+  /// or TLS error. Cleared when a connection is established. Any thread.
+  boost::system::error_code last_error() const { return impl_->last_error(); }
+
+  /// last_error() with details, e.g. "AUTH failed: WRONGPASS invalid username-password pair or
+  /// user is disabled." or "connect to 127.0.0.1:6379: Connection refused". Any thread.
+  std::string last_error_message() const { return impl_->last_error_message(); }
+
+  /// Installs a callback for every connection failure (the same information as last_error():
+  /// code and message), e.g. to log it. Called on the connection's strand; it must not block,
+  /// and exceptions from it are swallowed. Set it before async_run.
+  void set_error_handler(
+      std::function<void(const boost::system::error_code&, std::string_view message)> h) {
+    impl_->set_error_handler(std::move(h));
+  }
+
+ private:
+  std::shared_ptr<detail::connection_impl> impl_;
+};
+
+}  // namespace websession::redis

@@ -1,0 +1,833 @@
+// The state machine behind redis::connection: socket, reconnect loop, request queue, FIFO reply
+// matching, deadlines and health checks. Everything here runs on one strand.
+#pragma once
+
+#include <websession/error.hpp>
+#include <websession/redis/config.hpp>
+#include <websession/redis/error.hpp>
+#include <websession/redis/reader.hpp>
+#include <websession/redis/reply.hpp>
+#include <websession/redis/request.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/append.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <openssl/ssl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace websession::redis::detail {
+
+using exec_signature = void(boost::system::error_code, std::vector<reply>);
+using exec_handler = boost::asio::any_completion_handler<exec_signature>;
+using run_signature = void(boost::system::error_code);
+using error_handler =
+    std::function<void(const boost::system::error_code&, std::string_view message)>;
+using steady = std::chrono::steady_clock;
+
+// One async_exec call (or an internal health-check PING, which has no handler).
+struct exec_op {
+  enum class state : unsigned char { queued, written, done };
+
+  exec_op() = default;
+  // Asio 1.26's any_completion_handler has no usable move assignment (it would wrap itself
+  // recursively), so the handler is only ever move-constructed.
+  explicit exec_op(exec_handler h) noexcept : handler(std::move(h)) {}
+
+  const request* req = nullptr;  // the caller's request: valid only until the op is done
+  std::size_t expected = 0;      // replies still to come on the current connection
+  std::vector<reply> replies;
+  exec_handler handler;
+  boost::asio::any_io_executor work;  // keeps the handler's execution context from running dry
+  steady::time_point deadline;
+  steady::time_point sent_at{};  // when the write carrying it completed; zero until then
+  std::uint64_t batch = 0;       // which write carried it
+  state st = state::queued;
+  bool idempotent = false;
+  bool internal = false;
+};
+
+inline const request& ping_request() {
+  static const request r = [] {
+    request q;
+    q.push("PING");
+    return q;
+  }();
+  return r;
+}
+
+class connection_impl : public std::enable_shared_from_this<connection_impl> {
+ public:
+  using tcp = boost::asio::ip::tcp;
+  using tls_stream = boost::asio::ssl::stream<tcp::socket>;
+  using error_code = boost::system::error_code;
+
+  connection_impl(boost::asio::any_io_executor ex, config cfg)
+      : ex_(std::move(ex)),
+        strand_(boost::asio::make_strand(ex_)),
+        cfg_(std::move(cfg)),
+        resolver_(strand_),
+        connect_timer_(strand_),
+        backoff_timer_(strand_),
+        deadline_timer_(strand_),
+        health_timer_(strand_),
+        drain_timer_(strand_),
+        read_buf_(64 * 1024),
+        rng_(std::random_device{}()) {
+    validate(cfg_);
+    if (cfg_.tls) ssl_ctx_.emplace(make_ssl_context(cfg_));
+  }
+
+  const boost::asio::any_io_executor& get_executor() const noexcept { return ex_; }
+  const boost::asio::strand<boost::asio::any_io_executor>& strand() const noexcept {
+    return strand_;
+  }
+  const config& get_config() const noexcept { return cfg_; }
+
+  bool connected() const noexcept { return up_.load(std::memory_order_acquire); }
+  std::uint64_t connect_count() const noexcept {
+    return connects_.load(std::memory_order_acquire);
+  }
+
+  error_code last_error() const {
+    std::lock_guard lock(error_mutex_);
+    return last_error_;
+  }
+
+  std::string last_error_message() const {
+    std::lock_guard lock(error_mutex_);
+    return last_error_message_;
+  }
+
+  void set_error_handler(error_handler h) { on_error_ = std::move(h); }
+
+  // Any thread. The op is built here, where the deadline starts, and handed to the strand.
+  // `handler_ex` is the handler's associated executor (known only before type erasure).
+  void exec(const request* req, exec_handler handler, boost::asio::any_io_executor handler_ex) {
+    auto op = std::make_shared<exec_op>(std::move(handler));
+    op->req = req;
+    op->expected = req->size();
+    op->idempotent = req->idempotent();
+    op->deadline = steady::now() + cfg_.request_timeout;
+    op->work = boost::asio::prefer(std::move(handler_ex),
+                                   boost::asio::execution::outstanding_work.tracked);
+    boost::asio::post(strand_, [self = shared_from_this(), op = std::move(op)]() mutable {
+      self->enqueue(std::move(op));
+    });
+  }
+
+  // Any thread.
+  void cancel() {
+    boost::asio::post(strand_, [self = shared_from_this()] { self->stop(); });
+  }
+
+  // The body of async_run; runs on the strand until cancel().
+  static boost::asio::awaitable<error_code> run(std::shared_ptr<connection_impl> self) {
+    if (self->stopped_) co_return boost::asio::error::operation_aborted;
+    if (self->running_) co_return boost::asio::error::already_started;
+    self->running_ = true;
+    bool failed = false;
+    try {
+      co_await self->run_loop();
+    } catch (...) {
+      failed = true;  // only allocation failures get here
+    }
+    if (failed) {
+      self->stop();
+      co_return make_error_code(websession::error::internal);
+    }
+    co_return boost::asio::error::operation_aborted;
+  }
+
+ private:
+  static void validate(const config& c) {
+    using std::chrono::milliseconds;
+    if (c.request_timeout <= milliseconds::zero()) {
+      throw std::invalid_argument("websession::redis::config::request_timeout must be positive");
+    }
+    if (c.connect_timeout <= milliseconds::zero()) {
+      throw std::invalid_argument("websession::redis::config::connect_timeout must be positive");
+    }
+    if (c.reconnect_min <= milliseconds::zero() || c.reconnect_max < c.reconnect_min) {
+      throw std::invalid_argument(
+          "websession::redis::config needs 0 < reconnect_min <= reconnect_max");
+    }
+    if (c.health_check_interval < milliseconds::zero()) {
+      throw std::invalid_argument(
+          "websession::redis::config::health_check_interval must not be negative");
+    }
+    if (c.database < 0) {
+      throw std::invalid_argument("websession::redis::config::database must not be negative");
+    }
+  }
+
+  // Throws boost::system::system_error when a file cannot be loaded: bad configuration is
+  // reported at construction, not as an endless series of failed connects.
+  static boost::asio::ssl::context make_ssl_context(const config& c) {
+    namespace ssl = boost::asio::ssl;
+    ssl::context ctx(ssl::context::tls_client);
+    ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    if (c.ca_file.empty()) {
+      ctx.set_default_verify_paths();
+    } else {
+      ctx.load_verify_file(c.ca_file);
+    }
+    if (!c.cert_file.empty()) ctx.use_certificate_chain_file(c.cert_file);
+    if (!c.key_file.empty()) ctx.use_private_key_file(c.key_file, ssl::context::pem);
+    ctx.set_verify_mode(c.verify_peer ? ssl::verify_peer : ssl::verify_none);
+    return ctx;
+  }
+
+  // ---- requests ------------------------------------------------------------------------------
+
+  void enqueue(std::shared_ptr<exec_op> op) {
+    if (stopped_) {
+      complete(*op, boost::asio::error::operation_aborted);
+      return;
+    }
+    if (op->expected == 0) {
+      complete(*op, {});
+      return;
+    }
+    queue_.push_back(op);
+    deadlines_.push_back(std::move(op));
+    if (!deadline_armed_) arm_deadline();
+    start_write();
+  }
+
+  // Hands the op's handler its result on the handler's own executor (never inline: the caller
+  // may be anywhere in our state machine, and user code must not run on our strand).
+  void complete(exec_op& op, error_code ec) {
+    op.st = exec_op::state::done;
+    op.req = nullptr;
+    std::vector<reply> replies;
+    if (!ec) replies = std::move(op.replies);
+    op.replies = {};
+    if (!op.handler) return;
+    auto handler = std::move(op.handler);
+    auto work = std::move(op.work);
+    boost::asio::post(work, boost::asio::append(std::move(handler), ec, std::move(replies)));
+  }
+
+  // Deadlines are pushed in call order with one timeout, so the front is always the earliest
+  // one still pending: a single timer serves every request.
+  void arm_deadline() {
+    trim_deadlines();
+    if (deadlines_.empty()) return;
+    deadline_armed_ = true;
+    deadline_timer_.expires_at(deadlines_.front()->deadline);
+    deadline_timer_.async_wait([self = shared_from_this()](error_code) {
+      self->deadline_armed_ = false;
+      self->on_deadline();
+    });
+  }
+
+  void trim_deadlines() {
+    while (!deadlines_.empty() && deadlines_.front()->st == exec_op::state::done) {
+      deadlines_.pop_front();
+    }
+  }
+
+  void on_deadline() {
+    const auto now = steady::now();
+    while (!deadlines_.empty()) {
+      auto& op = deadlines_.front();
+      if (op->st != exec_op::state::done) {
+        if (op->deadline > now) break;
+        expire(op);
+      }
+      deadlines_.pop_front();
+    }
+    arm_deadline();
+  }
+
+  void expire(const std::shared_ptr<exec_op>& op) {
+    if (op->st == exec_op::state::queued) {
+      if (auto it = std::find(queue_.begin(), queue_.end(), op); it != queue_.end()) {
+        queue_.erase(it);
+      }
+      // Not sent because there was no connection: the store is unavailable, not slow.
+      complete(*op, make_error_code(connected_ ? websession::error::timeout
+                                               : websession::error::store_unavailable));
+    } else {
+      // Sent: its replies will still come and must be skipped, so it stays in in_flight_.
+      complete(*op, make_error_code(websession::error::timeout));
+    }
+  }
+
+  // ---- writing -------------------------------------------------------------------------------
+
+  // One write at a time, carrying everything queued since the last one.
+  void start_write() {
+    if (!connected_ || writing_ || stopped_ || queue_.empty()) return;
+    write_buf_.clear();
+    write_offset_ = 0;
+    ++batch_;
+    while (!queue_.empty()) {
+      auto op = std::move(queue_.front());
+      queue_.pop_front();
+      if (op->st == exec_op::state::done) continue;
+      write_buf_.append(op->req->payload());
+      op->st = exec_op::state::written;
+      op->expected = op->req->size();
+      op->batch = batch_;
+      op->sent_at = {};
+      op->replies.clear();
+      op->replies.reserve(op->expected);
+      in_flight_.push_back(std::move(op));
+    }
+    if (write_buf_.empty()) return;
+    writing_ = true;
+    last_write_ = steady::now();
+    write_some();
+  }
+
+  // Partial writes one by one (rather than async_write) so the health check sees the progress
+  // of a long write: a write that advances is not a dead server.
+  void write_some() {
+    auto on_done = [self = shared_from_this(), gen = generation_](error_code ec, std::size_t n) {
+      self->on_write_some(ec, n, gen);
+    };
+    const auto rest = boost::asio::buffer(write_buf_) + write_offset_;
+    if (tls_) {
+      tls_->async_write_some(rest, std::move(on_done));
+    } else {
+      plain_->async_write_some(rest, std::move(on_done));
+    }
+  }
+
+  void on_write_some(error_code ec, std::size_t n, std::uint64_t gen) {
+    if (gen != generation_ || !connected_) {
+      writing_ = false;
+      drain_timer_.cancel();
+      return;
+    }
+    if (ec) {
+      writing_ = false;
+      fail_connection(ec, "write failed: " + ec.message());
+      return;
+    }
+    const auto now = steady::now();
+    last_write_ = now;
+    write_offset_ += n;
+    if (write_offset_ < write_buf_.size()) {
+      write_some();
+      return;
+    }
+    writing_ = false;
+    // The server owes replies to this batch from now on (the health check's clock).
+    for (auto it = in_flight_.rbegin(); it != in_flight_.rend() && (*it)->batch == batch_; ++it) {
+      (*it)->sent_at = now;
+    }
+    // Do not keep the memory of one huge value for the life of the connection.
+    if (write_buf_.capacity() > (std::size_t{1} << 20)) std::string().swap(write_buf_);
+    start_write();
+  }
+
+  // ---- reading -------------------------------------------------------------------------------
+
+  // Gives one reply to the oldest request still waiting. False if nobody waits for it.
+  bool deliver(reply&& r) {
+    if (in_flight_.empty()) return false;
+    exec_op& op = *in_flight_.front();
+    if (op.st != exec_op::state::done) op.replies.push_back(std::move(r));
+    if (--op.expected == 0) {
+      auto done = std::move(in_flight_.front());
+      in_flight_.pop_front();
+      if (done->internal) {
+        ping_outstanding_ = false;
+        done->st = exec_op::state::done;
+      } else if (done->st != exec_op::state::done) {
+        complete(*done, {});
+      }
+    }
+    return true;
+  }
+
+  boost::asio::awaitable<error_code> read_loop() {
+    using boost::asio::redirect_error;
+    using boost::asio::use_awaitable;
+    error_code ec;
+    for (;;) {
+      std::size_t n = 0;
+      if (tls_) {
+        n = co_await tls_->async_read_some(boost::asio::buffer(read_buf_),
+                                           redirect_error(use_awaitable, ec));
+      } else {
+        n = co_await plain_->async_read_some(boost::asio::buffer(read_buf_),
+                                             redirect_error(use_awaitable, ec));
+      }
+      if (ec) co_return ec;
+      if (!connected_) co_return boost::asio::error::operation_aborted;
+      last_read_ = steady::now();
+      const error_code parse_ec = reader_.feed(read_buf_.data(), n);
+      for (;;) {
+        auto next = reader_.next();
+        if (!next || !*next) break;
+        if (!deliver(std::move(**next))) {
+          drop_reason(client_error::unexpected_reply, "redis sent a reply nobody asked for");
+          co_return make_error_code(client_error::unexpected_reply);
+        }
+      }
+      if (parse_ec) {
+        drop_reason(parse_ec, "redis protocol error: " + std::string(reader_.error_message()));
+        co_return parse_ec;
+      }
+      trim_deadlines();
+    }
+  }
+
+  // ---- health --------------------------------------------------------------------------------
+
+  void arm_health() {
+    if (cfg_.health_check_interval <= std::chrono::milliseconds::zero()) return;
+    // A tick of a quarter interval bounds the detection delay to 1.25 intervals.
+    auto tick = std::max(cfg_.health_check_interval / 4, std::chrono::milliseconds(1));
+    health_timer_.expires_after(tick);
+    health_timer_.async_wait([self = shared_from_this(), gen = generation_](error_code ec) {
+      if (ec || gen != self->generation_ || !self->connected_ || self->stopped_) return;
+      self->on_health();
+    });
+  }
+
+  // Replies are matched in order, so the oldest request in flight is the one the server must
+  // answer next: if it was fully sent `interval` ago and nothing at all arrived since, the
+  // server is dead, hung, or unreachable (which TCP alone may take many minutes to notice).
+  // Likewise if a write makes no progress for `interval` (the server does not read).
+  // Later requests or writes never reset this clock, so steady traffic to a dead server is
+  // detected as fast as a single request.
+  void on_health() {
+    const auto now = steady::now();
+    const auto interval = cfg_.health_check_interval;
+    if (writing_ && now - last_write_ >= interval) {
+      fail_connection(make_error_code(client_error::unresponsive),
+                      "redis did not read what was sent for " +
+                          std::to_string(interval.count()) + " ms");
+      return;
+    }
+    if (!in_flight_.empty()) {
+      const auto sent_at = in_flight_.front()->sent_at;
+      if (sent_at != steady::time_point{} && now - std::max(last_read_, sent_at) >= interval) {
+        fail_connection(make_error_code(client_error::unresponsive),
+                        "redis sent nothing for " + std::to_string(interval.count()) +
+                            " ms while replies were awaited");
+        return;
+      }
+    } else if (queue_.empty() && !writing_ && !ping_outstanding_ &&
+               now - std::max(last_read_, last_write_) >= interval) {
+      // Idle only: under load, the traffic itself proves the connection works.
+      auto op = std::make_shared<exec_op>();
+      op->req = &ping_request();
+      op->internal = true;
+      op->expected = 1;
+      ping_outstanding_ = true;
+      queue_.push_back(std::move(op));
+      start_write();
+    }
+    arm_health();
+  }
+
+  // ---- connection lifecycle ------------------------------------------------------------------
+
+  void close_socket() noexcept {
+    error_code ignored;
+    if (tls_) tls_->next_layer().close(ignored);
+    if (plain_) plain_->close(ignored);
+  }
+
+  // Records why the live connection is being dropped (the read loop's own error would only
+  // say "operation aborted") and closes it, which ends the read loop.
+  void drop_reason(error_code ec, std::string message) {
+    if (!drop_ec_) {
+      drop_ec_ = ec;
+      drop_message_ = std::move(message);
+    }
+  }
+
+  void fail_connection(error_code ec, std::string message) {
+    drop_reason(ec, std::move(message));
+    close_socket();
+  }
+
+  void record_error(error_code ec, const std::string& message) {
+    {
+      std::lock_guard lock(error_mutex_);
+      last_error_ = ec;
+      last_error_message_ = message;
+    }
+    if (on_error_) {
+      try {
+        on_error_(ec, message);
+      } catch (...) {
+        // A logging callback must not take the connection down.
+      }
+    }
+  }
+
+  void clear_error() {
+    std::lock_guard lock(error_mutex_);
+    last_error_ = {};
+    last_error_message_.clear();
+  }
+
+  std::string where() const { return cfg_.host + ":" + std::to_string(cfg_.port); }
+
+  // The commands replayed on every connect. Never empty: with nothing to set up, a PING proves
+  // that the server answers before the connection is declared up.
+  request hello_request() const {
+    request r;
+    if (!cfg_.password.empty()) {
+      if (cfg_.username.empty()) {
+        r.push("AUTH", cfg_.password);
+      } else {
+        r.push("AUTH", cfg_.username, cfg_.password);
+      }
+    }
+    if (cfg_.database != 0) r.push("SELECT", cfg_.database);
+    if (!cfg_.client_name.empty()) r.push("CLIENT", "SETNAME", cfg_.client_name);
+    if (r.empty()) r.push("PING");
+    return r;
+  }
+
+  // Maps the first error reply of the hello request to its command.
+  std::pair<error_code, std::string> check_hello(const std::vector<reply>& replies) const {
+    std::size_t i = 0;
+    auto check = [&](client_error e, const char* what) -> std::pair<error_code, std::string> {
+      const reply& r = replies.at(i++);
+      if (!r.is_error()) return {};
+      // Whatever command met it, a refused or missing password is an AUTH problem.
+      const std::string_view text(r.str);
+      if (text.starts_with("NOAUTH") || text.starts_with("WRONGPASS")) {
+        e = client_error::auth_failed;
+      }
+      return {make_error_code(e), std::string(what) + ": " + r.str};
+    };
+    if (!cfg_.password.empty()) {
+      if (auto bad = check(client_error::auth_failed, "AUTH failed"); bad.first) return bad;
+    }
+    if (cfg_.database != 0) {
+      if (auto bad = check(client_error::select_failed, "SELECT failed"); bad.first) return bad;
+    }
+    if (!cfg_.client_name.empty()) {
+      if (auto bad = check(client_error::setname_failed, "CLIENT SETNAME failed"); bad.first) {
+        return bad;
+      }
+    }
+    if (cfg_.password.empty() && cfg_.database == 0 && cfg_.client_name.empty()) {
+      // The PING: an error here is typically NOAUTH (the server wants a password).
+      if (auto bad = check(client_error::auth_failed, "PING failed"); bad.first) return bad;
+    }
+    return {};
+  }
+
+  // One attempt: resolve, connect, TLS handshake, AUTH/SELECT/SETNAME, all within
+  // connect_timeout. On success the socket is open and the reader is at a reply boundary.
+  boost::asio::awaitable<std::pair<error_code, std::string>> connect_once() {
+    namespace asio = boost::asio;
+    using asio::redirect_error;
+    using asio::use_awaitable;
+
+    const std::uint64_t gen = ++generation_;
+    connecting_ = true;
+    connect_expired_ = false;
+    reader_.reset();
+    plain_.reset();
+    tls_.reset();
+    if (cfg_.tls) {
+      tls_.emplace(strand_, *ssl_ctx_);
+    } else {
+      plain_.emplace(strand_);
+    }
+    connect_timer_.expires_after(cfg_.connect_timeout);
+    connect_timer_.async_wait([self = shared_from_this(), gen](error_code ec) {
+      if (ec || gen != self->generation_ || !self->connecting_) return;
+      self->connect_expired_ = true;
+      self->resolver_.cancel();
+      self->close_socket();
+    });
+
+    auto result = co_await connect_steps();
+    connecting_ = false;
+    connect_timer_.cancel();
+    if (result.first && connect_expired_) {
+      result = {make_error_code(client_error::connect_timeout),
+                "connect to " + where() + " did not complete within " +
+                    std::to_string(cfg_.connect_timeout.count()) + " ms"};
+    }
+    co_return result;
+  }
+
+  boost::asio::awaitable<std::pair<error_code, std::string>> connect_steps() {
+    namespace asio = boost::asio;
+    namespace ssl = boost::asio::ssl;
+    using asio::redirect_error;
+    using asio::use_awaitable;
+    using outcome = std::pair<error_code, std::string>;
+    error_code ec;
+
+    auto endpoints = co_await resolver_.async_resolve(cfg_.host, std::to_string(cfg_.port),
+                                                      redirect_error(use_awaitable, ec));
+    if (ec) co_return outcome{ec, "resolve " + cfg_.host + ": " + ec.message()};
+    if (stopped_) co_return outcome{asio::error::operation_aborted, "stopped"};
+
+    tcp::socket& sock = tls_ ? tls_->next_layer() : *plain_;
+    co_await asio::async_connect(sock, endpoints, redirect_error(use_awaitable, ec));
+    if (ec) co_return outcome{ec, "connect to " + where() + ": " + ec.message()};
+    error_code ignored;
+    sock.set_option(tcp::no_delay(true), ignored);
+    sock.set_option(asio::socket_base::keep_alive(true), ignored);
+
+    if (tls_) {
+      const std::string& name = cfg_.tls_server_name.empty() ? cfg_.host : cfg_.tls_server_name;
+      error_code not_ip;
+      asio::ip::make_address(name, not_ip);
+      // SNI carries host names only (RFC 6066).
+      if (not_ip) SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str());
+      if (cfg_.verify_peer) tls_->set_verify_callback(ssl::host_name_verification(name));
+      co_await tls_->async_handshake(ssl::stream_base::client, redirect_error(use_awaitable, ec));
+      if (ec) co_return outcome{ec, "TLS handshake with " + where() + ": " + ec.message()};
+    }
+
+    const request hello = hello_request();
+    if (tls_) {
+      co_await asio::async_write(*tls_, asio::buffer(hello.payload()),
+                                 redirect_error(use_awaitable, ec));
+    } else {
+      co_await asio::async_write(*plain_, asio::buffer(hello.payload()),
+                                 redirect_error(use_awaitable, ec));
+    }
+    if (ec) co_return outcome{ec, "write to " + where() + ": " + ec.message()};
+
+    std::vector<reply> replies;
+    while (replies.size() < hello.size()) {
+      std::size_t n = 0;
+      if (tls_) {
+        n = co_await tls_->async_read_some(asio::buffer(read_buf_),
+                                           redirect_error(use_awaitable, ec));
+      } else {
+        n = co_await plain_->async_read_some(asio::buffer(read_buf_),
+                                             redirect_error(use_awaitable, ec));
+      }
+      if (ec) co_return outcome{ec, "read from " + where() + ": " + ec.message()};
+      const error_code parse_ec = reader_.feed(read_buf_.data(), n);
+      for (;;) {
+        auto next = reader_.next();
+        if (!next || !*next) break;
+        if (replies.size() == hello.size()) {
+          co_return outcome{make_error_code(client_error::unexpected_reply),
+                            where() + " sent more replies than asked for"};
+        }
+        replies.push_back(std::move(**next));
+      }
+      if (parse_ec) {
+        co_return outcome{parse_ec, "redis protocol error from " + where() + ": " +
+                                        std::string(reader_.error_message())};
+      }
+    }
+    co_return check_hello(replies);
+  }
+
+  void on_connected() {
+    connected_ = true;
+    connected_at_ = steady::now();
+    last_read_ = last_write_ = connected_at_;
+    drop_ec_ = {};
+    drop_message_.clear();
+    up_.store(true, std::memory_order_release);
+    connects_.fetch_add(1, std::memory_order_acq_rel);
+    clear_error();
+    arm_health();
+    start_write();
+  }
+
+  // After the read loop ended: closes the socket, waits for the writer to let go of it, and
+  // settles every written request (sent again if idempotent, failed otherwise).
+  boost::asio::awaitable<void> on_disconnected() {
+    namespace asio = boost::asio;
+    connected_ = false;
+    up_.store(false, std::memory_order_release);
+    ++generation_;
+    close_socket();
+    health_timer_.cancel();
+    while (writing_) {
+      drain_timer_.expires_at(steady::time_point::max());
+      error_code ignored;
+      co_await drain_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+    std::vector<std::shared_ptr<exec_op>> again;
+    for (auto& op : in_flight_) {
+      if (op->internal || op->st == exec_op::state::done) continue;
+      if (op->idempotent && !stopped_) {
+        op->st = exec_op::state::queued;
+        op->replies.clear();
+        again.push_back(std::move(op));
+      } else {
+        // It may or may not have run: only the caller can decide what to do.
+        complete(*op, make_error_code(websession::error::store_unavailable));
+      }
+    }
+    in_flight_.clear();
+    ping_outstanding_ = false;
+    queue_.insert(queue_.begin(), std::make_move_iterator(again.begin()),
+                  std::make_move_iterator(again.end()));
+    trim_deadlines();
+    plain_.reset();
+    tls_.reset();
+  }
+
+  std::chrono::milliseconds jittered(std::chrono::milliseconds d) {
+    const auto lo = std::max<std::chrono::milliseconds::rep>(d.count() / 2, 1);
+    std::uniform_int_distribution<std::chrono::milliseconds::rep> pick(lo, std::max(lo, d.count()));
+    return std::chrono::milliseconds(pick(rng_));
+  }
+
+  boost::asio::awaitable<void> run_loop() {
+    namespace asio = boost::asio;
+    auto backoff = cfg_.reconnect_min;
+    bool wait_first = false;
+    while (!stopped_) {
+      if (wait_first) {
+        backoff_timer_.expires_after(jittered(backoff));
+        backoff = std::min(backoff * 2, cfg_.reconnect_max);
+        error_code ignored;
+        co_await backoff_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        if (stopped_) break;
+      }
+      wait_first = true;
+      auto [ec, message] = co_await connect_once();
+      if (stopped_) break;
+      if (ec) {
+        close_socket();
+        record_error(ec, message);
+        continue;
+      }
+      on_connected();
+      const error_code read_ec = co_await read_loop();
+      const auto uptime = steady::now() - connected_at_;
+      co_await on_disconnected();
+      if (stopped_) break;
+      if (drop_ec_) {
+        record_error(drop_ec_, "connection to " + where() + " dropped: " + drop_message_);
+      } else {
+        record_error(read_ec, "connection to " + where() + " lost: " + read_ec.message());
+      }
+      // A connection that worked for a while is reopened at once; one that keeps dying right
+      // after it opens (a server that accepts and drops) goes through the backoff.
+      if (uptime >= std::chrono::seconds(1)) {
+        backoff = cfg_.reconnect_min;
+        wait_first = false;
+      }
+    }
+    close_socket();
+    plain_.reset();
+    tls_.reset();
+  }
+
+  // Completes everything with operation_aborted and stops reconnecting. On the strand.
+  void stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    for (auto& op : queue_) {
+      if (op->st != exec_op::state::done) complete(*op, boost::asio::error::operation_aborted);
+    }
+    queue_.clear();
+    for (auto& op : in_flight_) {
+      if (op->st != exec_op::state::done && !op->internal) {
+        complete(*op, boost::asio::error::operation_aborted);
+      }
+    }
+    deadlines_.clear();
+    resolver_.cancel();
+    close_socket();
+    connect_timer_.cancel();
+    backoff_timer_.cancel();
+    deadline_timer_.cancel();
+    health_timer_.cancel();
+  }
+
+  boost::asio::any_io_executor ex_;
+  boost::asio::strand<boost::asio::any_io_executor> strand_;
+  config cfg_;
+  std::optional<boost::asio::ssl::context> ssl_ctx_;
+
+  tcp::resolver resolver_;
+  std::optional<tcp::socket> plain_;
+  std::optional<tls_stream> tls_;
+  boost::asio::steady_timer connect_timer_;
+  boost::asio::steady_timer backoff_timer_;
+  boost::asio::steady_timer deadline_timer_;
+  boost::asio::steady_timer health_timer_;
+  boost::asio::steady_timer drain_timer_;
+
+  reader reader_;
+  std::vector<char> read_buf_;
+  std::string write_buf_;
+  std::size_t write_offset_ = 0;  // bytes of write_buf_ already written
+  std::uint64_t batch_ = 0;       // number of the current (or last) write
+
+  std::deque<std::shared_ptr<exec_op>> queue_;      // not yet written, in call order
+  std::deque<std::shared_ptr<exec_op>> in_flight_;  // written, in write order
+  std::deque<std::shared_ptr<exec_op>> deadlines_;  // not yet done, in call order
+
+  std::uint64_t generation_ = 0;  // bumped per connect attempt and per drop
+  bool stopped_ = false;
+  bool running_ = false;
+  bool connecting_ = false;
+  bool connect_expired_ = false;
+  bool connected_ = false;
+  bool writing_ = false;
+  bool deadline_armed_ = false;
+  bool ping_outstanding_ = false;
+  steady::time_point connected_at_{};
+  steady::time_point last_read_{};   // last bytes received
+  steady::time_point last_write_{};  // last write started or advanced
+  error_code drop_ec_;
+  std::string drop_message_;
+  std::minstd_rand rng_;
+
+  std::atomic<bool> up_{false};
+  std::atomic<std::uint64_t> connects_{0};
+  mutable std::mutex error_mutex_;
+  error_code last_error_;
+  std::string last_error_message_;
+  error_handler on_error_;
+};
+
+}  // namespace websession::redis::detail

@@ -1,0 +1,136 @@
+// Error codes of the Redis client: why a URL was rejected (url_error) and why a connection to
+// the server failed (client_error). Requests themselves fail with websession::error codes.
+#pragma once
+
+#include <boost/system/error_code.hpp>
+
+#include <string>
+#include <type_traits>
+
+namespace websession::redis {
+
+/// Why redis::parse_url rejected a URL. Values are stable (they may be logged).
+enum class url_error {
+  /// The URL does not start with `redis://` or `rediss://`.
+  bad_scheme = 1,
+  /// Nothing between the scheme (or the `@`) and the port or path.
+  missing_host,
+  /// An IPv6 literal without its closing `]`, or with text between `]` and the port.
+  bad_host,
+  /// The port is not a decimal number in 1..65535.
+  bad_port,
+  /// The path is not `/` followed by a decimal database number in 0..2^31-1.
+  bad_database,
+  /// A `%` in the user or password not followed by two hex digits.
+  bad_escape,
+  /// The URL has a `?query` or `#fragment`; no options are read from URLs.
+  unsupported_query,
+};
+
+/// Why a connection to the server failed or was dropped (see connection::last_error). Requests
+/// never complete with these: they see websession::error::store_unavailable or timeout.
+enum class client_error {
+  /// The server sent bytes that are not RESP2; the connection was dropped.
+  protocol_error = 1,
+  /// The server sent a reply nobody asked for; the connection was dropped.
+  unexpected_reply,
+  /// AUTH was refused (wrong password or user); the client retries with backoff.
+  auth_failed,
+  /// SELECT was refused (database out of range, or not permitted).
+  select_failed,
+  /// CLIENT SETNAME was refused (a name with spaces, or not permitted).
+  setname_failed,
+  /// Resolve, connect, TLS handshake and the setup commands did not finish in connect_timeout.
+  connect_timeout,
+  /// Requests were outstanding and nothing was received for health_check_interval: the
+  /// connection was presumed dead and dropped.
+  unresponsive,
+};
+
+namespace detail {
+
+class url_error_category_impl final : public boost::system::error_category {
+ public:
+  // A fixed id keeps the category unique even if this header is seen by several shared objects.
+  constexpr url_error_category_impl() noexcept
+      : boost::system::error_category(0x7773726564697331ULL) {}
+
+  const char* name() const noexcept override { return "websession.redis.url"; }
+
+  std::string message(int ev) const override { return describe(ev); }
+
+  const char* message(int ev, char*, std::size_t) const noexcept override { return describe(ev); }
+
+ private:
+  static const char* describe(int ev) noexcept {
+    switch (static_cast<url_error>(ev)) {
+      case url_error::bad_scheme: return "redis URL must start with redis:// or rediss://";
+      case url_error::missing_host: return "redis URL has no host";
+      case url_error::bad_host: return "redis URL has a malformed [IPv6] host";
+      case url_error::bad_port: return "redis URL port is not a number in 1..65535";
+      case url_error::bad_database:
+        return "redis URL path is not /<database number> (a number in 0..2147483647)";
+      case url_error::bad_escape:
+        return "redis URL user or password has a % not followed by two hex digits";
+      case url_error::unsupported_query:
+        return "redis URL has a ?query or #fragment, which is not supported";
+    }
+    return "unknown redis URL error";
+  }
+};
+
+class client_error_category_impl final : public boost::system::error_category {
+ public:
+  constexpr client_error_category_impl() noexcept
+      : boost::system::error_category(0x7773726564697332ULL) {}
+
+  const char* name() const noexcept override { return "websession.redis"; }
+
+  std::string message(int ev) const override { return describe(ev); }
+
+  const char* message(int ev, char*, std::size_t) const noexcept override { return describe(ev); }
+
+ private:
+  static const char* describe(int ev) noexcept {
+    switch (static_cast<client_error>(ev)) {
+      case client_error::protocol_error: return "redis protocol error";
+      case client_error::unexpected_reply: return "redis sent a reply nobody asked for";
+      case client_error::auth_failed: return "redis AUTH failed (wrong user or password?)";
+      case client_error::select_failed: return "redis SELECT failed (database out of range?)";
+      case client_error::setname_failed: return "redis CLIENT SETNAME failed";
+      case client_error::connect_timeout: return "redis connect timed out";
+      case client_error::unresponsive: return "redis server stopped answering";
+    }
+    return "unknown redis client error";
+  }
+};
+
+}  // namespace detail
+
+/// The category of redis::url_error.
+inline const boost::system::error_category& url_error_category() noexcept {
+  static constexpr detail::url_error_category_impl instance;
+  return instance;
+}
+
+/// The category of redis::client_error.
+inline const boost::system::error_category& client_error_category() noexcept {
+  static constexpr detail::client_error_category_impl instance;
+  return instance;
+}
+
+inline boost::system::error_code make_error_code(url_error e) noexcept {
+  return {static_cast<int>(e), url_error_category()};
+}
+
+inline boost::system::error_code make_error_code(client_error e) noexcept {
+  return {static_cast<int>(e), client_error_category()};
+}
+
+}  // namespace websession::redis
+
+template <>
+struct boost::system::is_error_code_enum<websession::redis::url_error> : std::true_type {};
+
+template <>
+struct boost::system::is_error_code_enum<websession::redis::client_error> : std::true_type {};

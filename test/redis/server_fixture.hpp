@@ -1,0 +1,261 @@
+// Test helpers for the Redis integration tests: a private redis-server on a free loopback port
+// (started, killed, restarted and stopped by PID), and a bounded runner for coroutine tests.
+#pragma once
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace redis_test {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+// A port that was free a moment ago (the kernel picked it for a socket bound to port 0).
+inline std::uint16_t free_port() {
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor a(ioc, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+inline std::filesystem::path make_temp_dir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "websession-redis-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  return tmpl;
+}
+
+// Sends PING over a plain TCP connection and waits up to `wait` for any reply line (+PONG, or
+// -NOAUTH from a server with a password): the server is up and has loaded.
+inline bool answers_ping(std::uint16_t port, std::chrono::milliseconds wait) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const char ping[] = "PING\r\n";
+    if (::send(fd, ping, sizeof ping - 1, MSG_NOSIGNAL) == sizeof ping - 1) {
+      pollfd p{fd, POLLIN, 0};
+      char buf[64];
+      ok = ::poll(&p, 1, static_cast<int>(wait.count())) == 1 && ::recv(fd, buf, sizeof buf, 0) > 0;
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+inline bool accepts_tcp(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// A redis-server child process with its own port and directory. The child dies with the test
+// process (PR_SET_PDEATHSIG), so a crashed test leaves no server behind.
+class redis_server {
+ public:
+  struct options {
+    std::vector<std::string> args;  // extra arguments, e.g. {"--requirepass", "secret"}
+    bool tls = false;               // the port is a TLS port (args must hold the tls files)
+  };
+
+  redis_server() : redis_server(options{}) {}
+
+  explicit redis_server(options opts)
+      : opts_(std::move(opts)), dir_(make_temp_dir()), port_(free_port()) {
+    start();
+  }
+
+  redis_server(const redis_server&) = delete;
+  redis_server& operator=(const redis_server&) = delete;
+
+  ~redis_server() {
+    stop();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  std::uint16_t port() const noexcept { return port_; }
+  const std::filesystem::path& dir() const noexcept { return dir_; }
+  pid_t pid() const noexcept { return pid_; }
+
+  // Starts the server (on the same port as before, after a kill) and waits until it answers.
+  void start() {
+    std::vector<std::string> args{"redis-server",
+                                   "--bind",
+                                   "127.0.0.1",
+                                   "--save",
+                                   "",
+                                   "--appendonly",
+                                   "no",
+                                   "--dir",
+                                   dir_.string(),
+                                   "--logfile",
+                                   (dir_ / "redis.log").string(),
+                                   "--daemonize",
+                                   "no",
+                                   "--enable-debug-command",
+                                   "local"};
+    if (opts_.tls) {
+      args.insert(args.end(), {"--port", "0", "--tls-port", std::to_string(port_)});
+    } else {
+      args.insert(args.end(), {"--port", std::to_string(port_)});
+    }
+    args.insert(args.end(), opts_.args.begin(), opts_.args.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);
+      const int null = ::open("/dev/null", O_RDWR);
+      if (null >= 0) {
+        ::dup2(null, 0);
+        ::dup2(null, 1);
+        ::dup2(null, 2);
+      }
+      ::execvp("redis-server", argv.data());
+      ::_exit(127);
+    }
+    pid_ = pid;
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    for (;;) {
+      if (opts_.tls ? accepts_tcp(port_) : answers_ping(port_, 200ms)) return;
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("redis-server exited at start; see " +
+                                 (dir_ / "redis.log").string());
+      }
+      if (std::chrono::steady_clock::now() > give_up) {
+        stop();
+        throw std::runtime_error("redis-server did not answer within 10 s");
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+
+  // SIGKILL: the server vanishes mid-traffic, like a crash.
+  void kill_hard() { signal_and_reap(SIGKILL); }
+
+  // SIGSTOP / SIGCONT: the server stays connected but says nothing (a hung host).
+  void pause() { ::kill(pid_, SIGSTOP); }
+  void resume() { ::kill(pid_, SIGCONT); }
+
+  // Nothing is persisted (--save '', no AOF), so there is nothing to wait for: SIGKILL, which
+  // unlike SIGTERM does not wait for the server's next cron tick (up to 100 ms).
+  void stop() { signal_and_reap(SIGKILL); }
+
+ private:
+  void signal_and_reap(int sig) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  options opts_;
+  std::filesystem::path dir_;
+  std::uint16_t port_;
+  pid_t pid_ = -1;
+};
+
+// Runs `body()` (a callable returning awaitable<void>) on a fresh io_context served by
+// `threads` threads. Fails if the body does not finish within `limit`, and if the io_context
+// does not then run out of work by itself within 3 s: every operation must have completed and
+// every connection must have stopped.
+inline void run_test(std::function<asio::awaitable<void>(asio::io_context&)> body,
+                     std::chrono::milliseconds limit = 20s, int threads = 1) {
+  asio::io_context ioc(threads);
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  std::exception_ptr failure;
+  asio::co_spawn(ioc, body(ioc), [&](std::exception_ptr e) {
+    std::lock_guard lock(m);
+    failure = e;
+    done = true;
+    cv.notify_all();
+  });
+  std::vector<std::thread> pool;
+  int running = threads;
+  for (int i = 0; i < threads; ++i) {
+    pool.emplace_back([&] {
+      ioc.run();
+      std::lock_guard lock(m);
+      --running;
+      cv.notify_all();
+    });
+  }
+  bool finished = false;
+  bool drained = false;
+  {
+    std::unique_lock lock(m);
+    finished = cv.wait_for(lock, limit, [&] { return done; });
+    if (finished) drained = cv.wait_for(lock, 3s, [&] { return running == 0; });
+  }
+  ioc.stop();
+  for (auto& t : pool) t.join();
+  BOOST_TEST_REQUIRE(finished, "the test body did not finish within " << limit.count() << " ms");
+  if (failure) std::rethrow_exception(failure);
+  BOOST_TEST(drained, "work was left pending on the io_context after the test body finished");
+}
+
+inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  boost::system::error_code ignored;
+  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+}
+
+// Polls `pred` every 5 ms until it holds or `limit` passes; returns whether it held.
+inline asio::awaitable<bool> wait_until(std::function<bool()> pred, std::chrono::milliseconds limit) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > give_up) co_return false;
+    co_await sleep_for(5ms);
+  }
+  co_return true;
+}
+
+}  // namespace redis_test
