@@ -6,6 +6,14 @@
 
 #include <websession/websession.hpp>
 
+#ifdef WEBSESSION_TEST_REDIS
+#include "redis/server_fixture.hpp"
+
+#include <websession/store/redis.hpp>
+
+#include <boost/asio/detached.hpp>
+#endif
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
@@ -59,6 +67,38 @@ struct archetype_stack {
   static archetype_cipher make_cipher() { return {}; }
 };
 
+#ifdef WEBSESSION_TEST_REDIS
+/// The Redis store on one connection to a redis-server shared by the whole test program (each
+/// fixture gets its own user-index prefix, and session keys are random, so tests cannot see
+/// each other's data). Redis keeps real-time TTLs; deadlines follow the manual clock because
+/// the manager checks them on every load.
+struct redis_stack {
+  static constexpr const char* name = "redis";
+  using clock_type = manual_clock;
+  using store_type = redis_store;
+  using manager_type = basic_session_manager<json_serializer, aes_gcm_cipher, redis_store, manual_clock>;
+  static constexpr bool has_ttl = true;
+
+  static redis_test::redis_server& server() {
+    static redis_test::redis_server instance;
+    return instance;
+  }
+
+  static store_type make_store(boost::asio::any_io_executor ex, manual_clock,
+                               memory_store_options = {}) {
+    static std::atomic<int> fixtures{0};
+    redis::config cfg;
+    cfg.port = server().port();
+    auto conn = std::make_shared<redis::connection>(ex, cfg);
+    conn->async_run(boost::asio::detached);
+    redis_store_options o;
+    o.index_prefix = "test:user:" + std::to_string(++fixtures) + ":";
+    return redis_store(conn, o);
+  }
+  static aes_gcm_cipher make_cipher() { return aes_gcm_cipher(test_secret); }
+};
+#endif
+
 template <class Stack>
 struct manager_fixture {
   using manager_type = typename Stack::manager_type;
@@ -73,6 +113,17 @@ struct manager_fixture {
       : store(Stack::make_store(ioc.get_executor(), clock, so)) {
     mgr.emplace(ioc.get_executor(), Stack::make_cipher(), store, std::move(o),
                 typename manager_type::serializer_type{}, clock);
+  }
+
+  ~manager_fixture() {
+    mgr.reset();
+    // A store with a background connection (Redis) keeps the io_context busy: end it, then
+    // let its handlers finish.
+    if constexpr (requires { store.connection().cancel(); }) {
+      store.connection().cancel();
+      ioc.restart();
+      ioc.run_for(std::chrono::seconds(2));
+    }
   }
 
   /// Runs the coroutine `f()` to completion on this thread and returns its value. Runs handler

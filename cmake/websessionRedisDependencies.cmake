@@ -1,0 +1,15 @@
+# Recreates what websession::redis links: hiredis through pkg-config (as PkgConfig::HIREDIS,
+# which an export cannot carry) and OpenSSL's SSL library.
+include(CMakeFindDependencyMacro)
+find_package(PkgConfig QUIET)
+if(PkgConfig_FOUND)
+  pkg_check_modules(HIREDIS QUIET IMPORTED_TARGET hiredis)
+endif()
+find_package(OpenSSL 3 QUIET COMPONENTS SSL)
+if(NOT TARGET PkgConfig::HIREDIS)
+  set(websession_redis_FOUND FALSE)
+  set(websession_redis_NOT_FOUND_MESSAGE "websession::redis needs hiredis (pkg-config hiredis)")
+elseif(NOT TARGET OpenSSL::SSL)
+  set(websession_redis_FOUND FALSE)
+  set(websession_redis_NOT_FOUND_MESSAGE "websession::redis needs OpenSSL's SSL library")
+endif()

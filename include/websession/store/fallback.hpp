@@ -1,0 +1,269 @@
+// fallback_store: keeps sessions working when the primary store (Redis) is unreachable by
+// sending new sessions to a secondary store (the in-process one) until the primary is back.
+#pragma once
+
+#include <websession/concepts.hpp>
+#include <websession/error.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace websession {
+
+/// Counters and state of a fallback_store.
+struct fallback_stats {
+  bool degraded = false;                  ///< new sessions currently go to the secondary
+  std::uint64_t primary_failures = 0;     ///< primary operations that failed unreachable
+  std::uint64_t secondary_inserts = 0;    ///< sessions created in the secondary
+  std::uint64_t secondary_hits = 0;       ///< operations answered by the secondary
+  std::uint64_t degradations = 0;         ///< switches to the secondary
+  std::uint64_t recoveries = 0;           ///< switches back to the primary
+};
+
+/// Told of every switch: `degraded` true when new sessions start going to the secondary (with
+/// the primary's error), false when they go to the primary again.
+using fallback_observer = std::function<void(bool degraded, const boost::system::error_code&)>;
+
+/// A session_store over two stores.
+///
+/// What a user sees during an outage of the primary (store_unavailable or timeout):
+/// - New sessions are created in the secondary: logins and fresh visitors keep working.
+/// - Sessions created in the secondary keep working (load, save, rotate, destroy) for as long as
+///   they live there; they are not copied to the primary when it returns, so they end when
+///   they expire or the process restarts (the secondary is in-process).
+/// - Sessions that live in the primary cannot be read: their loads fail with the primary's
+///   error (store_unavailable or timeout) rather than not_found, so a server answers 503 and the
+///   user keeps the session for when the primary returns, instead of being logged out silently.
+/// - destroy_user and list_user need both stores: they fail with the primary's error (the
+///   secondary's sessions of that user are erased anyway).
+/// While degraded, the primary is probed (ping) at most once per probe_interval, on the next
+/// insert; when it answers, new sessions go to the primary again and the observer is told.
+/// The switch is visible in stats(), degraded() and the observer.
+template <session_store Primary, session_store Secondary>
+class fallback_store {
+ public:
+  fallback_store(Primary primary, Secondary secondary,
+                 std::chrono::milliseconds probe_interval = std::chrono::seconds(1))
+      : primary_(std::move(primary)),
+        secondary_(std::move(secondary)),
+        state_(std::make_shared<state>()) {
+    state_->probe_interval = probe_interval;
+  }
+
+  Primary& primary() noexcept { return primary_; }
+  Secondary& secondary() noexcept { return secondary_; }
+
+  /// Set before use; not synchronized with running operations.
+  void set_observer(fallback_observer obs) { state_->observer = std::move(obs); }
+
+  bool degraded() const noexcept { return state_->degraded.load(std::memory_order_acquire); }
+
+  fallback_stats stats() const noexcept {
+    fallback_stats s;
+    s.degraded = degraded();
+    s.primary_failures = state_->primary_failures.load(std::memory_order_relaxed);
+    s.secondary_inserts = state_->secondary_inserts.load(std::memory_order_relaxed);
+    s.secondary_hits = state_->secondary_hits.load(std::memory_order_relaxed);
+    s.degradations = state_->degradations.load(std::memory_order_relaxed);
+    s.recoveries = state_->recoveries.load(std::memory_order_relaxed);
+    return s;
+  }
+
+  awaitable<result<store_record>> load(std::string_view key) {
+    return either<store_record>([key](auto& st) { return st.load(key); });
+  }
+
+  /// New sessions: the primary while it answers, the secondary while it does not.
+  awaitable<result<std::uint64_t>> insert(std::string_view key, store_write w) {
+    if (degraded()) co_await probe();
+    if (!degraded()) {
+      result<std::uint64_t> r = co_await primary_.insert(key, w);
+      if (r || !unreachable(r.error())) {
+        note_primary_ok();
+        co_return r;
+      }
+      note_primary_failure(r.error());
+    }
+    result<std::uint64_t> r = co_await secondary_.insert(key, w);
+    if (r) state_->secondary_inserts.fetch_add(1, std::memory_order_relaxed);
+    co_return r;
+  }
+
+  awaitable<result<std::uint64_t>> replace(std::string_view key, store_write w,
+                                           std::uint64_t version) {
+    return either<std::uint64_t>([key, w, version](auto& st) { return st.replace(key, w, version); });
+  }
+
+  /// The session stays in the store that holds it.
+  awaitable<result<std::uint64_t>> rotate(std::string_view old_key, std::string_view new_key,
+                                          store_write w, std::uint64_t version) {
+    return either<std::uint64_t>(
+        [old_key, new_key, w, version](auto& st) { return st.rotate(old_key, new_key, w, version); });
+  }
+
+  awaitable<result<bool>> erase(std::string_view key) {
+    result<bool> s = co_await secondary_.erase(key);
+    result<bool> p = co_await primary_.erase(key);
+    track(p);
+    if (!p) {
+      if (s && *s) co_return true;
+      co_return result<bool>(boost::system::in_place_error, p.error());
+    }
+    co_return *p || (s && *s);
+  }
+
+  awaitable<result<std::vector<std::string>>> erase_user(std::string_view user) {
+    result<std::vector<std::string>> s = co_await secondary_.erase_user(user);
+    result<std::vector<std::string>> p = co_await primary_.erase_user(user);
+    co_return merge(std::move(p), std::move(s));
+  }
+
+  awaitable<result<std::vector<std::string>>> list_user(std::string_view user) {
+    result<std::vector<std::string>> s = co_await secondary_.list_user(user);
+    result<std::vector<std::string>> p = co_await primary_.list_user(user);
+    co_return merge(std::move(p), std::move(s));
+  }
+
+  /// Healthy when the primary answers, or when the secondary does while degraded (check
+  /// degraded() or stats() to tell the two apart).
+  awaitable<boost::system::error_code> ping() {
+    boost::system::error_code ec = co_await primary_.ping();
+    if (!ec) {
+      note_primary_ok();
+      co_return ec;
+    }
+    if (unreachable(ec)) note_primary_failure(ec);
+    boost::system::error_code sec = co_await secondary_.ping();
+    if (!sec && degraded()) co_return sec;
+    co_return ec;
+  }
+
+ private:
+  struct state {
+    std::atomic<bool> degraded{false};
+    std::atomic<std::uint64_t> primary_failures{0}, secondary_inserts{0}, secondary_hits{0},
+        degradations{0}, recoveries{0};
+    std::chrono::milliseconds probe_interval{1000};
+    std::mutex probe_mutex;
+    std::chrono::steady_clock::time_point last_probe{};
+    fallback_observer observer;
+  };
+
+  static bool unreachable(const boost::system::error_code& ec) noexcept {
+    return ec == error::store_unavailable || ec == error::timeout;
+  }
+
+  void note_primary_failure(const boost::system::error_code& ec) {
+    state_->primary_failures.fetch_add(1, std::memory_order_relaxed);
+    if (!state_->degraded.exchange(true, std::memory_order_acq_rel)) {
+      state_->degradations.fetch_add(1, std::memory_order_relaxed);
+      {
+        std::lock_guard lk(state_->probe_mutex);
+        state_->last_probe = std::chrono::steady_clock::now();
+      }
+      tell(true, ec);
+    }
+  }
+
+  void note_primary_ok() {
+    if (state_->degraded.exchange(false, std::memory_order_acq_rel)) {
+      state_->recoveries.fetch_add(1, std::memory_order_relaxed);
+      tell(false, {});
+    }
+  }
+
+  void tell(bool degraded, const boost::system::error_code& ec) noexcept {
+    if (!state_->observer) return;
+    try {
+      state_->observer(degraded, ec);
+    } catch (...) {
+      // An observer must not break the store.
+    }
+  }
+
+  template <class T>
+  void track(const result<T>& r) {
+    if (r) note_primary_ok();
+    else if (unreachable(r.error())) note_primary_failure(r.error());
+  }
+
+  // At most one probe per interval, whoever gets there first.
+  awaitable<void> probe() {
+    {
+      std::lock_guard lk(state_->probe_mutex);
+      auto now = std::chrono::steady_clock::now();
+      if (now - state_->last_probe < state_->probe_interval) co_return;
+      state_->last_probe = now;
+    }
+    boost::system::error_code ec = co_await primary_.ping();
+    if (!ec) note_primary_ok();
+  }
+
+  // Asks the store more likely to hold the key first (the secondary while degraded), the other
+  // one if the first has no definite answer. Not found in one and unreachable in the other
+  // gives the unreachable error: absence is not proven, so no caller may treat it as gone.
+  template <class T, class Op>
+  awaitable<result<T>> either(Op op) {
+    const bool secondary_first = degraded();
+    result<T> first = make_error_code(error::internal);
+    if (secondary_first) {
+      first = co_await op(secondary_);
+    } else {
+      first = co_await op(primary_);
+      track_answer(first);
+    }
+    if (first) {
+      if (secondary_first) state_->secondary_hits.fetch_add(1, std::memory_order_relaxed);
+      co_return first;
+    }
+    if (!inconclusive(first.error())) co_return first;
+
+    result<T> second = make_error_code(error::internal);
+    if (secondary_first) {
+      second = co_await op(primary_);
+      track_answer(second);
+    } else {
+      second = co_await op(secondary_);
+      if (second) state_->secondary_hits.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (second || !inconclusive(second.error())) co_return second;
+    if (unreachable(first.error())) co_return first;
+    co_return second;  // not found in the first: the second's error (not found or unreachable)
+  }
+
+  static bool inconclusive(const boost::system::error_code& ec) noexcept {
+    return ec == error::not_found || unreachable(ec);
+  }
+
+  // For operations about one key: a definite answer (found, not found, conflict) proves the
+  // primary is reachable.
+  template <class T>
+  void track_answer(const result<T>& r) {
+    if (!r && unreachable(r.error())) note_primary_failure(r.error());
+    else note_primary_ok();
+  }
+
+  static result<std::vector<std::string>> merge(result<std::vector<std::string>> p,
+                                                result<std::vector<std::string>> s) {
+    if (!p) return p.error();
+    if (!s) return s.error();
+    std::vector<std::string> out = std::move(*p);
+    out.insert(out.end(), std::make_move_iterator(s->begin()), std::make_move_iterator(s->end()));
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+
+  Primary primary_;
+  Secondary secondary_;
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace websession

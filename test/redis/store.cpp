@@ -1,0 +1,222 @@
+// redis_store and fallback_store against a real redis-server: what Redis holds (sealed values,
+// hashed keys), script reloading, large binary values, SCAN counting, and the fallback to the
+// in-process store during an outage and back.
+#include "server_fixture.hpp"
+
+#include <websession/manager.hpp>
+#include <websession/store/fallback.hpp>
+#include <websession/store/redis.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/test/unit_test.hpp>
+
+using namespace websession;
+using namespace redis_test;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
+
+using redis_manager =
+    basic_session_manager<json_serializer, aes_gcm_cipher, redis_store, std::chrono::system_clock>;
+
+std::shared_ptr<redis::connection> connect(asio::io_context& ioc, std::uint16_t port,
+                                           std::chrono::milliseconds timeout = std::chrono::seconds(2)) {
+  redis::config cfg;
+  cfg.port = port;
+  cfg.request_timeout = timeout;
+  cfg.connect_timeout = timeout;
+  cfg.reconnect_min = std::chrono::milliseconds(10);
+  cfg.reconnect_max = std::chrono::milliseconds(100);
+  auto c = std::make_shared<redis::connection>(ioc.get_executor(), cfg);
+  c->async_run(asio::detached);
+  return c;
+}
+
+// One command on a raw connection, for looking at what Redis holds.
+asio::awaitable<redis::reply> raw(redis::connection& c, const std::vector<std::string>& args) {
+  redis::request req;
+  std::vector<std::string_view> rest(args.begin() + 1, args.end());
+  req.push(args[0], rest);
+  auto [ec, replies] = co_await c.async_exec(req, tuple_token);
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+  co_return replies.at(0);
+}
+
+options test_opts() {
+  options o;
+  o.key_prefix = "rt:";
+  return o;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(redis_store_suite)
+
+BOOST_AUTO_TEST_CASE(redis_holds_sealed_values_under_hashed_keys) {
+  redis_server server;
+  run_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
+    auto conn = connect(ioc, server.port());
+    auto peek = connect(ioc, server.port());
+    redis_manager mgr(ioc.get_executor(), aes_gcm_cipher(std::string(32, 'k')), redis_store(conn),
+                      test_opts());
+    auto [e1, s] = co_await mgr.async_create(tuple_token);
+    BOOST_TEST_REQUIRE(!e1, e1.message());
+    s.set("secret", "plaintext-marker-12345");
+    auto [e2] = co_await mgr.async_save(s, tuple_token);
+    BOOST_TEST_REQUIRE(!e2, e2.message());
+
+    const std::vector<std::string> cmd1{"GET", s.storage_key()};
+
+
+    redis::reply value = co_await raw(*peek, cmd1);
+    BOOST_TEST_REQUIRE(value.is_string());
+    BOOST_TEST(value.str.find("plaintext-marker") == std::string::npos);
+    BOOST_TEST(value.str.find(s.id()) == std::string::npos);
+    const std::vector<std::string> cmd2{"SCAN", "0", "MATCH", "*", "COUNT", "1000"};
+
+    redis::reply keys = co_await raw(*peek, cmd2);
+    BOOST_TEST_REQUIRE(keys.elements.size() == 2u);
+    for (auto& k : keys.elements[1].elements) BOOST_TEST(k.str.find(s.id()) == std::string::npos);
+    // The TTL is the idle timeout.
+    const std::vector<std::string> cmd3{"PTTL", s.storage_key()};
+
+    redis::reply ttl = co_await raw(*peek, cmd3);
+    BOOST_TEST(ttl.integer > 0);
+    BOOST_TEST(ttl.integer <= mgr.get_options().idle_timeout.count());
+
+    auto [e3, l] = co_await mgr.async_load(s.id(), tuple_token);
+    BOOST_TEST_REQUIRE(!e3);
+    BOOST_TEST(l.get_as<std::string>("secret").value_or("") == "plaintext-marker-12345");
+    conn->cancel();
+    peek->cancel();
+  });
+}
+
+BOOST_AUTO_TEST_CASE(scripts_are_reloaded_after_script_flush) {
+  redis_server server;
+  run_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
+    auto conn = connect(ioc, server.port());
+    redis_manager mgr(ioc.get_executor(), aes_gcm_cipher(std::string(32, 'k')), redis_store(conn),
+                      test_opts());
+    auto [e1, s] = co_await mgr.async_create(tuple_token);
+    BOOST_TEST_REQUIRE(!e1);
+    for (int i = 0; i < 3; ++i) {
+      s.set("i", i);
+      auto [e2] = co_await mgr.async_save(s, tuple_token);
+      BOOST_TEST_REQUIRE(!e2, e2.message());
+      const std::vector<std::string> cmd4{"SCRIPT", "FLUSH"};
+
+      redis::reply r = co_await raw(*conn, cmd4);
+      BOOST_TEST(!r.is_error());
+    }
+    auto [e3, l] = co_await mgr.async_load(s.id(), tuple_token);
+    BOOST_TEST(l.get_as<int>("i").value_or(-1) == 2);
+    BOOST_TEST(l.metadata().version == 4u);
+    conn->cancel();
+  });
+}
+
+BOOST_AUTO_TEST_CASE(binary_values_of_a_megabyte) {
+  redis_server server;
+  run_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
+    auto conn = connect(ioc, server.port());
+    redis_store store(conn);
+    std::string value(1 << 20, '\0');
+    for (std::size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>(i * 7 + i / 251);
+    auto ins = co_await store.insert("rt:big", store_write{value, std::chrono::seconds(60), "bob"});
+    BOOST_TEST_REQUIRE(ins.has_value());
+    auto rec = co_await store.load("rt:big");
+    BOOST_TEST_REQUIRE(rec.has_value());
+    BOOST_TEST(rec->version == 1u);
+    BOOST_TEST((rec->value == value));
+    auto rep = co_await store.replace("rt:big", store_write{value.substr(1), std::chrono::seconds(60), "bob"}, 1);
+    BOOST_TEST_REQUIRE(rep.has_value());
+    BOOST_TEST(*rep == 2u);
+    auto stale = co_await store.replace("rt:big", store_write{"x", std::chrono::seconds(60), ""}, 1);
+    BOOST_TEST((stale.error() == error::conflict));
+    auto users = co_await store.list_user("bob");
+    BOOST_TEST_REQUIRE(users.has_value());
+    BOOST_TEST(users->size() == 1u);
+    conn->cancel();
+  });
+}
+
+BOOST_AUTO_TEST_CASE(count_scans_session_keys_only) {
+  redis_server server;
+  run_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
+    auto conn = connect(ioc, server.port());
+    redis_manager mgr(ioc.get_executor(), aes_gcm_cipher(std::string(32, 'k')), redis_store(conn),
+                      test_opts());
+    for (int i = 0; i < 1200; ++i) {
+      session s = mgr.new_session();
+      if (i % 3 == 0) mgr.bind_user(s, "user" + std::to_string(i % 7));
+      auto [ec] = co_await mgr.async_save(s, tuple_token);
+      BOOST_TEST_REQUIRE(!ec);
+    }
+    auto n = co_await mgr.store().count("rt:");
+    BOOST_TEST_REQUIRE(n.has_value());
+    BOOST_TEST(*n == 1200u);
+    conn->cancel();
+  });
+}
+
+BOOST_AUTO_TEST_CASE(fallback_to_memory_during_an_outage_and_back) {
+  redis_server server;
+  run_test(
+      [&](asio::io_context& ioc) -> asio::awaitable<void> {
+        auto conn = connect(ioc, server.port(), std::chrono::milliseconds(300));
+        memory_store_options mo;
+        mo.sweep_interval = std::chrono::milliseconds(0);
+        using store_t = fallback_store<redis_store, memory_store>;
+        store_t store(redis_store(conn), memory_store(ioc.get_executor(), mo),
+                      std::chrono::milliseconds(50));
+        std::vector<bool> switches;
+        store.set_observer([&](bool degraded, const error_code&) { switches.push_back(degraded); });
+        basic_session_manager<json_serializer, aes_gcm_cipher, store_t, std::chrono::system_clock> mgr(
+            ioc.get_executor(), aes_gcm_cipher(std::string(32, 'k')), store, test_opts());
+
+        auto [e1, a] = co_await mgr.async_create(tuple_token);
+        BOOST_TEST_REQUIRE(!e1);
+        BOOST_TEST(!store.degraded());
+
+        server.stop();  // SIGKILL: Redis is gone
+        auto [e2, b] = co_await mgr.async_create(tuple_token);
+        BOOST_TEST_REQUIRE(!e2, e2.message());
+        BOOST_TEST(store.degraded());
+        BOOST_TEST(store.stats().secondary_inserts == 1u);
+        BOOST_TEST(store.secondary().size() == 1u);
+
+        // B lives in memory and works; A lives in Redis: unavailable, never "not found".
+        b.set("during", "outage");
+        auto [e3] = co_await mgr.async_save(b, tuple_token);
+        BOOST_TEST(!e3, e3.message());
+        auto [e4, lb] = co_await mgr.async_load(b.id(), tuple_token);
+        BOOST_TEST(!e4);
+        BOOST_TEST(lb.get_as<std::string>("during").value_or("") == "outage");
+        auto [e5, la] = co_await mgr.async_load(a.id(), tuple_token);
+        BOOST_TEST((e5 == error::store_unavailable || e5 == error::timeout), e5.message());
+
+        server.start();  // back (empty: the test server keeps nothing on disk)
+        bool reconnected = co_await wait_until([&] { return conn->connected(); }, std::chrono::seconds(5));
+        BOOST_TEST(reconnected);
+        co_await sleep_for(std::chrono::milliseconds(60));  // past the probe interval
+        auto [e6, c] = co_await mgr.async_create(tuple_token);
+        BOOST_TEST_REQUIRE(!e6, e6.message());
+        BOOST_TEST(!store.degraded());
+        BOOST_TEST(store.secondary().size() == 1u);  // C went to Redis
+        auto rc = co_await store.primary().load(c.storage_key());
+        BOOST_TEST(rc.has_value());
+        // B still works from memory after the recovery.
+        auto [e7, lb2] = co_await mgr.async_load(b.id(), tuple_token);
+        BOOST_TEST(!e7);
+        BOOST_TEST(store.stats().recoveries == 1u);
+        BOOST_TEST((switches == std::vector<bool>{true, false}));
+        conn->cancel();
+      },
+      std::chrono::seconds(30));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
