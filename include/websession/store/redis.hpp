@@ -38,6 +38,19 @@ local function parse(v)
   local n = tonumber(string.sub(v, a + 1, b - 1))
   return tonumber(string.sub(v, 1, a - 1)), string.sub(v, b + 1, b + n)
 end
+-- The version and user of the value at `key` if its version is `expected`, else nil and the
+-- script's error code: -1 not found, -2 conflict, -3 malformed.
+local function current(key, expected)
+  local cur = redis.call('GET', key)
+  if not cur then return nil, -1 end
+  local ver, user = parse(cur)
+  if not ver then return nil, -3 end
+  if ver ~= tonumber(expected) then return nil, -2 end
+  return ver, user
+end
+local function value(ver, user, sealed)
+  return string.format('%d', ver) .. ':' .. #user .. ':' .. user .. sealed
+end
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -52,8 +65,7 @@ end
 
 // KEYS[1] key; ARGV[1] sealed, ARGV[2] ttl ms, ARGV[3] user, ARGV[4] index prefix.
 inline constexpr std::string_view redis_lua_insert = R"lua(
-local v = '1:' .. #ARGV[3] .. ':' .. ARGV[3] .. ARGV[1]
-if not redis.call('SET', KEYS[1], v, 'NX', 'PX', ARGV[2]) then return -2 end
+if not redis.call('SET', KEYS[1], value(1, ARGV[3], ARGV[1]), 'NX', 'PX', ARGV[2]) then return -2 end
 if ARGV[3] ~= '' then index_add(ARGV[4] .. ARGV[3], KEYS[1], ARGV[2]) end
 return 1
 )lua";
@@ -61,13 +73,10 @@ return 1
 // KEYS[1] key; ARGV[1] sealed, ARGV[2] ttl ms, ARGV[3] user, ARGV[4] index prefix,
 // ARGV[5] expected version. Returns the new version, -1 not found, -2 conflict, -3 malformed.
 inline constexpr std::string_view redis_lua_replace = R"lua(
-local cur = redis.call('GET', KEYS[1])
-if not cur then return -1 end
-local ver, old_user = parse(cur)
-if not ver then return -3 end
-if ver ~= tonumber(ARGV[5]) then return -2 end
+local ver, old_user = current(KEYS[1], ARGV[5])
+if not ver then return old_user end  -- then it holds the error code
 local nv = ver + 1
-redis.call('SET', KEYS[1], string.format('%d', nv) .. ':' .. #ARGV[3] .. ':' .. ARGV[3] .. ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[1], value(nv, ARGV[3], ARGV[1]), 'PX', ARGV[2])
 if old_user ~= ARGV[3] and old_user ~= '' then redis.call('ZREM', ARGV[4] .. old_user, KEYS[1]) end
 if ARGV[3] ~= '' then index_add(ARGV[4] .. ARGV[3], KEYS[1], ARGV[2]) end
 return nv
@@ -75,15 +84,12 @@ return nv
 
 // KEYS[1] old key, KEYS[2] new key; ARGV as replace.
 inline constexpr std::string_view redis_lua_rotate = R"lua(
-local cur = redis.call('GET', KEYS[1])
-if not cur then return -1 end
-local ver, old_user = parse(cur)
-if not ver then return -3 end
-if ver ~= tonumber(ARGV[5]) then return -2 end
+local ver, old_user = current(KEYS[1], ARGV[5])
+if not ver then return old_user end  -- then it holds the error code
 if redis.call('EXISTS', KEYS[2]) == 1 then return -2 end
 local nv = ver + 1
 redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], string.format('%d', nv) .. ':' .. #ARGV[3] .. ':' .. ARGV[3] .. ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], value(nv, ARGV[3], ARGV[1]), 'PX', ARGV[2])
 if old_user ~= '' then redis.call('ZREM', ARGV[4] .. old_user, KEYS[1]) end
 if ARGV[3] ~= '' then index_add(ARGV[4] .. ARGV[3], KEYS[2], ARGV[2]) end
 return nv
