@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The main job: builds build-gcc (configured as scripts/test.sh gcc does), then runs the
-# quickstart example and the memory benchmark, skipping either one that does not exist yet.
+# The main job: builds build-gcc (configured as scripts/test.sh gcc does), starts the example
+# server on the embedded store and runs a session flow against it with curl (visits, login, me,
+# logout with the CSRF token, me again), stops it, then runs the quickstart example and the
+# memory benchmark. Any of them whose target does not exist yet is skipped.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -10,9 +12,10 @@ bash "$WS_ROOT/scripts/install-deps.sh"
 ws_configure gcc
 
 # Targets and where they land in the build tree.
-declare -A programs=([quickstart]=example/quickstart [bench_memory]=bench/bench_memory)
+declare -A programs=([server]=example/server [quickstart]=example/quickstart
+                     [bench_memory]=bench/bench_memory)
 present=()
-for target in quickstart bench_memory; do
+for target in server quickstart bench_memory; do
   if ninja -C "$WS_BUILD_DIR" -t query "$target" >/dev/null 2>&1; then
     present+=("$target")
   else
@@ -27,7 +30,100 @@ fi
 ws_log "build ${present[*]} (-j$jobs)"
 cmake --build "$WS_BUILD_DIR" -j "$jobs" --target "${present[@]}"
 
+# ---------------------------------------------------------------------------------------------
+# The example server with curl. Whatever happens (a failed step, Ctrl-C), the trap stops the
+# server by its PID: SIGTERM, then SIGKILL if it has not exited within 10 s.
+server_pid=""
+demo_dir=""
+stop_server() {
+  local pid=$server_pid status=0
+  server_pid=""
+  [[ -n $pid ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    ws_log "server $pid ignored SIGTERM for 10 s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" || status=$?
+  return "$status"
+}
+cleanup() {
+  stop_server || true
+  [[ -z $demo_dir ]] || rm -rf "$demo_dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# step EXPECTED_STATUS DESCRIPTION CURL_ARGS...: one request with the cookie jar; prints the
+# status and the JSON answer, and fails the script on any other status.
+step() {
+  local expected=$1 what=$2 code
+  shift 2
+  code=$(curl -sS --max-time 10 -c "$demo_dir/jar" -b "$demo_dir/jar" -o "$demo_dir/body" \
+              -w '%{http_code}' "$@")
+  printf '  %-44s %s %s\n' "$what" "$code" "$(cat "$demo_dir/body")"
+  if [[ $code != "$expected" ]]; then
+    ws_log "expected $expected"
+    return 1
+  fi
+}
+
+if [[ " ${present[*]} " == *" server "* ]]; then
+  demo_dir=$(mktemp -d)
+  # A throwaway secret for this run; plain http on loopback, so cookies without Secure (curl,
+  # like a browser, would not send a Secure or __Host- cookie over http).
+  WEBSESSION_SECRET=$(head -c 32 /dev/urandom | base64) \
+    "$WS_BUILD_DIR/example/server" --port 0 --store memory --insecure-cookies \
+    --audit-log "$demo_dir/audit.log" >"$demo_dir/stdout" 2>"$demo_dir/stderr" &
+  server_pid=$!
+  listening=""
+  for ((i = 0; i < 100; i++)); do
+    listening=$(head -n 1 "$demo_dir/stdout" 2>/dev/null || true)
+    [[ $listening == "listening on "* ]] && break
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      cat "$demo_dir/stderr" >&2
+      ws_log "the server exited before listening"
+      exit 1
+    fi
+    sleep 0.1
+  done
+  if [[ $listening != "listening on "* ]]; then
+    ws_log "the server did not report its port within 10 s"
+    exit 1
+  fi
+  base="http://${listening#listening on }"
+  ws_log "example server (pid $server_pid, memory store): $listening"
+
+  step 200 "GET  /visits" "$base/visits"
+  step 200 "GET  /visits" "$base/visits"
+  step 200 "POST /login {\"user\":\"ada\"}" -H 'Content-Type: application/json' \
+    -d '{"user":"ada"}' "$base/login"
+  csrf=$(sed -n 's/.*"csrf":"\([^"]*\)".*/\1/p' "$demo_dir/body")
+  step 200 "GET  /me" "$base/me"
+  step 403 "POST /logout (no X-CSRF-Token)" -X POST "$base/logout"
+  step 200 "POST /logout (X-CSRF-Token from login)" -X POST -H "X-CSRF-Token: $csrf" \
+    "$base/logout"
+  step 401 "GET  /me" "$base/me"
+  step 200 "GET  /healthz" "$base/healthz"
+
+  ws_log "stop the server (SIGTERM)"
+  status=0
+  stop_server || status=$?
+  sed 's/^/  stderr: /' "$demo_dir/stderr"
+  sed 's/^/  audit:  /' "$demo_dir/audit.log"
+  if ((status != 0)); then
+    ws_log "the server exited with status $status"
+    exit 1
+  fi
+fi
+
 for target in "${present[@]}"; do
+  [[ $target == server ]] && continue
   ws_log "run ${programs[$target]}"
   # A program that hangs must not hold the job (or a server) forever.
   timeout --kill-after=10 600 "$WS_BUILD_DIR/${programs[$target]}"

@@ -1,0 +1,239 @@
+// The example server: a JSON API over HTTP/1.1 (Boost.Beast, C++20 coroutines) with
+// server-side sessions from websession. Visits counted exactly under concurrency, login with id
+// rotation, CSRF-protected logout and "log out everywhere", a health check, an audit log, and a
+// graceful stop on SIGINT/SIGTERM. `server --help` lists the options.
+//
+//   WEBSESSION_SECRET=$(head -c 32 /dev/urandom | base64) ./server --port 8080 --insecure-cookies
+//   curl -c jar -b jar localhost:8080/visits
+//
+// The pieces: server/config.hpp (flags and environment), server/http_server.hpp (connections),
+// server/session_api.hpp (the endpoints, for any manager type), server/audit_log.hpp. This file
+// chooses the store and wires them together; a store is plugged in by building its manager and
+// calling serve() (see run_redis).
+#include "server/audit_log.hpp"
+#include "server/config.hpp"
+#include "server/http_server.hpp"
+#include "server/session_api.hpp"
+
+#include <websession/websession.hpp>
+
+#if __has_include(<websession/store/redis.hpp>) && defined(WEBSESSION_WITH_REDIS)
+#include <websession/store/redis.hpp>
+#endif
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+constexpr int exit_config = 2;
+constexpr int exit_runtime = 1;
+
+// What every store shares: validated before any store is chosen.
+struct prepared {
+  example::server_config cfg;
+  websession::options opts;
+  asio::ip::address address;
+  std::string secret;
+};
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  const std::string host = ep.address().to_string();
+  const std::string port = std::to_string(ep.port());
+  return ep.address().is_v6() ? "[" + host + "]:" + port : host + ":" + port;
+}
+
+void run_io(asio::io_context& ioc) {
+  // Handlers catch their own exceptions; this only keeps a thread from dying on a surprise.
+  for (;;) {
+    try {
+      ioc.run();
+      return;
+    } catch (const std::exception& e) {
+      std::cerr << "server: unexpected exception in the io_context: " << e.what() << std::endl;
+    }
+  }
+}
+
+// Runs the server on `mgr` until SIGINT or SIGTERM; returns the exit status. Works with any
+// basic_session_manager; `on_stop` stops the store's background work (sweep timer, connection)
+// so that the io_context runs out of work once the connections are closed.
+template <class Manager>
+int serve(asio::io_context& ioc, const prepared& p, example::audit_log& audit, Manager& mgr,
+          std::string store_name, std::function<void()> on_stop) {
+  mgr.set_observer([&audit](const websession::session_event& e) { audit.on_session_event(e); });
+  example::session_api<Manager> api(mgr, audit, store_name);
+  example::http_limits limits;
+  limits.shutdown_grace = p.cfg.shutdown_grace;
+  example::http_server<example::session_api<Manager>> server(
+      ioc, tcp::endpoint(p.address, p.cfg.port), api, limits, std::move(on_stop));
+
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&server](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    std::cerr << "server: signal " << sig << ", shutting down" << std::endl;
+    server.stop();
+  });
+  server.start();
+
+  // The first and only line on stdout, for scripts and tests that started us on port 0.
+  std::printf("listening on %s\n", endpoint_text(server.local_endpoint()).c_str());
+  std::fflush(stdout);
+  const websession::cookie_options& co = mgr.get_options().cookie;
+  std::cerr << "server: store=" << store_name << " threads=" << p.cfg.threads
+            << " cookie=" << co.name << (co.secure ? " (Secure)" : " (not Secure: local use only)")
+            << " audit=" << (p.cfg.audit_log.empty() ? "stderr" : p.cfg.audit_log) << std::endl;
+
+  std::vector<std::thread> pool;
+  pool.reserve(p.cfg.threads - 1);
+  for (unsigned i = 1; i < p.cfg.threads; ++i) pool.emplace_back([&ioc] { run_io(ioc); });
+  run_io(ioc);
+  for (std::thread& t : pool) t.join();
+  std::cerr << "server: stopped" << std::endl;
+  return 0;
+}
+
+int run_memory(prepared& p, example::audit_log& audit) {
+  // Declared first, destroyed last: the store's sweep timer must go before its io_context.
+  asio::io_context ioc(static_cast<int>(p.cfg.threads));
+  websession::aes_gcm_cipher cipher(p.secret);
+  OPENSSL_cleanse(p.secret.data(), p.secret.size());
+  websession::session_manager mgr(ioc.get_executor(), std::move(cipher), p.opts);
+  return serve(ioc, p, audit, mgr, "memory", [&mgr] { mgr.store().stop_sweep(); });
+}
+
+int run_redis(prepared& p, example::audit_log& audit) {
+#if __has_include(<websession/store/redis.hpp>) && defined(WEBSESSION_WITH_REDIS)
+  // The place to plug the Redis store in, once it is ready: in an io_context declared first,
+  // connect to p.cfg.redis_url and run the connection, build
+  //   basic_session_manager<json_serializer, aes_gcm_cipher, S, std::chrono::system_clock>
+  // with S = redis_store (or fallback_store<redis_store, memory_store> to survive outages;
+  // /healthz then reports its degraded() state), and
+  //   return serve(ioc, p, audit, mgr, "redis", [&] { /* stop the connection and any sweep */ });
+  std::cerr << "server: redis store not available in this build (compiled in, but not yet wired "
+               "into example/server.cpp); use --store memory"
+            << std::endl;
+#else
+  std::cerr << "server: redis store not available in this build (it needs hiredis and "
+               "WEBSESSION_WITH_REDIS); use --store memory"
+            << std::endl;
+#endif
+  (void)p;
+  (void)audit;
+  return exit_config;
+}
+
+// Fills `p` from the command line and the environment; an exit status if the server must not
+// start (bad configuration: 2; --help: 0).
+std::optional<int> prepare(int argc, char** argv, prepared& p) {
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  try {
+    p.cfg = example::parse_config(args);
+  } catch (const example::usage_error& e) {
+    std::cerr << "server: " << e.what() << "\n\n" << example::usage_text;
+    return exit_config;
+  }
+  if (p.cfg.help) {
+    std::cout << example::usage_text;
+    return 0;
+  }
+
+  try {
+    p.opts = websession::options::from_env();
+    if (p.cfg.insecure_cookies) {
+      // Browsers and curl refuse __Host- and __Secure- cookies over plain http.
+      std::string& name = p.opts.cookie.name;
+      if (name.starts_with("__Host-")) name.erase(0, 7);
+      else if (name.starts_with("__Secure-")) name.erase(0, 9);
+      p.opts.cookie.secure = false;
+      p.opts.validate();
+    }
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "server: " << e.what() << std::endl;
+    return exit_config;
+  }
+
+  boost::system::error_code ec;
+  p.address = asio::ip::make_address(p.cfg.address, ec);
+  if (ec) {
+    std::cerr << "server: --address \"" << p.cfg.address << "\" is not an IP address" << std::endl;
+    return exit_config;
+  }
+
+  if (const char* s = std::getenv("WEBSESSION_SECRET"); s && *s) {
+    p.secret = s;
+    if (p.cfg.dev_secret)
+      std::cerr << "server: --dev-secret ignored: WEBSESSION_SECRET is set" << std::endl;
+  } else if (p.cfg.dev_secret) {
+    p.secret.assign(32, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(p.secret.data()), 32) != 1) {
+      std::cerr << "server: RAND_bytes failed" << std::endl;
+      return exit_runtime;
+    }
+    std::cerr << "server: WARNING: --dev-secret: a random secret for this process only; its "
+                 "sessions die with it and no other instance can read them. Set "
+                 "WEBSESSION_SECRET in production."
+              << std::endl;
+  } else {
+    std::cerr << "server: WEBSESSION_SECRET is not set (at least 32 random bytes, e.g. "
+                 "$(head -c 32 /dev/urandom | base64)); for local use, pass --dev-secret"
+              << std::endl;
+    return exit_config;
+  }
+  if (p.secret.size() < websession::aes_gcm_cipher::min_secret_size) {
+    std::cerr << "server: WEBSESSION_SECRET must be at least "
+              << websession::aes_gcm_cipher::min_secret_size << " bytes" << std::endl;
+    return exit_config;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // A peer that vanishes must be an error code on a socket, not a signal that kills us.
+  std::signal(SIGPIPE, SIG_IGN);
+  prepared p;
+  if (const std::optional<int> status = prepare(argc, argv, p)) return *status;
+  std::unique_ptr<example::audit_log> audit;
+  try {
+    audit = std::make_unique<example::audit_log>(p.cfg.audit_log);
+  } catch (const std::exception& e) {
+    std::cerr << "server: " << e.what() << std::endl;
+    return exit_config;
+  }
+  try {
+    switch (p.cfg.store) {
+      case example::store_kind::memory: return run_memory(p, *audit);
+      case example::store_kind::redis: return run_redis(p, *audit);
+    }
+  } catch (const boost::system::system_error& e) {
+    // Typically bind: the address is in use or not ours.
+    std::cerr << "server: " << e.what() << std::endl;
+    return exit_runtime;
+  } catch (const std::exception& e) {
+    std::cerr << "server: " << e.what() << std::endl;
+    return exit_runtime;
+  }
+  return exit_runtime;
+}

@@ -1,0 +1,178 @@
+// Command line and environment of the example server: every flag has a WEBSESSION_* variable,
+// the command line wins, and anything unparsable is a usage error (exit 2), never a guess.
+#pragma once
+
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace example {
+
+/// Thrown for a bad flag or variable; main prints it with the usage and exits 2.
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum class store_kind { memory, redis };
+
+/// What the server is told to do. Session options (timeouts, cookie) come from
+/// websession::options::from_env() and are not duplicated here.
+struct server_config {
+  std::string address = "127.0.0.1";
+  /// 0: the kernel picks a free port; the first stdout line tells which.
+  unsigned short port = 8080;
+  /// Threads running the one io_context.
+  unsigned threads = 1;
+  store_kind store = store_kind::memory;
+  std::string redis_url = "redis://127.0.0.1:6379";
+  /// Empty: audit lines go to stderr.
+  std::string audit_log;
+  /// Plain-http local use (curl): cookie without the __Host- prefix and without Secure.
+  bool insecure_cookies = false;
+  /// Generate a random secret for this process instead of requiring WEBSESSION_SECRET.
+  bool dev_secret = false;
+  /// On SIGINT/SIGTERM, how long requests in flight may take before the server stops anyway.
+  std::chrono::milliseconds shutdown_grace = std::chrono::seconds(5);
+  bool help = false;
+};
+
+inline constexpr std::string_view usage_text =
+    R"(usage: server [options]
+
+Serves a JSON API with server-side sessions (websession) over HTTP/1.1.
+
+options (each also read from the environment variable shown; the command line wins):
+  --address ADDR        listen address                     WEBSESSION_ADDRESS (127.0.0.1)
+  --port P              listen port, 0 picks a free one    WEBSESSION_PORT (8080)
+  --threads N           threads running the io_context     WEBSESSION_THREADS (1)
+  --store memory|redis  session store                      WEBSESSION_STORE (memory)
+  --redis-url URL       Redis to use with --store redis    WEBSESSION_REDIS_URL
+  --audit-log FILE      append audit events (JSON lines)   WEBSESSION_AUDIT_LOG (stderr)
+  --insecure-cookies    cookie for plain http: no __Host-  WEBSESSION_INSECURE_COOKIES (false)
+                        prefix, no Secure (local use only)
+  --shutdown-grace T    time requests in flight get on a   WEBSESSION_SHUTDOWN_GRACE (5s)
+                        stop (500ms, 5s; bare: seconds)
+  --dev-secret          random secret for this process (sessions die with it)
+  --help                this text
+
+WEBSESSION_SECRET (at least 32 bytes) keys the session encryption; it is required unless
+--dev-secret is given, and is read from the environment only, never from the command line
+(which other users can see in the process list). Session options (WEBSESSION_IDLE_TIMEOUT,
+WEBSESSION_COOKIE_*, ...) are read as websession::options::from_env() documents.
+
+The first line on stdout is "listening on ADDRESS:PORT". SIGINT or SIGTERM stop the server:
+it stops accepting, closes idle connections, lets requests in flight finish (for the shutdown
+grace at most) and exits 0.
+Exit status 2: bad configuration; 1: a runtime failure (e.g. the port is taken).
+)";
+
+namespace detail {
+
+template <class Int>
+Int parse_int(std::string_view what, std::string_view text, Int lo, Int hi) {
+  Int n{};
+  const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || ec != std::errc{} || p != text.data() + text.size() || n < lo || n > hi)
+    throw usage_error(std::string(what) + ": \"" + std::string(text) + "\" is not an integer in [" +
+                      std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return n;
+}
+
+inline bool parse_flag(std::string_view what, std::string_view text) {
+  if (text == "1" || text == "true" || text == "yes" || text == "on") return true;
+  if (text == "0" || text == "false" || text == "no" || text == "off" || text.empty()) return false;
+  throw usage_error(std::string(what) + ": \"" + std::string(text) + "\" is not a boolean");
+}
+
+// "500ms", "5s", or bare seconds; at most 10 minutes.
+inline std::chrono::milliseconds parse_grace(std::string_view what, std::string_view text) {
+  std::string_view digits = text;
+  std::uint64_t scale = 1000;
+  if (digits.ends_with("ms")) {
+    digits.remove_suffix(2);
+    scale = 1;
+  } else if (digits.ends_with("s")) {
+    digits.remove_suffix(1);
+  }
+  std::uint64_t n = 0;
+  const auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (digits.empty() || ec != std::errc{} || p != digits.data() + digits.size() ||
+      n > 600'000 / scale)
+    throw usage_error(std::string(what) + ": \"" + std::string(text) +
+                      "\" is not a duration such as 500ms or 5s (at most 600s)");
+  return std::chrono::milliseconds(n * scale);
+}
+
+inline store_kind parse_store(std::string_view what, std::string_view text) {
+  if (text == "memory") return store_kind::memory;
+  if (text == "redis") return store_kind::redis;
+  throw usage_error(std::string(what) + ": \"" + std::string(text) +
+                    "\" is not a store (expected memory or redis)");
+}
+
+}  // namespace detail
+
+/// How the configuration reads the environment (tests pass their own).
+using env_fn = std::function<const char*(const char*)>;
+
+/// The configuration from `args` (without the program name) over the environment over the
+/// defaults. Throws usage_error naming the flag or variable that does not parse.
+inline server_config parse_config(const std::vector<std::string_view>& args,
+                                  const env_fn& env = [](const char* n) { return std::getenv(n); }) {
+  using detail::parse_flag;
+  using detail::parse_int;
+  using detail::parse_store;
+  server_config c;
+
+  if (const char* v = env("WEBSESSION_ADDRESS")) c.address = v;
+  if (const char* v = env("WEBSESSION_PORT"))
+    c.port = parse_int<unsigned short>("WEBSESSION_PORT", v, 0, 65535);
+  if (const char* v = env("WEBSESSION_THREADS"))
+    c.threads = parse_int<unsigned>("WEBSESSION_THREADS", v, 1, 256);
+  if (const char* v = env("WEBSESSION_STORE")) c.store = parse_store("WEBSESSION_STORE", v);
+  if (const char* v = env("WEBSESSION_REDIS_URL")) c.redis_url = v;
+  if (const char* v = env("WEBSESSION_AUDIT_LOG")) c.audit_log = v;
+  if (const char* v = env("WEBSESSION_INSECURE_COOKIES"))
+    c.insecure_cookies = parse_flag("WEBSESSION_INSECURE_COOKIES", v);
+  if (const char* v = env("WEBSESSION_SHUTDOWN_GRACE"))
+    c.shutdown_grace = detail::parse_grace("WEBSESSION_SHUTDOWN_GRACE", v);
+
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    std::optional<std::string_view> inline_value;
+    if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+      inline_value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    }
+    const auto value = [&]() -> std::string_view {
+      if (inline_value) return *inline_value;
+      if (i + 1 >= args.size()) throw usage_error(std::string(arg) + " needs a value");
+      return args[++i];
+    };
+    const auto no_value = [&] {
+      if (inline_value) throw usage_error(std::string(arg) + " takes no value");
+    };
+    if (arg == "--address") c.address = value();
+    else if (arg == "--port") c.port = parse_int<unsigned short>("--port", value(), 0, 65535);
+    else if (arg == "--threads") c.threads = parse_int<unsigned>("--threads", value(), 1, 256);
+    else if (arg == "--store") c.store = parse_store("--store", value());
+    else if (arg == "--redis-url") c.redis_url = value();
+    else if (arg == "--audit-log") c.audit_log = value();
+    else if (arg == "--shutdown-grace") c.shutdown_grace = detail::parse_grace("--shutdown-grace", value());
+    else if (arg == "--insecure-cookies") { no_value(); c.insecure_cookies = true; }
+    else if (arg == "--dev-secret") { no_value(); c.dev_secret = true; }
+    else if (arg == "--help" || arg == "-h") { no_value(); c.help = true; }
+    else throw usage_error("unknown argument \"" + std::string(arg) + "\"");
+  }
+  if (c.address.empty()) throw usage_error("--address must not be empty");
+  return c;
+}
+
+}  // namespace example

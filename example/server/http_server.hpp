@@ -1,0 +1,328 @@
+// The HTTP/1.1 side of the example server: an acceptor, one coroutine per connection on its own
+// strand (keep-alive, size limits, timeouts through beast::tcp_stream), and a graceful stop
+// (stop accepting, close idle connections, let requests in flight finish for a bounded time).
+// It knows nothing of sessions: it hands each request to Handler::handle.
+#pragma once
+
+#include "json_response.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+namespace example {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+/// Bounds on what one client can make the server hold or wait for.
+struct http_limits {
+  http_limits() = default;  // not an aggregate (GCC 12 and coroutines)
+
+  /// Request line plus headers. Above the 8 KB a Cookie header may have (longer ones are
+  /// ignored by the session glue), so an oversized cookie still gets a fresh session.
+  std::uint32_t header_limit = 16 * 1024;
+  /// Request body: the API takes small JSON documents only.
+  std::uint64_t body_limit = 16 * 1024;
+  /// To receive a whole request, counted from the end of the previous response: also the
+  /// keep-alive idle timeout, and what a slowloris client gets before being cut off.
+  std::chrono::milliseconds read_timeout = std::chrono::seconds(15);
+  /// To send a response.
+  std::chrono::milliseconds write_timeout = std::chrono::seconds(10);
+  /// On shutdown, how long requests in flight may take before the io_context is stopped.
+  std::chrono::milliseconds shutdown_grace = std::chrono::seconds(5);
+};
+
+/// An HTTP/1.1 server on one io_context (run by any number of threads). `Handler` has
+/// `asio::awaitable<response> handle(const request&)`; it is called concurrently from several
+/// connections and must be thread-safe.
+template <class Handler>
+class http_server {
+ public:
+  /// Binds and listens on `endpoint` (port 0: any free port). Throws boost::system::system_error
+  /// if that fails (address in use, no permission). `on_stop` runs once when stopping begins,
+  /// on one of the io_context's threads: stop background work there (a store's sweep timer,
+  /// a Redis connection) so that io_context::run can return.
+  http_server(asio::io_context& ioc, const tcp::endpoint& endpoint, Handler& handler,
+              http_limits limits, std::function<void()> on_stop)
+      : ioc_(ioc),
+        control_(asio::make_strand(ioc)),
+        acceptor_(control_),
+        handler_(handler),
+        limits_(limits),
+        on_stop_(std::move(on_stop)) {
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+  }
+
+  http_server(const http_server&) = delete;
+  http_server& operator=(const http_server&) = delete;
+
+  tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+
+  /// Starts accepting. The server must outlive io_context::run.
+  void start() {
+    asio::co_spawn(control_, accept_loop(), [](std::exception_ptr e) { log_exception("accept", e); });
+  }
+
+  /// Begins a graceful stop; callable from any thread, any number of times. Connections waiting
+  /// for a request are closed at once; those handling one finish it (answering with
+  /// Connection: close) within limits.shutdown_grace, after which the io_context is stopped.
+  void stop() {
+    asio::post(control_, [this] {
+      if (stopping_.exchange(true)) return;
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);
+      if (on_stop_) on_stop_();
+      connections_->close_idle();
+      asio::co_spawn(control_, drain(), [](std::exception_ptr e) { log_exception("drain", e); });
+    });
+  }
+
+ private:
+  // One accepted connection. `idle` is true while the connection waits for the first byte of
+  // its next request; it is read and written only on the connection's strand.
+  struct connection {
+    explicit connection(tcp::socket s) : stream(std::move(s)) {}
+    beast::tcp_stream stream;
+    bool idle = false;
+  };
+
+  // The open connections. Shared with every connection coroutine: if a forced stop leaves one
+  // suspended, its frame is destroyed with the io_context, after the server, and still
+  // deregisters safely.
+  class registry {
+   public:
+    std::uint64_t add(const std::shared_ptr<connection>& c) {
+      std::lock_guard lock(mutex_);
+      const std::uint64_t id = next_id_++;
+      live_.emplace(id, c);
+      return id;
+    }
+    void remove(std::uint64_t id) {
+      std::lock_guard lock(mutex_);
+      live_.erase(id);
+    }
+    std::size_t size() {
+      std::lock_guard lock(mutex_);
+      return live_.size();
+    }
+    // Each connection is told on its own strand, where `idle` and the stream live.
+    void close_idle() {
+      std::lock_guard lock(mutex_);
+      for (auto& [id, weak] : live_) {
+        if (auto c = weak.lock()) {
+          asio::post(c->stream.get_executor(), [c] {
+            if (c->idle) c->stream.cancel();
+          });
+        }
+      }
+    }
+
+   private:
+    std::mutex mutex_;
+    std::uint64_t next_id_ = 0;
+    std::unordered_map<std::uint64_t, std::weak_ptr<connection>> live_;
+  };
+
+  // Deregisters a connection when its coroutine ends, however it ends.
+  class registration {
+   public:
+    registration(std::shared_ptr<registry> r, std::uint64_t id) : registry_(std::move(r)), id_(id) {}
+    registration(const registration&) = delete;
+    registration& operator=(const registration&) = delete;
+    ~registration() { registry_->remove(id_); }
+
+   private:
+    std::shared_ptr<registry> registry_;
+    std::uint64_t id_;
+  };
+
+  static constexpr auto tuple = asio::as_tuple(asio::use_awaitable);
+
+  static void log_exception(const char* where, std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      std::cerr << "server: " << where << ": " << ex.what() << std::endl;
+    } catch (...) {
+      std::cerr << "server: " << where << ": unknown exception" << std::endl;
+    }
+  }
+
+  asio::awaitable<void> accept_loop() {
+    while (!stopping_) {
+      auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), tuple);
+      if (stopping_) break;
+      if (ec) {
+        // Out of descriptors or a connection reset before accept: not fatal, but do not spin.
+        std::cerr << "server: accept: " << ec.message() << std::endl;
+        asio::steady_timer pause(control_, std::chrono::milliseconds(50));
+        co_await pause.async_wait(tuple);
+        continue;
+      }
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      auto conn = std::make_shared<connection>(std::move(socket));
+      const std::uint64_t id = connections_->add(conn);
+      auto ex = conn->stream.get_executor();
+      asio::co_spawn(ex, serve(conn, id), [](std::exception_ptr e) { log_exception("connection", e); });
+    }
+  }
+
+  asio::awaitable<void> drain() {
+    const auto deadline = std::chrono::steady_clock::now() + limits_.shutdown_grace;
+    asio::steady_timer tick(control_);
+    while (connections_->size() != 0 && std::chrono::steady_clock::now() < deadline) {
+      tick.expires_after(std::chrono::milliseconds(10));
+      co_await tick.async_wait(tuple);
+    }
+    if (const std::size_t left = connections_->size(); left != 0) {
+      std::cerr << "server: " << left << " connection(s) still busy after the grace period\n";
+      ioc_.stop();
+    }
+  }
+
+  // The status for a request the parser refused; nullopt: just close (the client went away,
+  // timed out, or sent nothing).
+  static std::optional<bhttp::status> refusal(const boost::system::error_code& ec) {
+    if (ec == bhttp::error::header_limit) return bhttp::status::request_header_fields_too_large;
+    if (ec == bhttp::error::body_limit) return bhttp::status::payload_too_large;
+    if (ec.category() == boost::system::error_code(bhttp::error::end_of_stream).category() &&
+        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
+      return bhttp::status::bad_request;
+    return std::nullopt;
+  }
+
+  static bool expects_continue(const request& req) {
+    const auto it = req.find(bhttp::field::expect);
+    if (it == req.end()) return false;
+    std::string v(it->value());
+    for (char& c : v)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return v == "100-continue";
+  }
+
+  // Closing a socket with unread input makes the kernel send a reset, which can destroy the
+  // response before the client reads it: stop sending, then read and drop what the client is
+  // still sending, for a bounded time and size, until it closes its side.
+  asio::awaitable<void> linger(beast::tcp_stream& stream) {
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.expires_after(std::chrono::seconds(1));
+    char sink[4096];
+    for (std::size_t total = 0; total < (std::size_t{1} << 20);) {
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), tuple);
+      if (ec) break;
+      total += n;
+    }
+  }
+
+  asio::awaitable<void> serve(std::shared_ptr<connection> conn, std::uint64_t id) {
+    const registration reg(connections_, id);
+    beast::tcp_stream& stream = conn->stream;
+    beast::flat_buffer buffer;
+    for (;;) {
+      if (stopping_) break;
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.header_limit(limits_.header_limit);
+      parser.body_limit(limits_.body_limit);
+      stream.expires_after(limits_.read_timeout);
+      if (buffer.size() == 0) {
+        // Idle until the first byte of the next request: a stop closes the connection only
+        // while it is here; a request that has begun to arrive is in flight.
+        conn->idle = true;
+        auto [idle_ec, n] = co_await stream.async_read_some(buffer.prepare(4096), tuple);
+        conn->idle = false;
+        if (idle_ec) break;
+        buffer.commit(n);
+      }
+      auto [header_ec, header_n] = co_await bhttp::async_read_header(stream, buffer, parser, tuple);
+      boost::system::error_code read_ec = header_ec;
+      if (!read_ec && expects_continue(parser.get())) {
+        // The client waits for this before sending the body (curl does for larger bodies).
+        bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
+        auto [continue_ec, continue_n] = co_await bhttp::async_write(stream, go_on, tuple);
+        read_ec = continue_ec;
+      }
+      if (!read_ec) {
+        auto [body_ec, body_n] = co_await bhttp::async_read(stream, buffer, parser, tuple);
+        read_ec = body_ec;
+      }
+      if (read_ec) {
+        if (const auto st = refusal(read_ec)) {
+          // The rest of the request is unread: answer, then close.
+          response res = json_error(11, false, *st, read_ec.message());
+          stream.expires_after(limits_.write_timeout);
+          auto [write_ec, written] = co_await bhttp::async_write(stream, res, tuple);
+          if (!write_ec) co_await linger(stream);
+        }
+        break;
+      }
+      request req = parser.release();
+
+      std::optional<response> res;
+      try {
+        res = co_await handler_.handle(req);
+      } catch (const std::exception& e) {
+        std::cerr << "server: " << req.method_string() << " " << req.target() << ": " << e.what()
+                  << std::endl;
+      }
+      if (!res)
+        res = json_error(req.version(), false, bhttp::status::internal_server_error, "internal error");
+      if (stopping_) res->keep_alive(false);
+      const bool keep_alive = res->keep_alive();
+      stream.expires_after(limits_.write_timeout);
+      auto [write_ec, written] = co_await bhttp::async_write(stream, *res, tuple);
+      if (write_ec || !keep_alive) break;
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.close();
+  }
+
+  asio::io_context& ioc_;
+  asio::strand<asio::io_context::executor_type> control_;  // acceptor, stop, drain
+  tcp::acceptor acceptor_;
+  Handler& handler_;
+  http_limits limits_;
+  std::function<void()> on_stop_;
+  std::atomic<bool> stopping_{false};
+
+  std::shared_ptr<registry> connections_ = std::make_shared<registry>();
+};
+
+}  // namespace example

@@ -1,0 +1,346 @@
+// The JSON API of the example server, written once for any session manager type (the memory
+// store today, Redis or a fallback store later): routing, the session endpoints and /healthz.
+#pragma once
+
+#include "audit_log.hpp"
+#include "json_response.hpp"
+
+#include <websession/csrf.hpp>
+#include <websession/error.hpp>
+#include <websession/http/beast.hpp>
+#include <websession/session.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace example {
+
+/// What a session handler answers, and whether the session it worked on may be stored
+/// (async_apply_session). A handler that failed half-way says no: after a failed rotation,
+/// storing the session would bind the user to the old, unrotated id.
+struct reply {
+  // A constructor, not an aggregate: GCC 12 mishandles aggregate temporaries in coroutines.
+  explicit reply(response r, bool store = true) : res(std::move(r)), store_session(store) {}
+  response res;
+  bool store_session;
+};
+
+/// The API over `Manager`, a websession::basic_session_manager (any policies). Endpoints:
+///
+/// | method | path                | answer                                                   |
+/// |--------|---------------------|----------------------------------------------------------|
+/// | GET    | /visits             | {"views": n}, n incremented atomically (async_update)    |
+/// | POST   | /login              | {"user", "csrf"}; body {"user": "..."}; rotates the id   |
+/// | GET    | /me                 | {"user"} or 401                                          |
+/// | GET    | /csrf               | {"csrf"}: a fresh token for this session                 |
+/// | POST   | /logout             | {"logged_out": true}; needs X-CSRF-Token (else 403)      |
+/// | POST   | /logout-everywhere  | {"destroyed": n}; needs X-CSRF-Token; ends all of a user |
+/// | GET    | /healthz            | store ping, degraded flag, manager counters; 200 or 503  |
+///
+/// Unknown paths are 404, known paths with another method 405 (with Allow). A bad cookie of any
+/// kind gets a fresh session (the Beast glue), never an error. Store failures are 503, a session
+/// changed or ended by a concurrent request 409 (websession::http::session_error_status).
+template <class Manager>
+class session_api {
+ public:
+  /// `mgr` and `audit` must outlive the API. `store_name` is reported by /healthz.
+  session_api(Manager& mgr, audit_log& audit, std::string store_name)
+      : mgr_(mgr), audit_(audit), store_name_(std::move(store_name)) {}
+
+  /// The answer to `req`. Throws only what an allocation or the CSPRNG throws.
+  boost::asio::awaitable<response> handle(const request& req) {
+    const std::string_view path = path_of(req);
+    if (path == "/healthz") {
+      if (req.method() != bhttp::verb::get) co_return method_not_allowed(req, "GET");
+      co_return co_await healthz(req);
+    }
+    const route* r = find_route(path);
+    if (!r) co_return json_error(req, bhttp::status::not_found, "no such endpoint");
+    if (req.method() != r->method) co_return method_not_allowed(req, bhttp::to_string(r->method));
+    co_return co_await with_session(req, r->handler);
+  }
+
+ private:
+  using session = websession::session;
+  using handler_type = boost::asio::awaitable<reply> (session_api::*)(const request&, session&);
+  struct route {
+    std::string_view path;
+    bhttp::verb method;
+    handler_type handler;
+  };
+
+  static constexpr auto tuple = boost::asio::as_tuple(boost::asio::use_awaitable);
+  static constexpr std::size_t max_user_size = 128;
+
+  static const route* find_route(std::string_view path) noexcept {
+    static const route routes[] = {
+        {"/visits", bhttp::verb::get, &session_api::visits},
+        {"/login", bhttp::verb::post, &session_api::login},
+        {"/me", bhttp::verb::get, &session_api::me},
+        {"/csrf", bhttp::verb::get, &session_api::csrf},
+        {"/logout", bhttp::verb::post, &session_api::logout},
+        {"/logout-everywhere", bhttp::verb::post, &session_api::logout_everywhere},
+    };
+    for (const route& r : routes)
+      if (r.path == path) return &r;
+    return nullptr;
+  }
+
+  static std::string_view path_of(const request& req) noexcept {
+    const auto target = req.target();
+    std::string_view t(target.data(), target.size());
+    return t.substr(0, t.find('?'));
+  }
+
+  static std::string_view header(const request& req, bhttp::field f) noexcept {
+    const auto it = req.find(f);
+    if (it == req.end()) return {};
+    return std::string_view(it->value().data(), it->value().size());
+  }
+
+  static response method_not_allowed(const request& req, std::string_view allow) {
+    response res = json_error(req, bhttp::status::method_not_allowed, "method not allowed");
+    res.set(bhttp::field::allow, allow);
+    return res;
+  }
+
+  // A session operation failed: 503 (store), 409 (changed or ended meanwhile) or 500.
+  static response session_failure(const request& req, const boost::system::error_code& ec) {
+    const bhttp::status st = websession::http::session_error_status(ec);
+    std::string_view message = "internal error";
+    if (st == bhttp::status::service_unavailable)
+      message = "session store unavailable, retry later";
+    else if (st == bhttp::status::conflict)
+      message = "the session changed during the request, retry it";
+    response res = json_error(req, st, message);
+    if (st == bhttp::status::service_unavailable) res.set(bhttp::field::retry_after, "1");
+    return res;
+  }
+
+  // Errors a stale or forged cookie causes; the client then simply starts afresh.
+  static bool starts_fresh(const boost::system::error_code& ec) noexcept {
+    using websession::error;
+    return ec == error::not_found || ec == error::expired || ec == error::tampered ||
+           ec == error::malformed;
+  }
+
+  // Loads the session (a fresh one for a missing or bad cookie), runs the handler, then stores
+  // the session and adds the Set-Cookie it needs.
+  boost::asio::awaitable<response> with_session(const request& req, handler_type h) {
+    const websession::http::glue_options glue;  // built before the co_await (GCC 12)
+    auto [load_ec, s] = co_await websession::http::async_load_session(mgr_, req, glue, tuple);
+    if (load_ec) co_return session_failure(req, load_ec);
+    reply r = co_await (this->*h)(req, s);
+    if (!r.store_session) co_return std::move(r.res);
+    auto [apply_ec] = co_await websession::http::async_apply_session(mgr_, s, r.res, tuple);
+    if (apply_ec) co_return session_failure(req, apply_ec);
+    co_return std::move(r.res);
+  }
+
+  static std::int64_t views_of(const session& s) {
+    return s.get_as<std::int64_t>("views").value_or(0);
+  }
+
+  static response views_response(const request& req, std::int64_t views) {
+    boost::json::object body;
+    body["views"] = views;
+    return json_response(req, bhttp::status::ok, body);
+  }
+
+  // The increment goes through async_update, which retries on a version conflict: N concurrent
+  // requests with one cookie end at exactly N, where load + save would lose updates.
+  boost::asio::awaitable<reply> visits(const request& req, session& s) {
+    if (s.is_new()) {  // not stored yet, so nobody else can be updating it
+      s.set("views", 1);
+      co_return reply(views_response(req, 1));
+    }
+    const auto increment = [](session& x) { x.set("views", views_of(x) + 1); };
+    auto [ec, updated] = co_await mgr_.async_update(s.id(), increment, tuple);
+    if (ec && starts_fresh(ec)) {
+      // Ended between the load and the update (a logout elsewhere, expiry): start afresh, as
+      // a request without a cookie would.
+      s = mgr_.new_session();
+      s.set("views", 1);
+      co_return reply(views_response(req, 1));
+    }
+    if (ec) co_return reply(session_failure(req, ec), false);
+    s = std::move(updated);
+    co_return reply(views_response(req, views_of(s)));
+  }
+
+  // Accepts only application/json, which a cross-site HTML form cannot send (login CSRF).
+  static bool parse_login(const request& req, std::string& user, bhttp::status& st,
+                          std::string& problem) {
+    std::string_view type = header(req, bhttp::field::content_type);
+    type = type.substr(0, type.find(';'));
+    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+    std::string lower(type);
+    for (char& c : lower)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (lower != "application/json") {
+      st = bhttp::status::unsupported_media_type;
+      problem = "expected Content-Type: application/json";
+      return false;
+    }
+    st = bhttp::status::bad_request;
+    boost::system::error_code ec;
+    const boost::json::value body = boost::json::parse(req.body(), ec);
+    if (ec) {
+      problem = "malformed JSON: " + ec.message();
+      return false;
+    }
+    const boost::json::object* obj = body.if_object();
+    const boost::json::value* u = obj ? obj->if_contains("user") : nullptr;
+    const boost::json::string* name = u ? u->if_string() : nullptr;
+    if (!name) {
+      problem = "expected {\"user\": \"...\"}";
+      return false;
+    }
+    if (name->empty() || name->size() > max_user_size) {
+      problem = "user must be 1 to " + std::to_string(max_user_size) + " bytes";
+      return false;
+    }
+    for (char c : *name) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        problem = "user must not contain control characters";
+        return false;
+      }
+    }
+    user.assign(name->data(), name->size());
+    return true;
+  }
+
+  boost::asio::awaitable<reply> login(const request& req, session& s) {
+    std::string user;
+    std::string problem;
+    bhttp::status st{};
+    if (!parse_login(req, user, st, problem)) co_return reply(json_error(req, st, problem), false);
+    mgr_.bind_user(s, user);
+    // Session fixation: whoever knew the id before the login must not share the logged-in one.
+    auto [ec] = co_await mgr_.async_rotate(s, tuple);
+    if (ec) co_return reply(session_failure(req, ec), false);
+    audit_.write("login", s.storage_key(), user);
+    boost::json::object body;
+    body["user"] = user;
+    body["csrf"] = websession::csrf_token(s);
+    co_return reply(json_response(req, bhttp::status::ok, body));
+  }
+
+  boost::asio::awaitable<reply> me(const request& req, session& s) {
+    if (s.user().empty())
+      co_return reply(json_error(req, bhttp::status::unauthorized, "not logged in"));
+    boost::json::object body;
+    body["user"] = s.user();
+    co_return reply(json_response(req, bhttp::status::ok, body));
+  }
+
+  boost::asio::awaitable<reply> csrf(const request& req, session& s) {
+    // A token is only worth something if its session is stored (see websession::csrf_token).
+    if (s.is_new()) s.mark_dirty();
+    boost::json::object body;
+    body["csrf"] = websession::csrf_token(s);
+    co_return reply(json_response(req, bhttp::status::ok, body));
+  }
+
+  // A fresh session (no or bad cookie) has a secret nobody has seen, so it never verifies.
+  static bool csrf_ok(const request& req, const session& s) {
+    const auto it = req.find("X-CSRF-Token");
+    if (it == req.end() || s.is_new()) return false;
+    return websession::verify_csrf(s, std::string_view(it->value().data(), it->value().size()));
+  }
+
+  static response csrf_failure(const request& req) {
+    return json_error(req, bhttp::status::forbidden, "missing or invalid X-CSRF-Token");
+  }
+
+  boost::asio::awaitable<reply> logout(const request& req, session& s) {
+    if (!csrf_ok(req, s)) co_return reply(csrf_failure(req), false);
+    const std::string user = s.user();
+    const std::string key = s.storage_key();
+    auto [ec] = co_await mgr_.async_destroy(s, tuple);
+    if (ec) co_return reply(session_failure(req, ec), false);
+    audit_.write("logout", key, user);
+    boost::json::object body;
+    body["logged_out"] = true;
+    co_return reply(json_response(req, bhttp::status::ok, body));  // the glue deletes the cookie
+  }
+
+  boost::asio::awaitable<reply> logout_everywhere(const request& req, session& s) {
+    if (!csrf_ok(req, s)) co_return reply(csrf_failure(req), false);
+    if (s.user().empty())
+      co_return reply(json_error(req, bhttp::status::unauthorized, "not logged in"), false);
+    const std::string user = s.user();
+    const std::string key = s.storage_key();
+    auto [ec, count] = co_await mgr_.async_destroy_user(user, tuple);
+    if (ec) co_return reply(session_failure(req, ec), false);
+    // Already erased with the others; this marks it destroyed, so the cookie is deleted.
+    auto [destroy_ec] = co_await mgr_.async_destroy(s, tuple);
+    if (destroy_ec) co_return reply(session_failure(req, destroy_ec), false);
+    boost::json::object extra;
+    extra["sessions"] = count;
+    audit_.write("logout_everywhere", key, user, std::move(extra));
+    boost::json::object body;
+    body["destroyed"] = count;
+    co_return reply(json_response(req, bhttp::status::ok, body));
+  }
+
+  // A fallback store reports whether it is serving from its secondary; other stores never are.
+  bool degraded() const {
+    if constexpr (requires(Manager& m) { { m.store().degraded() } -> std::convertible_to<bool>; })
+      return mgr_.store().degraded();
+    else
+      return false;
+  }
+
+  static boost::json::object stats_json(const websession::session_stats& st) {
+    boost::json::object o;
+    o["created"] = st.created;
+    o["loaded"] = st.loaded;
+    o["misses"] = st.misses;
+    o["expired"] = st.expired;
+    o["tampered"] = st.tampered;
+    o["malformed"] = st.malformed;
+    o["saved"] = st.saved;
+    o["touched"] = st.touched;
+    o["conflicts"] = st.conflicts;
+    o["rotated"] = st.rotated;
+    o["destroyed"] = st.destroyed;
+    o["store_errors"] = st.store_errors;
+    return o;
+  }
+
+  boost::asio::awaitable<response> healthz(const request& req) {
+    const auto start = std::chrono::steady_clock::now();
+    auto [ec] = co_await mgr_.async_ping(tuple);
+    const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - start);
+    boost::json::object store;
+    store["kind"] = store_name_;
+    store["ok"] = !ec;
+    store["latency_us"] = elapsed.count();
+    if (ec) store["error"] = ec.message();
+    boost::json::object body;
+    body["status"] = ec ? "unavailable" : "ok";
+    body["store"] = std::move(store);
+    body["degraded"] = degraded();
+    body["stats"] = stats_json(mgr_.stats());
+    body["audit_write_errors"] = audit_.write_errors();
+    const bhttp::status st = ec ? bhttp::status::service_unavailable : bhttp::status::ok;
+    co_return json_response(req, st, body);
+  }
+
+  Manager& mgr_;
+  audit_log& audit_;
+  std::string store_name_;
+};
+
+}  // namespace example
