@@ -3,6 +3,7 @@
 #pragma once
 
 #include <websession/concepts.hpp>
+#include <websession/detail/base64url.hpp>
 #include <websession/error.hpp>
 #include <websession/redis/connection.hpp>
 #include <websession/redis/request.hpp>
@@ -23,10 +24,11 @@ namespace websession {
 
 namespace detail {
 
-// Every stored value is "<version>:<user length>:<user><sealed bytes>": Redis itself can then
-// check versions and keep the per-user index right without being able to read the session.
+// Every stored value is "<version>:<user length>:<user tag><sealed bytes>": Redis itself can
+// then check versions and keep the per-user index right without being able to read the session.
+// The user tag is a hash of the user id (redis_user_tag below).
 //
-// The user index is a sorted set "<prefix>user:<user>" of storage keys scored by expiry
+// The user index is a sorted set "<index prefix><user tag>" of storage keys scored by expiry
 // (milliseconds, Redis server time), pruned of expired members whenever it is written or read.
 // Storage keys are prefix + 43 base64url characters, which contain no ':', so index keys
 // cannot collide with them.
@@ -175,20 +177,31 @@ inline bool parse_redis_value(std::string_view v, std::uint64_t& version, std::s
   return true;
 }
 
+// What Redis sees of a user id: base64url(SHA-256(user)), so neither the value headers nor the
+// index key names give away who is logged in. Empty stays empty (no user bound).
+inline std::string redis_user_tag(std::string_view user) {
+  if (user.empty()) return {};
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(user.data()), user.size(), digest);
+  std::string out;
+  base64url_encode(digest, sizeof digest, out);
+  return out;
+}
+
 }  // namespace detail
 
 /// Settings of redis_store beyond the connection's.
 struct redis_store_options {
-  /// Prefix of the per-user index keys ("<index_prefix><user>"). Keep it under the manager's
-  /// key prefix so one prefix covers everything an application stores.
+  /// Prefix of the per-user index keys ("<index_prefix><hash of the user>"). Keep it under the
+  /// manager's key prefix so one prefix covers everything an application stores.
   std::string index_prefix = "websession:user:";
 };
 
 /// The Redis session store, a model of session_store.
 ///
-/// Keys are the manager's storage keys (prefix + hashed id). Values carry a version and the
-/// bound user in a small clear header before the sealed bytes (see detail above); the session
-/// data stays sealed. Create is SET NX PX, load one GET, and every conditional write one EVALSHA
+/// Keys are the manager's storage keys (prefix + hashed id). Values carry a version and a hash
+/// of the bound user in a small clear header before the sealed bytes (see detail above); the
+/// session data stays sealed, and nothing Redis holds names a session id or a user. Create is SET NX PX, load one GET, and every conditional write one EVALSHA
 /// (falling back to EVAL when Redis answers NOSCRIPT, after a restart or SCRIPT FLUSH).
 ///
 /// A store is a cheap handle sharing one connection. Errors: every operation may complete with
@@ -234,8 +247,9 @@ class redis_store {
       co_return std::uint64_t{1};
     }
     const std::string ttl = std::to_string(ttl_ms(w));
+    const std::string user = detail::redis_user_tag(w.user);
     const std::vector<std::string_view> keys{key};
-    const std::vector<std::string_view> args{w.value, ttl, w.user, opts_->index_prefix};
+    const std::vector<std::string_view> args{w.value, ttl, user, opts_->index_prefix};
     result<redis::reply> r = co_await eval(detail::redis_scripts::get().insert, keys, args);
     co_return version_reply(std::move(r));
   }
@@ -244,8 +258,9 @@ class redis_store {
                                            std::uint64_t expected_version) {
     const std::string ttl = std::to_string(ttl_ms(w));
     const std::string expected = std::to_string(expected_version);
+    const std::string user = detail::redis_user_tag(w.user);
     const std::vector<std::string_view> keys{key};
-    const std::vector<std::string_view> args{w.value, ttl, w.user, opts_->index_prefix, expected};
+    const std::vector<std::string_view> args{w.value, ttl, user, opts_->index_prefix, expected};
     result<redis::reply> r = co_await eval(detail::redis_scripts::get().replace, keys, args);
     co_return version_reply(std::move(r));
   }
@@ -254,8 +269,9 @@ class redis_store {
                                           store_write w, std::uint64_t expected_version) {
     const std::string ttl = std::to_string(ttl_ms(w));
     const std::string expected = std::to_string(expected_version);
+    const std::string user = detail::redis_user_tag(w.user);
     const std::vector<std::string_view> keys{old_key, new_key};
-    const std::vector<std::string_view> args{w.value, ttl, w.user, opts_->index_prefix, expected};
+    const std::vector<std::string_view> args{w.value, ttl, user, opts_->index_prefix, expected};
     result<redis::reply> r = co_await eval(detail::redis_scripts::get().rotate, keys, args);
     co_return version_reply(std::move(r));
   }
@@ -272,15 +288,16 @@ class redis_store {
   }
 
   awaitable<result<std::vector<std::string>>> erase_user(std::string_view user) {
-    const std::string index = index_key(user);
-    const std::vector<std::string_view> args{index, user};
+    const std::string tag = detail::redis_user_tag(user);
+    const std::string index = opts_->index_prefix + tag;
+    const std::vector<std::string_view> args{index, tag};
     const std::vector<std::string_view> no_keys;
     result<redis::reply> r = co_await eval(detail::redis_scripts::get().erase_user, no_keys, args);
     co_return key_list(std::move(r));
   }
 
   awaitable<result<std::vector<std::string>>> list_user(std::string_view user) {
-    const std::string index = index_key(user);
+    const std::string index = opts_->index_prefix + detail::redis_user_tag(user);
     const std::vector<std::string_view> args{index};
     const std::vector<std::string_view> no_keys;
     result<redis::reply> r = co_await eval(detail::redis_scripts::get().list_user, no_keys, args);
@@ -323,8 +340,6 @@ class redis_store {
   static long long ttl_ms(const store_write& w) {
     return std::max<long long>(1, w.ttl.count());
   }
-
-  std::string index_key(std::string_view user) const { return opts_->index_prefix + std::string(user); }
 
   awaitable<result<std::vector<redis::reply>>> exec(const redis::request& req) {
     auto [ec, replies] = co_await conn_->async_exec(req, boost::asio::as_tuple(boost::asio::use_awaitable));
