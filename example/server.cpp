@@ -18,7 +18,10 @@
 #include <websession/websession.hpp>
 
 #if __has_include(<websession/store/redis.hpp>) && defined(WEBSESSION_WITH_REDIS)
+#include <websession/store/fallback.hpp>
 #include <websession/store/redis.hpp>
+
+#include <boost/asio/detached.hpp>
 #endif
 
 #include <boost/asio/io_context.hpp>
@@ -124,23 +127,50 @@ int run_memory(prepared& p, example::audit_log& audit) {
 
 int run_redis(prepared& p, example::audit_log& audit) {
 #if __has_include(<websession/store/redis.hpp>) && defined(WEBSESSION_WITH_REDIS)
-  // The place to plug the Redis store in, once it is ready: in an io_context declared first,
-  // connect to p.cfg.redis_url and run the connection, build
-  //   basic_session_manager<json_serializer, aes_gcm_cipher, S, std::chrono::system_clock>
-  // with S = redis_store (or fallback_store<redis_store, memory_store> to survive outages;
-  // /healthz then reports its degraded() state), and
-  //   return serve(ioc, p, audit, mgr, "redis", [&] { /* stop the connection and any sweep */ });
-  std::cerr << "server: redis store not available in this build (compiled in, but not yet wired "
-               "into example/server.cpp); use --store memory"
-            << std::endl;
+  auto cfg = websession::redis::parse_url(p.cfg.redis_url);
+  if (!cfg) {
+    std::cerr << "server: --redis-url / WEBSESSION_REDIS_URL: " << cfg.error().message()
+              << std::endl;
+    return exit_config;
+  }
+  // Declared first, destroyed last: the connection and the sweep timer go before it.
+  asio::io_context ioc(static_cast<int>(p.cfg.threads));
+  auto conn = std::make_shared<websession::redis::connection>(ioc.get_executor(), *cfg);
+  conn->set_error_handler([&audit](const boost::system::error_code& ec, std::string_view what) {
+    boost::json::object extra;
+    extra["error"] = what.empty() ? ec.message() : std::string(what);
+    audit.write("redis_error", {}, {}, std::move(extra));
+  });
+  conn->async_run(asio::detached);
+
+  // Sessions survive a Redis outage in process memory (see fallback_store for what users see).
+  using store_type = websession::fallback_store<websession::redis_store, websession::memory_store>;
+  websession::redis_store_options ro;
+  ro.index_prefix = p.opts.key_prefix + "user:";
+  store_type store(websession::redis_store(conn, ro), websession::memory_store(ioc.get_executor()));
+  store.set_observer([&audit](bool degraded, const boost::system::error_code& ec) {
+    boost::json::object extra;
+    if (ec) extra["error"] = ec.message();
+    audit.write(degraded ? "store_degraded" : "store_recovered", {}, {}, std::move(extra));
+  });
+
+  websession::aes_gcm_cipher cipher(p.secret);
+  OPENSSL_cleanse(p.secret.data(), p.secret.size());
+  websession::basic_session_manager<websession::json_serializer, websession::aes_gcm_cipher,
+                                    store_type, std::chrono::system_clock>
+      mgr(ioc.get_executor(), std::move(cipher), store, p.opts);
+  return serve(ioc, p, audit, mgr, "redis", [&store, conn] {
+    store.secondary().stop_sweep();
+    conn->cancel();
+  });
 #else
   std::cerr << "server: redis store not available in this build (it needs hiredis and "
                "WEBSESSION_WITH_REDIS); use --store memory"
             << std::endl;
-#endif
   (void)p;
   (void)audit;
   return exit_config;
+#endif
 }
 
 // Fills `p` from the command line and the environment; an exit status if the server must not

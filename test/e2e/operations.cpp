@@ -392,8 +392,12 @@ BOOST_AUTO_TEST_CASE(bad_configuration_exits_2_with_a_message) {
   const std::vector<bad_case> cases = {
       {"no secret", {}, {}, "WEBSESSION_SECRET"},
       {"short secret", {}, {"WEBSESSION_SECRET=short"}, "32"},
+#ifdef WEBSESSION_E2E_REDIS
+      {"bad redis url", {"--store", "redis", "--redis-url", "http://127.0.0.1"}, {secret}, "redis-url"},
+      {"bad redis url from env", {}, {secret, "WEBSESSION_STORE=redis", "WEBSESSION_REDIS_URL=redis://:x"}, "WEBSESSION_REDIS_URL"},
+#else
       {"redis", {"--store", "redis"}, {secret}, "redis store not available in this build"},
-      {"redis from env", {}, {secret, "WEBSESSION_STORE=redis"}, "redis store not available"},
+#endif
       {"unknown store", {"--store", "mongo"}, {secret}, "mongo"},
       {"zero threads", {"--threads", "0"}, {secret}, "--threads"},
       {"port range", {"--port=70000"}, {secret}, "--port"},

@@ -4,6 +4,10 @@
 #include "http_client.hpp"
 #include "server_process.hpp"
 
+#ifdef WEBSESSION_E2E_REDIS
+#include "../redis/server_fixture.hpp"
+#endif
+
 #include <websession/id.hpp>
 
 #include <boost/json/object.hpp>
@@ -373,3 +377,60 @@ BOOST_AUTO_TEST_CASE(parallel_visits_with_one_cookie_are_exact) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+#ifdef WEBSESSION_E2E_REDIS
+// The same flows on the Redis store (a fallback of Redis and memory), and what Redis holds
+// afterwards: no session data in the clear, no cookie id, no user name, in keys or values.
+BOOST_AUTO_TEST_CASE(redis_store_flows_and_holds_nothing_readable) {
+  redis_test::redis_server redis;
+  const std::string port = std::to_string(redis.port());
+  server_options o;
+  o.args = {"--store", "redis", "--redis-url", "redis://127.0.0.1:" + port, "--threads", "2"};
+  server_process srv(o);
+  client c(srv.port());
+
+  const std::string before = new_id(c.get("/visits"));
+  BOOST_TEST(views(c.get("/visits", cookie(before))) == 2);
+  const std::string user = "alice-e2e-marker";
+  const login_result after = login(c, user, before);
+  BOOST_TEST(me(c, after.id) == user);
+  BOOST_TEST(me(c, before).empty());  // rotated: the old id is dead in Redis too
+
+  // Parallel visits with one cookie stay exact on Redis.
+  std::vector<std::thread> workers;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t) {
+    workers.emplace_back([&] {
+      client w(srv.port());
+      for (int i = 0; i < 10; ++i)
+        if (w.get("/visits", cookie(after.id)).status() == 200u) ++ok;
+    });
+  }
+  for (auto& w : workers) w.join();
+  BOOST_TEST(ok.load() == 40);
+  BOOST_TEST(views(c.get("/visits", cookie(after.id))) == 43);
+
+  const reply health = c.get("/healthz");
+  BOOST_TEST(health.status() == 200u, health.msg.body());
+
+  const captured keys = run_capture({"redis-cli", "-p", port, "--scan"});
+  BOOST_TEST_REQUIRE(keys.status == 0, keys.output);
+  std::vector<std::string> names;
+  for (std::size_t pos = 0, nl; (nl = keys.output.find('\n', pos)) != std::string::npos; pos = nl + 1)
+    if (nl > pos) names.push_back(keys.output.substr(pos, nl - pos));
+  BOOST_TEST(names.size() >= 2u);  // the session and the user's index
+  for (const std::string& key : names) {
+    BOOST_TEST_CONTEXT(key) {
+      BOOST_TEST(key.find(after.id) == std::string::npos);
+      BOOST_TEST(key.find(before) == std::string::npos);
+      BOOST_TEST(key.find(user) == std::string::npos);
+      const captured dump = run_capture({"redis-cli", "-p", port, "--raw", "DUMP", key});
+      BOOST_TEST_REQUIRE(dump.status == 0);
+      BOOST_TEST(dump.output.find("views") == std::string::npos);
+      BOOST_TEST(dump.output.find(user) == std::string::npos);
+      BOOST_TEST(dump.output.find(after.id) == std::string::npos);
+    }
+  }
+  BOOST_TEST(srv.stop() == 0);
+}
+#endif
