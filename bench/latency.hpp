@@ -1,5 +1,5 @@
 // Latency recording for the benchmarks: every sample kept, percentiles from the sorted samples
-// (no averages as headline figures).
+// (no averages as headline figures). One recorder per coroutine; merge them with append().
 #pragma once
 
 #include <algorithm>
@@ -22,6 +22,11 @@ class recorder {
   explicit recorder(std::size_t expected) { ns_.reserve(expected); }
 
   void add(std::chrono::nanoseconds d) { ns_.push_back(d.count()); }
+
+  /// Takes every sample of `other` (per-coroutine recorders merged after a concurrent run).
+  void append(const recorder& other) { ns_.insert(ns_.end(), other.ns_.begin(), other.ns_.end()); }
+
+  std::size_t size() const noexcept { return ns_.size(); }
 
   /// `wall` is the elapsed time of the whole run, for throughput.
   summary summarize(std::string name, std::chrono::nanoseconds wall) {

@@ -1,0 +1,520 @@
+// bench_sessions: latency percentiles and throughput of the session manager, one cell of the
+// benchmark matrix per run (scripts/bench.sh runs the matrix and the baselines).
+//
+//   bench_sessions --store memory|redis [--redis-port P] --cipher aes_gcm|plaintext
+//                  --payload BYTES --concurrency C --threads T
+//                  [--scenarios create,load,load_save,rotate,destroy] [--seconds S] [--json FILE]
+//   bench_sessions --micro --payload BYTES [--seconds S] [--json FILE]
+//
+// A cell: C coroutines on an io_context run by T threads, each looping on one scenario for S
+// seconds after a short warm-up; every operation's latency is kept (bench/latency.hpp).
+//   create     new_session() + assign the payload + async_save (the first save stores it)
+//   load       async_load(cookie) of an existing session (hit): store read, open, parse
+//   load_save  async_load + set one field + async_save (a versioned write)
+//   rotate     async_rotate of a loaded session (new id, seal, store rotate)
+//   destroy    async_destroy of the sessions `create` made (create runs first, untimed if not
+//              asked for)
+//   conn_get   (Redis only) a bare GET of the same stored value through the same
+//              redis::connection, no manager: the client's own floor
+// --micro times the parts of a load and a save alone on the same payload: AES-256-GCM seal
+// and open, Boost.JSON serialize and parse, and a map find + copy of the sealed bytes.
+//
+// Output: a table on stdout; with --json, one JSON object per line appended to FILE.
+#include "latency.hpp"
+
+#include <websession/websession.hpp>
+#ifdef WEBSESSION_WITH_REDIS
+#include <websession/redis/connection.hpp>
+#include <websession/store/redis.hpp>
+#endif
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <iostream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace asio = boost::asio;
+using namespace websession;
+using bench::recorder;
+using bench::summary;
+using clk = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
+
+struct settings {
+  std::string store = "memory";
+  std::uint16_t redis_port = 6379;
+  std::string cipher = "aes_gcm";
+  std::size_t payload = 1024;
+  int concurrency = 1;
+  int threads = 1;
+  std::vector<std::string> scenarios{"create", "load", "load_save", "rotate", "destroy"};
+  double seconds = 1.0;
+  std::string json_path;
+  bool micro = false;
+};
+
+[[noreturn]] void usage(const std::string& problem) {
+  std::cerr << "bench_sessions: " << problem << "\n"
+            << "usage: bench_sessions --store memory|redis [--redis-port P] "
+               "--cipher aes_gcm|plaintext --payload BYTES --concurrency C --threads T "
+               "[--scenarios a,b,...] [--seconds S] [--json FILE]\n"
+               "       bench_sessions --micro --payload BYTES [--seconds S] [--json FILE]\n";
+  std::exit(2);
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (at <= s.size()) {
+    const std::size_t comma = s.find(',', at);
+    const std::size_t end = comma == std::string::npos ? s.size() : comma;
+    if (end > at) out.push_back(s.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+
+settings parse_args(int argc, char** argv) {
+  settings s;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--store") s.store = value();
+    else if (a == "--redis-port") s.redis_port = static_cast<std::uint16_t>(std::stoul(value()));
+    else if (a == "--cipher") s.cipher = value();
+    else if (a == "--payload") s.payload = std::stoul(value());
+    else if (a == "--concurrency") s.concurrency = std::stoi(value());
+    else if (a == "--threads") s.threads = std::stoi(value());
+    else if (a == "--scenarios" || a == "--scenario") s.scenarios = split(value());
+    else if (a == "--seconds") s.seconds = std::stod(value());
+    else if (a == "--json") s.json_path = value();
+    else if (a == "--micro") s.micro = true;
+    else usage("unknown argument " + a);
+  }
+  if (s.store != "memory" && s.store != "redis") usage("--store must be memory or redis");
+  if (s.cipher != "aes_gcm" && s.cipher != "plaintext") usage("--cipher must be aes_gcm or plaintext");
+  if (s.concurrency < 1 || s.threads < 1 || s.seconds <= 0) usage("bad concurrency, threads or seconds");
+  for (const auto& sc : s.scenarios)
+    if (sc != "create" && sc != "load" && sc != "load_save" && sc != "rotate" && sc != "destroy" &&
+        sc != "conn_get")
+      usage("unknown scenario " + sc);
+  if (s.store != "redis" && std::find(s.scenarios.begin(), s.scenarios.end(), "conn_get") != s.scenarios.end())
+    usage("conn_get needs --store redis");
+  return s;
+}
+
+// Session data whose JSON serialization is exactly `bytes` long (at least the size of "{}"):
+// fields of 48 characters, then one padding field.
+boost::json::object make_payload(std::size_t bytes) {
+  boost::json::object o;
+  for (int i = 0;; ++i) {
+    boost::json::object next = o;
+    next["field" + std::to_string(i)] = std::string(48, static_cast<char>('a' + i % 26));
+    // Room left for the padding field ,"pad":"" (9 bytes) after this field?
+    if (boost::json::serialize(next).size() + 9 > bytes) break;
+    o = std::move(next);
+  }
+  const std::size_t now = boost::json::serialize(o).size();
+  const std::size_t frame = o.empty() ? 8 : 9;  // "pad":"" plus a comma unless first
+  if (now + frame <= bytes) o["pad"] = std::string(bytes - now - frame, 'p');
+  return o;
+}
+
+// One output line: a manager cell or a micro baseline.
+struct row {
+  std::string kind;  // "manager" or "micro"
+  std::string scenario;
+  summary sum;
+  std::uint64_t errors = 0;
+  std::size_t plain_bytes = 0;   // serialized session (metadata + data)
+  std::size_t stored_bytes = 0;  // what the store keeps (sealed)
+};
+
+void emit(const settings& cfg, const std::vector<row>& rows) {
+  bench::print_header();
+  for (const row& r : rows) {
+    summary s = r.sum;
+    s.name = r.scenario;
+    bench::print(s);
+    if (r.errors) std::printf("  (%llu errors)\n", static_cast<unsigned long long>(r.errors));
+  }
+  if (cfg.json_path.empty()) return;
+  std::ofstream out(cfg.json_path, std::ios::app);
+  for (const row& r : rows) {
+    boost::json::object o;
+    o["kind"] = r.kind;
+    o["scenario"] = r.scenario;
+    if (r.kind == "manager") {
+      o["store"] = cfg.store;
+      o["cipher"] = cfg.cipher;
+      o["concurrency"] = cfg.concurrency;
+      o["threads"] = cfg.threads;
+    }
+    o["payload"] = cfg.payload;
+    o["ops_per_s"] = r.sum.ops_per_s;
+    o["p50_us"] = r.sum.p50_us;
+    o["p90_us"] = r.sum.p90_us;
+    o["p99_us"] = r.sum.p99_us;
+    o["p999_us"] = r.sum.p999_us;
+    o["max_us"] = r.sum.max_us;
+    o["samples"] = r.sum.samples;
+    o["errors"] = r.errors;
+    o["plain_bytes"] = r.plain_bytes;
+    o["stored_bytes"] = r.stored_bytes;
+    out << boost::json::serialize(o) << "\n";
+  }
+}
+
+// Runs `make()` (returning an awaitable) on the io_context and waits for it from this thread.
+template <class Make>
+auto run_sync(asio::io_context& ioc, Make make) {
+  return asio::co_spawn(ioc, make(), asio::use_future).get();
+}
+
+// What the workers of one scenario share.
+struct run_state {
+  clk::time_point measure_from;  // operations started before are warm-up
+  clk::time_point stop_at;       // no operation starts after
+  std::atomic<std::uint64_t> errors{0};
+  std::atomic<std::size_t> next{0};  // create/destroy: next slot
+  std::atomic<std::int64_t> last_done{0};  // latest completion, ns since measure_from
+};
+
+void note_done(run_state& st, clk::time_point t) {
+  const std::int64_t ns = (t - st.measure_from).count();
+  std::int64_t seen = st.last_done.load(std::memory_order_relaxed);
+  while (ns > seen && !st.last_done.compare_exchange_weak(seen, ns, std::memory_order_relaxed)) {
+  }
+}
+
+// A bare GET of a key on the store's connection (Redis only); true if a value came back.
+using raw_get_fn = std::function<asio::awaitable<bool>(const std::string& key)>;
+
+template <class Manager>
+class cell {
+ public:
+  cell(Manager& m, const settings& cfg, asio::io_context& ioc, raw_get_fn raw_get = {})
+      : m_(m), cfg_(cfg), ioc_(ioc), raw_get_(std::move(raw_get)), payload_(make_payload(cfg.payload)) {
+    // Creates are bounded by count as well as by time, so the store does not grow without
+    // limit: about 128 MiB of session data, and at least 20000.
+    create_cap_ = std::max<std::size_t>(20000, (std::size_t{128} << 20) / (cfg.payload + 512));
+  }
+
+  std::vector<row> run() {
+    setup();
+    std::vector<row> rows;
+    const bool want_create = has("create");
+    const bool want_destroy = has("destroy");
+    for (const std::string& sc : cfg_.scenarios) {
+      if (sc == "destroy") continue;  // after create, below
+      rows.push_back(measure(sc));
+    }
+    if (want_destroy) {
+      if (!want_create) measure("create");  // makes the sessions to destroy (not reported)
+      rows.push_back(measure("destroy"));
+    } else if (want_create) {
+      measure("destroy");  // cleans up (not reported)
+    }
+    for (row& r : rows) {
+      r.plain_bytes = plain_bytes_;
+      r.stored_bytes = stored_bytes_;
+    }
+    return rows;
+  }
+
+ private:
+  bool has(std::string_view sc) const {
+    return std::find(cfg_.scenarios.begin(), cfg_.scenarios.end(), sc) != cfg_.scenarios.end();
+  }
+
+  session make_filled() {
+    session s = m_.new_session();
+    s.mutable_data() = payload_;
+    return s;
+  }
+
+  // One stored session per worker, for load, load_save and rotate.
+  void setup() {
+    for (int i = 0; i < cfg_.concurrency; ++i) {
+      session s = make_filled();
+      run_sync(ioc_, [&]() -> asio::awaitable<void> {
+        auto [ec] = co_await m_.async_save(s, tuple_token);
+        if (ec) throw boost::system::system_error(ec, "setup save");
+      });
+      ids_.push_back(s.id());
+      keys_.push_back(s.storage_key());
+    }
+    session s = make_filled();
+    json_serializer{}.serialize(s.metadata(), s.data(), plain_);
+    plain_bytes_ = plain_.size();
+    std::string sealed;
+    m_.get_cipher().seal(plain_, s.storage_key(), sealed);
+    stored_bytes_ = sealed.size();
+  }
+
+  row measure(const std::string& sc) {
+    const auto warmup = std::chrono::duration_cast<clk::duration>(
+        std::chrono::duration<double>(std::min(0.2, cfg_.seconds / 5)));
+    const auto span = std::chrono::duration_cast<clk::duration>(
+        std::chrono::duration<double>(cfg_.seconds));
+    run_state st;
+    if (sc == "create" || sc == "destroy") {
+      if (sc == "create") {
+        created_.clear();
+        created_.resize(create_cap_);
+      }
+      // Capped by count (destroy by what create made): a warm-up would eat into the cap.
+      st.measure_from = clk::now();
+    } else {
+      st.measure_from = clk::now() + warmup;
+    }
+    st.stop_at = st.measure_from + span;
+    std::vector<recorder> recs(cfg_.concurrency, recorder(1024));
+    std::vector<std::future<void>> done;
+    for (int w = 0; w < cfg_.concurrency; ++w)
+      done.push_back(asio::co_spawn(ioc_, worker(sc, w, st, recs[w]), asio::use_future));
+    for (auto& f : done) f.get();
+    if (sc == "create") created_count_ = std::min(st.next.load(), create_cap_);
+    recorder all(0);
+    for (auto& r : recs) all.append(r);
+    row out;
+    out.kind = "manager";
+    out.scenario = sc;
+    out.errors = st.errors.load();
+    out.sum = all.summarize(sc, std::chrono::nanoseconds(std::max<std::int64_t>(1, st.last_done.load())));
+    return out;
+  }
+
+  asio::awaitable<void> worker(std::string sc, int w, run_state& st, recorder& rec) {
+    session mine;
+    if (sc == "rotate") {
+      auto [ec, s] = co_await m_.async_load(ids_[w], tuple_token);
+      if (ec) throw boost::system::system_error(ec, "worker load");
+      mine = std::move(s);
+    }
+    std::int64_t counter = 0;
+    for (;;) {
+      const clk::time_point a = clk::now();
+      if (a >= st.stop_at) break;
+      bool ok = true;
+      if (sc == "create") {
+        const std::size_t slot = st.next.fetch_add(1);
+        if (slot >= created_.size()) break;
+        session s = make_filled();
+        auto [ec] = co_await m_.async_save(s, tuple_token);
+        ok = !ec;
+        created_[slot] = std::move(s);
+      } else if (sc == "load") {
+        auto [ec, s] = co_await m_.async_load(ids_[w], tuple_token);
+        ok = !ec;
+      } else if (sc == "load_save") {
+        auto [ec, s] = co_await m_.async_load(ids_[w], tuple_token);
+        if (!ec) {
+          s.set("counter", ++counter);
+          auto [ec2] = co_await m_.async_save(s, tuple_token);
+          ok = !ec2;
+        } else {
+          ok = false;
+        }
+      } else if (sc == "rotate") {
+        auto [ec] = co_await m_.async_rotate(mine, tuple_token);
+        ok = !ec;
+      } else if (sc == "conn_get") {
+        ok = co_await raw_get_(keys_[w]);
+      } else {  // destroy
+        const std::size_t slot = st.next.fetch_add(1);
+        if (slot >= created_count_) break;
+        auto [ec] = co_await m_.async_destroy(created_[slot], tuple_token);
+        ok = !ec;
+      }
+      const clk::time_point b = clk::now();
+      if (!ok) st.errors.fetch_add(1, std::memory_order_relaxed);
+      if (a >= st.measure_from) {
+        rec.add(b - a);
+        note_done(st, b);
+      }
+    }
+    if (sc == "rotate") {  // for any scenario that follows
+      ids_[w] = mine.id();
+      keys_[w] = mine.storage_key();
+    }
+  }
+
+  Manager& m_;
+  const settings& cfg_;
+  asio::io_context& ioc_;
+  raw_get_fn raw_get_;
+  boost::json::object payload_;
+  std::vector<std::string> ids_;
+  std::vector<std::string> keys_;
+  std::vector<session> created_;
+  std::size_t create_cap_ = 0;
+  std::size_t created_count_ = 0;
+  std::string plain_;
+  std::size_t plain_bytes_ = 0;
+  std::size_t stored_bytes_ = 0;
+};
+
+template <class Cipher, class Store>
+using manager_for = basic_session_manager<json_serializer, Cipher, Store, std::chrono::system_clock>;
+
+template <class Cipher>
+std::vector<row> run_store(const settings& cfg, asio::io_context& ioc, Cipher cipher) {
+  if (cfg.store == "memory") {
+    memory_store_options so;
+    so.sweep_interval = std::chrono::milliseconds(0);
+    so.max_sessions = 4'000'000;
+    so.max_bytes = std::size_t{4} << 30;
+    manager_for<Cipher, memory_store> m(ioc.get_executor(), std::move(cipher),
+                                        memory_store(ioc.get_executor(), so));
+    return cell<decltype(m)>(m, cfg, ioc).run();
+  }
+#ifdef WEBSESSION_WITH_REDIS
+  redis::config rc;
+  rc.port = cfg.redis_port;
+  auto conn = std::make_shared<redis::connection>(ioc.get_executor(), rc);
+  conn->async_run(asio::detached);
+  struct cancel_on_exit {
+    std::shared_ptr<redis::connection> c;
+    ~cancel_on_exit() { c->cancel(); }
+  } guard{conn};
+  manager_for<Cipher, redis_store> m(ioc.get_executor(), std::move(cipher),
+                                     redis_store(conn, redis_store_options{}));
+  // The first requests wait for the connection; make sure it is up before timing anything.
+  boost::system::error_code ping_ec = run_sync(ioc, [&]() -> asio::awaitable<boost::system::error_code> {
+    auto [ec] = co_await m.async_ping(tuple_token);
+    co_return ec;
+  });
+  if (ping_ec)
+    throw std::runtime_error("redis on port " + std::to_string(cfg.redis_port) + ": " +
+                             ping_ec.message() + " (" + conn->last_error_message() + ")");
+  // What redis_store::load sends, minus everything else the manager does.
+  raw_get_fn raw_get = [conn](const std::string& key) -> asio::awaitable<bool> {
+    redis::request req(true);
+    req.push("GET", key);
+    auto [ec, replies] = co_await conn->async_exec(req, tuple_token);
+    co_return !ec && replies.size() == 1 && replies[0].type == redis::reply_type::string;
+  };
+  return cell<decltype(m)>(m, cfg, ioc, std::move(raw_get)).run();
+#else
+  throw std::runtime_error("built without hiredis: no redis store");
+#endif
+}
+
+// The parts of a load and a save alone, on the bytes of the same session.
+std::vector<row> run_micro(const settings& cfg) {
+  asio::io_context ioc;
+  manager_for<plaintext_cipher, memory_store> m(ioc.get_executor(), plaintext_cipher{},
+                                                memory_store(ioc.get_executor(), memory_store_options{}));
+  session s = m.new_session();
+  s.mutable_data() = make_payload(cfg.payload);
+  const json_serializer js;
+  std::string plain;
+  js.serialize(s.metadata(), s.data(), plain);
+  const aes_gcm_cipher c(std::string(32, 's'));
+  const std::string key = s.storage_key();
+  std::string sealed;
+  c.seal(plain, key, sealed);
+  std::unordered_map<std::string, std::string> map;
+  for (int i = 0; i < 1000; ++i) map["websession:" + std::to_string(i)] = sealed;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 1000; ++i) keys.push_back("websession:" + std::to_string(i));
+
+  const auto span = std::chrono::duration<double>(std::min(cfg.seconds, 0.3));
+  std::vector<row> rows;
+  auto time = [&](const char* name, auto&& op) {
+    for (int i = 0; i < 200; ++i) op(i);  // warm-up
+    recorder r(1 << 16);
+    const auto t0 = clk::now();
+    const auto end = t0 + std::chrono::duration_cast<clk::duration>(span);
+    std::size_t i = 0;
+    for (clk::time_point a = t0; a < end; ++i) {
+      op(i);
+      const clk::time_point b = clk::now();
+      r.add(b - a);
+      a = b;
+    }
+    row out;
+    out.kind = "micro";
+    out.scenario = name;
+    out.sum = r.summarize(name, clk::now() - t0);
+    out.plain_bytes = plain.size();
+    out.stored_bytes = sealed.size();
+    rows.push_back(std::move(out));
+  };
+  std::string sink;
+  time("aes-gcm seal", [&](std::size_t) { c.seal(plain, key, sink); });
+  time("aes-gcm open", [&](std::size_t) { c.open(sealed, key, sink); });
+  time("json serialize", [&](std::size_t) { js.serialize(s.metadata(), s.data(), sink); });
+  time("json parse", [&](std::size_t) {
+    session_metadata meta;
+    boost::json::object d;
+    js.deserialize(plain, meta, d);
+  });
+  time("map find+copy", [&](std::size_t i) { sink = map.find(keys[i % 1000])->second; });
+  return rows;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const settings cfg = parse_args(argc, argv);
+  try {
+    if (cfg.micro) {
+      std::printf("micro baselines, payload %zu B\n", cfg.payload);
+      emit(cfg, run_micro(cfg));
+      return 0;
+    }
+    asio::io_context ioc(cfg.threads);
+    auto work = asio::make_work_guard(ioc);
+    std::vector<std::thread> pool;
+    for (int i = 0; i < cfg.threads; ++i) pool.emplace_back([&] { ioc.run(); });
+    struct joiner {
+      asio::executor_work_guard<asio::io_context::executor_type>& work;
+      std::vector<std::thread>& pool;
+      ~joiner() {
+        work.reset();
+        for (auto& t : pool) t.join();
+      }
+    } join{work, pool};
+
+    const std::string secret(32, 's');
+    std::vector<row> rows = cfg.cipher == "aes_gcm"
+                                ? run_store(cfg, ioc, aes_gcm_cipher(secret))
+                                : run_store(cfg, ioc, plaintext_cipher{});
+    std::printf("store %s, cipher %s, payload %zu B (serialized %zu B, stored %zu B), "
+                "%d coroutines, %d threads\n",
+                cfg.store.c_str(), cfg.cipher.c_str(), cfg.payload,
+                rows.empty() ? 0 : rows[0].plain_bytes, rows.empty() ? 0 : rows[0].stored_bytes,
+                cfg.concurrency, cfg.threads);
+    emit(cfg, rows);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_sessions: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,404 @@
+#!/usr/bin/env python3
+"""Turns the raw outputs of scripts/bench.sh into bench/results/latest.json, latest.md and the
+data files of the latency plot (bench/plot_latency.gp).
+
+usage: report.py RAW_DIR OUT_DIR
+
+RAW_DIR holds what bench.sh collected:
+  manager.jsonl         bench_sessions lines (kind "manager" or "micro")
+  redis_benchmark.tsv   payload <TAB> label <TAB> value bytes <TAB> CSV file of redis-benchmark --csv
+  http.jsonl            one line per wrk run (kind "http")
+  meta.json             run facts (date, commit, machine load, durations, notes)
+Targets are reported, never enforced: the exit status is 0 whatever they say.
+"""
+import csv
+import json
+import os
+import sys
+
+raw, out = sys.argv[1], sys.argv[2]
+
+
+def read_jsonl(name):
+    path = os.path.join(raw, name)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+meta = {}
+if os.path.exists(os.path.join(raw, "meta.json")):
+    with open(os.path.join(raw, "meta.json")) as f:
+        meta = json.load(f)
+
+rows = read_jsonl("manager.jsonl")
+manager = [r for r in rows if r["kind"] == "manager"]
+micro = [r for r in rows if r["kind"] == "micro"]
+http = read_jsonl("http.jsonl")
+
+# ---------------------------------------------------------------------------------------------
+# Baselines
+baselines = []
+rb = {}  # (payload, "GET -c 1") -> baseline
+tsv = os.path.join(raw, "redis_benchmark.tsv")
+if os.path.exists(tsv):
+    with open(tsv) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            payload, label, value_bytes, path = line.rstrip("\n").split("\t")
+            if not os.path.exists(path):
+                continue
+            with open(path) as c:
+                for rec in csv.DictReader(c):
+                    name = f"redis-benchmark {rec['test']} {label}"
+                    b = {
+                        "name": name,
+                        "kind": "redis-benchmark",
+                        "payload": int(payload),
+                        "value_bytes": int(value_bytes),
+                        "ops_per_s": float(rec["rps"]),
+                        "p50_us": float(rec["p50_latency_ms"]) * 1000,
+                        "p95_us": float(rec["p95_latency_ms"]) * 1000,
+                        "p99_us": float(rec["p99_latency_ms"]) * 1000,
+                        "max_us": float(rec["max_latency_ms"]) * 1000,
+                        "avg_us": float(rec["avg_latency_ms"]) * 1000,
+                    }
+                    baselines.append(b)
+                    rb[(int(payload), f"{rec['test']} {label}")] = b
+
+mic = {}  # (payload, name) -> micro row
+for m in micro:
+    b = {
+        "name": m["scenario"],
+        "kind": "micro",
+        "payload": m["payload"],
+        "value_bytes": m["plain_bytes"],
+        "ops_per_s": m["ops_per_s"],
+        "p50_us": m["p50_us"],
+        "p90_us": m["p90_us"],
+        "p99_us": m["p99_us"],
+        "p999_us": m["p999_us"],
+    }
+    baselines.append(b)
+    mic[(m["payload"], m["scenario"])] = b
+
+wrk_base = {}  # (threads, store, connections) -> wrk run of /healthz
+for h in http:
+    if h["endpoint"] == "/healthz":
+        b = {
+            "name": f"wrk /healthz -c {h['connections']} (server {h['threads']} threads, {h['store']} store)",
+            "kind": "http",
+            "payload": 0,
+            "ops_per_s": h["ops_per_s"],
+            "p50_us": h["p50_us"],
+            "p90_us": h["p90_us"],
+            "p99_us": h["p99_us"],
+            "p999_us": h["p999_us"],
+        }
+        baselines.append(b)
+        wrk_base[(h["threads"], h["store"], h["connections"])] = b
+
+
+def combine(name, parts, threads=1):
+    """A floor made of steps done one after the other: latencies add, throughput follows."""
+    if any(p is None for p in parts):
+        return None
+    p50 = sum(p["p50_us"] for p in parts)
+    return {"name": name, "p50_us": p50, "ops_per_s": threads * 1e6 / p50 if p50 else 0}
+
+
+def floor_for(r):
+    """The physical floor a manager figure is compared with."""
+    pl, enc = r["payload"], r["cipher"] == "aes_gcm"
+    if r["store"] == "memory":
+        get = lambda n: mic.get((pl, n))
+        open_ = [get("aes-gcm open")] if enc else []
+        seal = [get("aes-gcm seal")] if enc else []
+        read = [get("map find+copy")] + open_ + [get("json parse")]
+        write = [get("json serialize")] + seal + [get("map find+copy")]
+        what = {
+            "load": ("floor: map find+copy" + (" + aes open" if enc else "") + " + json parse", read),
+            "create": ("floor: json serialize" + (" + aes seal" if enc else "") + " + map copy", write),
+            "rotate": ("floor: json serialize" + (" + aes seal" if enc else "") + " + map copy", write),
+            "load_save": ("floor: load floor + save floor", read + write),
+            "destroy": ("floor: map find+copy", [get("map find+copy")]),
+        }[r["scenario"]]
+        return combine(what[0], what[1], r["threads"])
+    # Redis: the nearest raw commands, same payload, same kind of concurrency.
+    c = "-c 1" if r["concurrency"] == 1 else "-c 50"
+    g, s = rb.get((pl, f"GET {c}")), rb.get((pl, f"SET {c}"))
+    if r["scenario"] in ("load", "conn_get"):
+        return g
+    if r["scenario"] == "load_save":
+        if g is None or s is None:
+            return None
+        return {"name": f"redis-benchmark GET {c} + SET {c}", "p50_us": g["p50_us"] + s["p50_us"],
+                "ops_per_s": 1 / (1 / g["ops_per_s"] + 1 / s["ops_per_s"])}
+    return s  # create, rotate, destroy: one write round trip
+
+
+def ratio(a, b):
+    return round(a / b, 3) if a and b else None
+
+
+results = []
+for r in manager:
+    f = floor_for(r)
+    res = {k: r[k] for k in ("scenario", "store", "cipher", "payload", "concurrency", "threads",
+                             "ops_per_s", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
+                             "samples", "errors", "plain_bytes", "stored_bytes")}
+    res["level"] = "manager"
+    res["baseline"] = f["name"] if f else None
+    res["ops_ratio"] = ratio(r["ops_per_s"], f["ops_per_s"]) if f else None
+    # Latency ratios only where both sides are one request at a time.
+    res["p50_ratio"] = ratio(r["p50_us"], f["p50_us"]) if f and r["concurrency"] == 1 else None
+    results.append(res)
+
+for h in http:
+    if h["endpoint"] == "/healthz":
+        continue
+    b = wrk_base.get((h["threads"], h["store"], h["connections"]))
+    sessions = h.get("sessions", 1)
+    results.append({
+        "scenario": "http " + h["endpoint"] + (f" ({sessions} sessions)" if sessions > 1 else ""),
+        "sessions": sessions, "conflicts": h.get("conflicts"), "store": h["store"], "cipher": "aes_gcm",
+        "payload": h.get("payload", 0), "concurrency": h["connections"], "threads": h["threads"],
+        "ops_per_s": h["ops_per_s"], "p50_us": h["p50_us"], "p90_us": h["p90_us"],
+        "p99_us": h["p99_us"], "p999_us": h["p999_us"], "max_us": h["max_us"],
+        "samples": h["requests"], "errors": h["errors"], "level": "http",
+        "baseline": b["name"] if b else None,
+        "ops_ratio": ratio(h["ops_per_s"], b["ops_per_s"]) if b else None,
+        "p50_ratio": ratio(h["p50_us"], b["p50_us"]) if b else None,
+        "session_check": h.get("session_check"),
+    })
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets
+def find(level="manager", **kw):
+    for r in results:
+        if r["level"] == level and all(r.get(k) == v for k, v in kw.items()):
+            return r
+    return None
+
+
+targets = []
+
+
+def target(name, measured, limit, met, detail):
+    targets.append({"name": name, "measured": measured, "limit": limit,
+                    "met": bool(met) if met is not None else None, "detail": detail})
+
+
+m = find(scenario="load", store="memory", cipher="aes_gcm", payload=1024, concurrency=1, threads=1)
+if m:
+    target("memory store, 1 KB encrypted, load p50 < 5 us", round(m["p50_us"], 2), 5.0,
+           m["p50_us"] < 5.0, f"p50 {m['p50_us']:.2f} us")
+    target("memory store, 1 KB encrypted, >= 200k loads/s on one thread", round(m["ops_per_s"]),
+           200000, m["ops_per_s"] >= 200000, f"{m['ops_per_s']:.0f} loads/s")
+g1 = rb.get((1024, "GET -c 1"))
+m = find(scenario="load", store="redis", cipher="aes_gcm", payload=1024, concurrency=1, threads=1)
+cg1 = find(scenario="conn_get", store="redis", payload=1024, concurrency=1, threads=1)
+if m and g1:
+    limit = 1.15 * g1["p50_us"]
+    bare = (f"; the bare connection GET alone: {cg1['p50_us']:.1f} us ({cg1['p50_us'] / g1['p50_us']:.2f}x)"
+            if cg1 else "")
+    again = rb.get((1024, "GET -c 1 again"))
+    if again:
+        bare += f"; GET -c 1 measured again after the cells: p50 {again['p50_us']:.0f} us"
+    target("redis store, 1 KB encrypted, 1 coroutine: load p50 <= 1.15x redis-benchmark -c 1 GET p50",
+           round(m["p50_us"], 1), round(limit, 1), m["p50_us"] <= limit,
+           f"{m['p50_us']:.1f} us vs GET p50 {g1['p50_us']:.1f} us: {m['p50_us'] / g1['p50_us']:.2f}x" + bare)
+else:
+    target("redis store, 1 KB encrypted, 1 coroutine: load p50 <= 1.15x redis-benchmark -c 1 GET p50",
+           None, None, None, "not measured")
+g50 = rb.get((1024, "GET -c 50"))
+m = find(scenario="load", store="redis", cipher="aes_gcm", payload=1024, concurrency=64, threads=1)
+cg64 = find(scenario="conn_get", store="redis", payload=1024, concurrency=64, threads=1)
+if m and g50:
+    limit = 2.5 * g50["ops_per_s"]
+    bare = (f"; the bare connection GET alone: {cg64['ops_per_s']:.0f} ({cg64['ops_per_s'] / g50['ops_per_s']:.2f}x)"
+            if cg64 else "")
+    target("redis store, 64 coroutines on one connection: load ops/s >= 2.5x redis-benchmark -c 50 GET",
+           round(m["ops_per_s"]), round(limit), m["ops_per_s"] >= limit,
+           f"{m['ops_per_s']:.0f} vs GET -c 50 {g50['ops_per_s']:.0f}: "
+           f"{m['ops_per_s'] / g50['ops_per_s']:.2f}x (1 io_context thread)" + bare)
+else:
+    target("redis store, 64 coroutines on one connection: load ops/s >= 2.5x redis-benchmark -c 50 GET",
+           None, None, None, "not measured")
+# Judged with 16 wrk connections: enough to keep both CPUs busy, without the queueing that a
+# closed loop of 64 adds by itself (at 50k req/s, 64 connections mean 1.28 ms per request).
+h = find(level="http", scenario="http /visits", store="memory", threads=2, concurrency=16)
+h_free = find(level="http", scenario="http /visits (16 sessions)", store="memory", threads=2)
+also = ""
+if h and h.get("conflicts") is not None:
+    also = f"; {h['conflicts']} version conflicts (retried)"
+if h_free:
+    also += (f"; with 16 sessions (no contention): {h_free['ops_per_s']:.0f} req/s, "
+             f"p99 {h_free['p99_us'] / 1000:.2f} ms")
+if h:
+    target("HTTP /visits, memory store, 2 threads: >= 50k requests/s", round(h["ops_per_s"]), 50000,
+           h["ops_per_s"] >= 50000,
+           f"{h['ops_per_s']:.0f} req/s with 16 wrk connections on one session, {h['errors']} errors" + also)
+    target("HTTP /visits, memory store, 2 threads: p99 < 2 ms", round(h["p99_us"]), 2000,
+           h["p99_us"] < 2000, f"p99 {h['p99_us'] / 1000:.2f} ms with 16 wrk connections on one session" + also)
+else:
+    why = meta.get("http_skipped", "not measured")
+    target("HTTP /visits, memory store, 2 threads: >= 50k requests/s", None, 50000, None, why)
+    target("HTTP /visits, memory store, 2 threads: p99 < 2 ms", None, 2000, None, why)
+
+# ---------------------------------------------------------------------------------------------
+# latest.json
+os.makedirs(out, exist_ok=True)
+def tidy(v):
+    if isinstance(v, float):
+        return round(v, 1) if abs(v) >= 100 else round(v, 3)
+    if isinstance(v, dict):
+        return {k: tidy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [tidy(x) for x in v]
+    return v
+
+
+doc = tidy({"meta": meta, "results": results, "baselines": baselines, "targets": targets})
+with open(os.path.join(out, "latest.json"), "w") as f:
+    json.dump(doc, f, indent=1)
+    f.write("\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# latest.md
+def num(v, digits=1):
+    if v is None:
+        return "–"
+    if isinstance(v, (int, float)) and abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}f}"
+
+
+def x(v):
+    return "–" if v is None else f"{v:.2f}x"
+
+
+md = ["# websession benchmark results", ""]
+md.append(f"Run {meta.get('date', '?')} at commit `{meta.get('commit', '?')}` "
+          f"({meta.get('commit_note', '')}) on {meta.get('cpus', '?')} CPUs: suite "
+          f"{meta.get('run_seconds', '?')} s after a {meta.get('build_seconds', '?')} s build. "
+          f"Load average before / after: {meta.get('loadavg_start', '?')} / "
+          f"{meta.get('loadavg_end', '?')}.")
+if meta.get("busy"):
+    md.append("")
+    md.append(f"**Other work was running on the machine during the run** ({meta['busy']}): "
+              "tail latencies (p99, p99.9) are the first figures it spoils.")
+md.append("")
+md.append(meta.get("setup_note", ""))
+md.append("")
+md.append("## Targets")
+md.append("")
+md.append("| target | measured | limit | verdict |")
+md.append("| --- | --- | --- | --- |")
+for t in targets:
+    verdict = "not measured" if t["met"] is None else ("**met**" if t["met"] else "**missed**")
+    md.append(f"| {t['name']} | {t['detail']} | {num(t['limit'])} | {verdict} |")
+md.append("")
+md.append("## Manager level")
+md.append("")
+md.append("`conn_get` is a bare GET of the same value through the same `redis::connection` (no "
+          "manager): the client's own floor. "
+          "C = coroutines, T = io_context threads; latencies in microseconds. `ops ×` and `p50 ×` "
+          "are the ratios to the baseline named in the last column (p50 only for one request at "
+          "a time; a memory floor is the sum of the p50s of its parts, times T for its ops/s).")
+md.append("")
+md.append("| scenario | store | cipher | payload | C | T | ops/s | p50 | p90 | p99 | p99.9 | ops × | p50 × | baseline |")
+md.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+for r in results:
+    if r["level"] != "manager":
+        continue
+    err = f" ({r['errors']} errors)" if r["errors"] else ""
+    md.append(f"| {r['scenario']}{err} | {r['store']} | {r['cipher']} | {r['payload']} | "
+              f"{r['concurrency']} | {r['threads']} | {num(r['ops_per_s'])} | {num(r['p50_us'])} | "
+              f"{num(r['p90_us'])} | {num(r['p99_us'])} | {num(r['p999_us'])} | {x(r['ops_ratio'])} | "
+              f"{x(r['p50_ratio'])} | {r['baseline'] or '–'} |")
+md.append("")
+md.append("## HTTP level (wrk through example/server)")
+md.append("")
+if any(r["level"] == "http" for r in results):
+    md.append("C = wrk connections, T = server threads. `/visits`: every connection sends the same "
+              "session cookie (every request loads and saves one session, so concurrent requests "
+              "contend for it: `conflicts` counts the version conflicts async_update retried); "
+              "`(16 sessions)`: each wrk thread sends 16 session cookies in turn, so concurrent "
+              "requests rarely share a session. Baseline: `/healthz` on the same "
+              "server with as many connections (HTTP + routing + a store ping, no session).")
+    md.append("")
+    md.append("| endpoint | store | C | T | requests/s | p50 | p90 | p99 | p99.9 | ops × | p50 × | conflicts | check |")
+    md.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in results:
+        if r["level"] != "http":
+            continue
+        err = f" ({r['errors']} errors)" if r["errors"] else ""
+        md.append(f"| {r['scenario'][5:]}{err} | {r['store']} | {r['concurrency']} | {r['threads']} | "
+                  f"{num(r['ops_per_s'])} | {num(r['p50_us'])} | {num(r['p90_us'])} | "
+                  f"{num(r['p99_us'])} | {num(r['p999_us'])} | {x(r['ops_ratio'])} | "
+                  f"{x(r['p50_ratio'])} | {r['conflicts'] if r.get('conflicts') is not None else '–'} | "
+                  f"{r.get('session_check') or ''} |")
+else:
+    md.append(f"Skipped: {meta.get('http_skipped', 'no HTTP results')}.")
+if meta.get("http_notes"):
+    md.append("")
+    md.append(f"Not measured: {meta['http_notes']}.")
+md.append("")
+md.append("## Baselines (same run)")
+md.append("")
+md.append("redis-benchmark's histogram has buckets 8 us wide around 50 us and reports their upper "
+          "edge, so its p50 and p99 are exact to +0 / -8 us (about 15% of a loopback round trip: "
+          "the whole margin of a 1.15x target); its mean uses bucket midpoints, so it is not biased "
+          "upwards. The `redis::connection` GET "
+          "(`conn_get` above) is measured like the manager, every sample kept.")
+md.append("")
+md.append("| baseline | payload | value bytes | ops/s | p50 | p99 | mean |")
+md.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+for b in baselines:
+    md.append(f"| {b['name']} | {b['payload']} | {b.get('value_bytes', '–')} | {num(b['ops_per_s'])} | "
+              f"{num(b['p50_us'], 2)} | {num(b['p99_us'], 2)} | {num(b.get('avg_us'), 1)} |")
+md.append("")
+md.append("![latency percentiles](latency.png)")
+md.append("")
+with open(os.path.join(out, "latest.md"), "w") as f:
+    f.write("\n".join(md))
+
+# ---------------------------------------------------------------------------------------------
+# Plot data: per store, the percentiles of each scenario of the 1 KB encrypted cell (one request
+# at a time), and the baseline's p50 / p99 where known.
+pcts = [("p50", "p50_us", 50), ("p90", "p90_us", 90), ("p99", "p99_us", 99), ("p99.9", "p999_us", 99.9)]
+scen = ["create", "load", "load_save", "rotate", "destroy"]
+for store in ("memory", "redis"):
+    for conc in (1, 64):
+        cells = {r["scenario"]: r for r in results if r["level"] == "manager" and r["store"] == store
+                 and r["cipher"] == "aes_gcm" and r["payload"] == 1024 and r["concurrency"] == conc
+                 and r["threads"] == 1}
+        with open(os.path.join(raw, f"plot_{store}_c{conc}.dat"), "w") as f:
+            f.write("# x label " + " ".join(scen) + "\n")
+            for i, (label, key, _) in enumerate(pcts):
+                vals = [f"{cells[s][key]:.3f}" if s in cells else "NaN" for s in scen]
+                f.write(f"{i} {label} " + " ".join(vals) + "\n")
+    # Baseline points: redis-benchmark GET -c 1 (p50, p99) or the memory load floor (p50 only).
+    with open(os.path.join(raw, f"plot_{store}_base.dat"), "w") as f:
+        if store == "redis":
+            for conc, c in ((1, "-c 1"), (64, "-c 50")):
+                g = rb.get((1024, f"GET {c}"))
+                if g:
+                    f.write(f"# GET {c}\n0 {g['p50_us']:.3f}\n2 {g['p99_us']:.3f}\n\n\n")
+                else:
+                    f.write(f"# GET {c}\n0 NaN\n\n\n")
+        else:
+            r = find(scenario="load", store="memory", cipher="aes_gcm", payload=1024, concurrency=1,
+                     threads=1)
+            fl = floor_for(r) if r else None
+            f.write(f"# floor\n0 {fl['p50_us'] if fl else 'NaN'}\n\n\n# none\n0 NaN\n\n\n")
+
+met = sum(1 for t in targets if t["met"])
+missed = sum(1 for t in targets if t["met"] is False)
+print(f"report: {len(results)} results, {len(baselines)} baselines; targets met {met}, "
+      f"missed {missed}, not measured {len(targets) - met - missed}")
