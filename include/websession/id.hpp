@@ -3,8 +3,8 @@
 #pragma once
 
 #include <websession/detail/base64url.hpp>
+#include <websession/detail/sha256.hpp>
 
-#include <openssl/sha.h>
 
 #include <array>
 #include <cstddef>
@@ -61,8 +61,8 @@ class session_id {
   /// because the input is 256 random bits. Throws std::runtime_error if OpenSSL's SHA-256 fails
   /// and std::bad_alloc.
   std::string storage_key(std::string_view prefix) const {
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    if (SHA256(bytes_.data(), size, digest) == nullptr) {
+    unsigned char digest[detail::sha256_size];
+    if (!detail::sha256(bytes_.data(), size, digest)) {
       throw std::runtime_error("websession: SHA-256 failed while deriving a storage key");
     }
     std::string key;

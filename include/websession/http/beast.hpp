@@ -6,6 +6,7 @@
 #include <websession/concepts.hpp>
 #include <websession/detail/async.hpp>
 #include <websession/detail/base64url.hpp>
+#include <websession/detail/sha256.hpp>
 #include <websession/error.hpp>
 #include <websession/http/cookie.hpp>
 #include <websession/id.hpp>
@@ -22,7 +23,6 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/system/error_code.hpp>
 
-#include <openssl/sha.h>
 
 #include <chrono>
 #include <concepts>
@@ -84,8 +84,8 @@ std::string client_fingerprint(
       buf.append(v.data(), v.size());
     }
   }
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  if (SHA256(reinterpret_cast<const unsigned char*>(buf.data()), buf.size(), digest) == nullptr)
+  unsigned char digest[websession::detail::sha256_size];
+  if (!websession::detail::sha256(buf.data(), buf.size(), digest))
     throw std::runtime_error("websession client_fingerprint: SHA-256 failed");
   std::string out;
   websession::detail::base64url_encode(digest, sizeof digest, out);

@@ -4,6 +4,7 @@
 
 #include <websession/concepts.hpp>
 #include <websession/detail/base64url.hpp>
+#include <websession/detail/sha256.hpp>
 #include <websession/error.hpp>
 #include <websession/redis/connection.hpp>
 #include <websession/redis/request.hpp>
@@ -16,6 +17,7 @@
 #include <charconv>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -181,8 +183,8 @@ inline bool parse_redis_value(std::string_view v, std::uint64_t& version, std::s
 // index key names give away who is logged in. Empty stays empty (no user bound).
 inline std::string redis_user_tag(std::string_view user) {
   if (user.empty()) return {};
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(user.data()), user.size(), digest);
+  unsigned char digest[sha256_size];
+  if (!sha256(user.data(), user.size(), digest)) throw std::runtime_error("websession: SHA-256 failed");
   std::string out;
   base64url_encode(digest, sizeof digest, out);
   return out;
