@@ -156,15 +156,26 @@ class session_api {
     return json_response(req, bhttp::status::ok, body);
   }
 
-  // The increment goes through async_update, which retries on a version conflict: N concurrent
-  // requests with one cookie end at exactly N, where load + save would lose updates.
+  // The increment is applied to the session already loaded and saved with a version check;
+  // only if another request won (conflict) does it go through async_update, which reloads,
+  // reapplies and retries. N concurrent requests with one cookie end at exactly N, and the
+  // uncontended case costs one load and one save.
   boost::asio::awaitable<reply> visits(const request& req, session& s) {
     if (s.is_new()) {  // not stored yet, so nobody else can be updating it
       s.set("views", 1);
       co_return reply(views_response(req, 1));
     }
     const auto increment = [](session& x) { x.set("views", views_of(x) + 1); };
-    auto [ec, updated] = co_await mgr_.async_update(s.id(), increment, tuple);
+    increment(s);
+    auto [save_ec] = co_await mgr_.async_save(s, tuple);
+    if (!save_ec) co_return reply(views_response(req, views_of(s)));
+    boost::system::error_code ec = save_ec;
+    session updated;
+    if (ec == websession::error::conflict) {
+      auto [update_ec, u] = co_await mgr_.async_update(s.id(), increment, tuple);
+      ec = update_ec;
+      updated = std::move(u);
+    }
     if (ec && starts_fresh(ec)) {
       // Ended between the load and the update (a logout elsewhere, expiry): start afresh, as
       // a request without a cookie would.
