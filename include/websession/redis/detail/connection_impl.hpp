@@ -16,6 +16,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -147,9 +148,18 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     op->deadline = steady::now() + cfg_.request_timeout;
     op->work = boost::asio::prefer(std::move(handler_ex),
                                    boost::asio::execution::outstanding_work.tracked);
-    boost::asio::post(strand_, [self = shared_from_this(), op = std::move(op)]() mutable {
+    auto f = [self = shared_from_this(), op = std::move(op)]() mutable {
       self->enqueue(std::move(op));
-    });
+    };
+    // From a thread that runs the executor and is not inside our strand, dispatch enters the
+    // strand at once (when it is free): an idle connection then writes the request before
+    // async_exec returns, with no trip through the scheduler. Inside the strand (an error
+    // handler calling async_exec), post: enqueue must not run in the middle of our own code.
+    if (strand_.running_in_this_thread()) {
+      boost::asio::post(strand_, std::move(f));
+    } else {
+      boost::asio::dispatch(strand_, std::move(f));
+    }
   }
 
   // Any thread.
@@ -229,7 +239,18 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     queue_.push_back(op);
     deadlines_.push_back(std::move(op));
     if (!deadline_armed_) arm_deadline();
-    start_write();
+    // Like Nagle's algorithm: with nothing in flight, a lone request goes out at once; while
+    // replies are awaited, requests gather until the handlers already scheduled have run (they
+    // are typically the callers of the next requests), and one write carries them all.
+    if (in_flight_.empty() && !writing_) {
+      start_write();
+    } else if (!flush_scheduled_) {
+      flush_scheduled_ = true;
+      boost::asio::post(strand_, [self = shared_from_this()] {
+        self->flush_scheduled_ = false;
+        self->start_write();
+      });
+    }
   }
 
   // Hands the op's handler its result on the handler's own executor (never inline: the caller
@@ -320,12 +341,22 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   }
 
   // Partial writes one by one (rather than async_write) so the health check sees the progress
-  // of a long write: a write that advances is not a dead server.
+  // of a long write: a write that advances is not a dead server. On plain TCP the socket is
+  // non-blocking, and a write that the kernel takes whole (the usual case) completes right here,
+  // without a completion handler; only the rest of a partial write waits for the reactor.
   void write_some() {
+    const auto rest = boost::asio::buffer(write_buf_) + write_offset_;
+    if (plain_) {
+      error_code ec;
+      const std::size_t n = plain_->write_some(rest, ec);
+      if (ec != boost::asio::error::would_block && ec != boost::asio::error::try_again) {
+        on_write_some(ec, n, generation_);
+        return;
+      }
+    }
     auto on_done = [self = shared_from_this(), gen = generation_](error_code ec, std::size_t n) {
       self->on_write_some(ec, n, gen);
     };
-    const auto rest = boost::asio::buffer(write_buf_) + write_offset_;
     if (tls_) {
       tls_->async_write_some(rest, std::move(on_done));
     } else {
@@ -376,6 +407,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         done->st = exec_op::state::done;
       } else if (done->st != exec_op::state::done) {
         complete(*done, {});
+        ++completed_;
       }
     }
     return true;
@@ -398,6 +430,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       if (!connected_) co_return boost::asio::error::operation_aborted;
       last_read_ = steady::now();
       const error_code parse_ec = reader_.feed(read_buf_.data(), n);
+      const std::uint64_t before = completed_;
       for (;;) {
         auto next = reader_.next();
         if (!next || !*next) break;
@@ -411,6 +444,15 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         co_return parse_ec;
       }
       trim_deadlines();
+      if (completed_ != before) {
+        // Let the handlers just completed run first: the next read starts with a speculative
+        // receive that mostly finds nothing, and it should not stand between a reply and its
+        // caller, nor between the caller and its next request. Through the inner executor, not
+        // the strand: a handler queued on the strand would keep it locked, and the callers'
+        // next requests would wait behind it.
+        co_await boost::asio::post(ex_, use_awaitable);
+        if (!connected_) co_return boost::asio::error::operation_aborted;
+      }
     }
   }
 
@@ -612,6 +654,11 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     if (ec) co_return outcome{ec, "connect to " + where() + ": " + ec.message()};
     error_code ignored;
     sock.set_option(tcp::no_delay(true), ignored);
+    // For the direct writes of write_some (Asio's own asynchronous operations do not mind).
+    if (!tls_) {
+      sock.non_blocking(true, ec);
+      if (ec) co_return outcome{ec, "set non-blocking mode: " + ec.message()};
+    }
     sock.set_option(asio::socket_base::keep_alive(true), ignored);
 
     if (tls_) {
@@ -815,6 +862,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   bool writing_ = false;
   bool deadline_armed_ = false;
   bool ping_outstanding_ = false;
+  bool flush_scheduled_ = false;
+  std::uint64_t completed_ = 0;  // requests answered (by the read loop)
   steady::time_point connected_at_{};
   steady::time_point last_read_{};   // last bytes received
   steady::time_point last_write_{};  // last write started or advanced
