@@ -475,6 +475,22 @@ BOOST_AUTO_TEST_CASE(completion_tokens_callback_future_deferred) {
     co_return false;
   });
   BOOST_TEST(threw);
+
+  // Plain use_awaitable on success: the value itself, and nothing for a void operation.
+  std::string loaded_id = f.run([&]() -> awaitable<std::string> {
+    co_await f.mgr->async_ping(asio::use_awaitable);
+    session s = co_await f.mgr->async_load(cb_session.id(), asio::use_awaitable);
+    co_return s.id();
+  });
+  BOOST_TEST(loaded_id == cb_session.id());
+
+  // as_tuple(use_awaitable) on a void operation that fails.
+  error_code save_ec = f.run([&]() -> awaitable<error_code> {
+    session invalid;
+    auto [e] = co_await f.mgr->async_save(invalid, tuple_token);
+    co_return e;
+  });
+  BOOST_TEST(save_ec == error::invalid_session);
 }
 
 BOOST_AUTO_TEST_CASE(throwing_update_function_is_an_error_not_a_crash) {

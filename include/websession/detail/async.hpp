@@ -5,12 +5,18 @@
 #include <websession/concepts.hpp>
 #include <websession/error.hpp>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <exception>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 
 namespace websession::detail {
@@ -54,12 +60,51 @@ struct op_completion<void, Handler> {
   }
 };
 
-// Runs make_op() (a plain callable returning awaitable<op_traits<T>::awaited>; it must not be a
-// coroutine lambda itself, whose captures would die with the lambda) on the handler's associated
-// executor, or on `fallback` for handlers without one. make_op is kept alive until the operation
-// completes, so what it captures may be passed on by reference or view.
+// The coroutine tokens (use_awaitable, as_tuple(use_awaitable)) skip co_spawn: the operation
+// runs as a nested awaitable of the caller's coroutine, on the caller's executor (which is where
+// co_spawn would run it too), without co_spawn's initial post, completion dispatch and frame.
+// make_op lives in the coroutine frame, as it would in co_spawn's.
+template <class T, class MakeOp>
+boost::asio::awaitable<typename op_traits<T>::awaited> guarded(MakeOp make_op) {
+  try {
+    co_return co_await make_op();
+  } catch (...) {
+  }
+  co_return make_error_code(error::internal);
+}
+
+template <class T, class MakeOp>
+boost::asio::awaitable<T> direct_value(MakeOp make_op) {
+  auto r = co_await guarded<T>(std::move(make_op));
+  if constexpr (std::is_void_v<T>) {
+    if (r) throw boost::system::system_error(r);
+  } else {
+    if (!r) throw boost::system::system_error(r.error());
+    co_return std::move(*r);
+  }
+}
+
+template <class T, class MakeOp>
+auto direct_tuple(MakeOp make_op)
+    -> boost::asio::awaitable<std::conditional_t<std::is_void_v<T>,
+                                                 std::tuple<boost::system::error_code>,
+                                                 std::tuple<boost::system::error_code, T>>> {
+  auto r = co_await guarded<T>(std::move(make_op));
+  if constexpr (std::is_void_v<T>) {
+    co_return std::tuple<boost::system::error_code>(r);
+  } else {
+    if (!r) co_return std::tuple<boost::system::error_code, T>(r.error(), T{});
+    co_return std::tuple<boost::system::error_code, T>(boost::system::error_code{}, std::move(*r));
+  }
+}
+
+using awaitable_token = boost::asio::use_awaitable_t<boost::asio::any_io_executor>;
+using awaitable_tuple_token = boost::asio::as_tuple_t<awaitable_token>;
+
+// The general path: co_spawn on the handler's associated executor.
 template <class T, class Token, class MakeOp>
-auto async_run(const boost::asio::any_io_executor& fallback, MakeOp make_op, Token&& token) {
+auto async_initiate_op(const boost::asio::any_io_executor& fallback, MakeOp make_op,
+                       Token&& token) {
   return boost::asio::async_initiate<Token, typename op_traits<T>::signature>(
       [](auto handler, const boost::asio::any_io_executor& fallback, MakeOp make_op) {
         auto ex = boost::asio::get_associated_executor(handler, fallback);
@@ -71,6 +116,22 @@ auto async_run(const boost::asio::any_io_executor& fallback, MakeOp make_op, Tok
             boost::asio::bind_executor(ex, op_completion<T, handler_type>{std::move(handler)}));
       },
       token, fallback, std::move(make_op));
+}
+
+// Runs make_op() (a plain callable returning awaitable<op_traits<T>::awaited>; it must not be a
+// coroutine lambda itself, whose captures would die with the lambda) on the handler's associated
+// executor, or on `fallback` for handlers without one. make_op is kept alive until the operation
+// completes, so what it captures may be passed on by reference or view.
+template <class T, class Token, class MakeOp>
+auto async_run(const boost::asio::any_io_executor& fallback, MakeOp make_op, Token&& token) {
+  using token_type = std::decay_t<Token>;
+  if constexpr (std::is_same_v<token_type, awaitable_token>) {
+    return direct_value<T>(std::move(make_op));
+  } else if constexpr (std::is_same_v<token_type, awaitable_tuple_token>) {
+    return direct_tuple<T>(std::move(make_op));
+  } else {
+    return async_initiate_op<T>(fallback, std::move(make_op), std::forward<Token>(token));
+  }
 }
 
 }  // namespace websession::detail
