@@ -221,7 +221,7 @@ class redis_store {
     req.push("GET", key);
     auto replies = co_await exec(req);
     if (!replies) co_return replies.error();
-    const redis::reply& r = (*replies)[0];
+    redis::reply& r = (*replies)[0];
     if (r.is_nil()) co_return make_error_code(error::not_found);
     if (r.type != redis::reply_type::string) co_return make_error_code(error::store_unavailable);
     std::uint64_t version = 0;
@@ -230,7 +230,9 @@ class redis_store {
       co_return make_error_code(error::malformed);
     store_record rec;
     rec.version = version;
-    rec.value.assign(r.str, at);
+    // The reply's own buffer, minus the header: no second allocation and copy of the value.
+    rec.value = std::move(r.str);
+    rec.value.erase(0, at);
     co_return rec;
   }
 
