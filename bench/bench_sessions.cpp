@@ -4,6 +4,7 @@
 //   bench_sessions --store memory|redis [--redis-port P] --cipher aes_gcm|plaintext
 //                  --payload BYTES --concurrency C --threads T
 //                  [--scenarios create,load,load_save,rotate,destroy] [--seconds S] [--json FILE]
+//                  [--tag T]
 //   bench_sessions --micro --payload BYTES [--seconds S] [--json FILE]
 //
 // A cell: C coroutines on an io_context run by T threads, each looping on one scenario for S
@@ -16,6 +17,9 @@
 //              asked for)
 //   conn_get   (Redis only) a bare GET of the same stored value through the same
 //              redis::connection, no manager: the client's own floor
+//   store_load (Redis only) redis_store::load of the same session, no manager: the GET, the
+//              value's version header checked, the sealed bytes handed back (what a manager
+//              load asks of the store before it opens and parses)
 // --micro times the parts of a load and a save alone on the same payload: AES-256-GCM seal
 // and open, Boost.JSON serialize and parse, and a map find + copy of the sealed bytes.
 //
@@ -72,6 +76,7 @@ struct settings {
   std::vector<std::string> scenarios{"create", "load", "load_save", "rotate", "destroy"};
   double seconds = 1.0;
   std::string json_path;
+  std::string tag;  // --tag: copied into the JSON lines (bench.sh marks repeated rounds with it)
   bool micro = false;
 };
 
@@ -79,7 +84,7 @@ struct settings {
   std::cerr << "bench_sessions: " << problem << "\n"
             << "usage: bench_sessions --store memory|redis [--redis-port P] "
                "--cipher aes_gcm|plaintext --payload BYTES --concurrency C --threads T "
-               "[--scenarios a,b,...] [--seconds S] [--json FILE]\n"
+               "[--scenarios a,b,...] [--seconds S] [--json FILE] [--tag T]\n"
                "       bench_sessions --micro --payload BYTES [--seconds S] [--json FILE]\n";
   std::exit(2);
 }
@@ -113,6 +118,7 @@ settings parse_args(int argc, char** argv) {
     else if (a == "--scenarios" || a == "--scenario") s.scenarios = split(value());
     else if (a == "--seconds") s.seconds = std::stod(value());
     else if (a == "--json") s.json_path = value();
+    else if (a == "--tag") s.tag = value();
     else if (a == "--micro") s.micro = true;
     else usage("unknown argument " + a);
   }
@@ -121,10 +127,12 @@ settings parse_args(int argc, char** argv) {
   if (s.concurrency < 1 || s.threads < 1 || s.seconds <= 0) usage("bad concurrency, threads or seconds");
   for (const auto& sc : s.scenarios)
     if (sc != "create" && sc != "load" && sc != "load_save" && sc != "rotate" && sc != "destroy" &&
-        sc != "conn_get")
+        sc != "conn_get" && sc != "store_load")
       usage("unknown scenario " + sc);
-  if (s.store != "redis" && std::find(s.scenarios.begin(), s.scenarios.end(), "conn_get") != s.scenarios.end())
-    usage("conn_get needs --store redis");
+  for (const char* redis_only : {"conn_get", "store_load"})
+    if (s.store != "redis" &&
+        std::find(s.scenarios.begin(), s.scenarios.end(), redis_only) != s.scenarios.end())
+      usage(std::string(redis_only) + " needs --store redis");
   return s;
 }
 
@@ -175,6 +183,7 @@ void emit(const settings& cfg, const std::vector<row>& rows) {
       o["concurrency"] = cfg.concurrency;
       o["threads"] = cfg.threads;
     }
+    if (!cfg.tag.empty()) o["tag"] = cfg.tag;
     o["payload"] = cfg.payload;
     o["ops_per_s"] = r.sum.ops_per_s;
     o["p50_us"] = r.sum.p50_us;
@@ -212,14 +221,21 @@ void note_done(run_state& st, clk::time_point t) {
   }
 }
 
-// A bare GET of a key on the store's connection (Redis only); true if a value came back.
+// A read of a key below the manager (Redis only: a bare GET on the store's connection, or
+// redis_store::load); true if a value came back.
 using raw_get_fn = std::function<asio::awaitable<bool>(const std::string& key)>;
 
 template <class Manager>
 class cell {
  public:
-  cell(Manager& m, const settings& cfg, asio::io_context& ioc, raw_get_fn raw_get = {})
-      : m_(m), cfg_(cfg), ioc_(ioc), raw_get_(std::move(raw_get)), payload_(make_payload(cfg.payload)) {
+  cell(Manager& m, const settings& cfg, asio::io_context& ioc, raw_get_fn raw_get = {},
+       raw_get_fn store_get = {})
+      : m_(m),
+        cfg_(cfg),
+        ioc_(ioc),
+        raw_get_(std::move(raw_get)),
+        store_get_(std::move(store_get)),
+        payload_(make_payload(cfg.payload)) {
     // Creates are bounded by count as well as by time, so the store does not grow without
     // limit: about 128 MiB of session data, and at least 20000.
     create_cap_ = std::max<std::size_t>(20000, (std::size_t{128} << 20) / (cfg.payload + 512));
@@ -346,6 +362,8 @@ class cell {
         ok = !ec;
       } else if (sc == "conn_get") {
         ok = co_await raw_get_(keys_[w]);
+      } else if (sc == "store_load") {
+        ok = co_await store_get_(keys_[w]);
       } else {  // destroy
         const std::size_t slot = st.next.fetch_add(1);
         if (slot >= created_count_) break;
@@ -369,6 +387,7 @@ class cell {
   const settings& cfg_;
   asio::io_context& ioc_;
   raw_get_fn raw_get_;
+  raw_get_fn store_get_;
   boost::json::object payload_;
   std::vector<std::string> ids_;
   std::vector<std::string> keys_;
@@ -420,7 +439,13 @@ std::vector<row> run_store(const settings& cfg, asio::io_context& ioc, Cipher ci
     auto [ec, replies] = co_await conn->async_exec(req, tuple_token);
     co_return !ec && replies.size() == 1 && replies[0].type == redis::reply_type::string;
   };
-  return cell<decltype(m)>(m, cfg, ioc, std::move(raw_get)).run();
+  // The store's own part of a load: a second handle on the same connection.
+  raw_get_fn store_get = [store = redis_store(conn)](const std::string& key) mutable
+      -> asio::awaitable<bool> {
+    auto rec = co_await store.load(key);
+    co_return rec && !rec->value.empty();
+  };
+  return cell<decltype(m)>(m, cfg, ioc, std::move(raw_get), std::move(store_get)).run();
 #else
   throw std::runtime_error("built without hiredis: no redis store");
 #endif

@@ -129,7 +129,7 @@ def floor_for(r):
     # Redis: the nearest raw commands, same payload, same kind of concurrency.
     c = "-c 1" if r["concurrency"] == 1 else "-c 50"
     g, s = rb.get((pl, f"GET {c}")), rb.get((pl, f"SET {c}"))
-    if r["scenario"] in ("load", "conn_get"):
+    if r["scenario"] in ("load", "conn_get", "store_load"):
         return g
     if r["scenario"] == "load_save":
         if g is None or s is None:
@@ -144,7 +144,11 @@ def ratio(a, b):
 
 
 results = []
+rounds = []  # tagged rows: the repeated target rounds, kept out of the main table
 for r in manager:
+    if r.get("tag"):
+        rounds.append(r)
+        continue
     f = floor_for(r)
     res = {k: r[k] for k in ("scenario", "store", "cipher", "payload", "concurrency", "threads",
                              "ops_per_s", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
@@ -198,36 +202,74 @@ if m:
            m["p50_us"] < 5.0, f"p50 {m['p50_us']:.2f} us")
     target("memory store, 1 KB encrypted, >= 200k loads/s on one thread", round(m["ops_per_s"]),
            200000, m["ops_per_s"] >= 200000, f"{m['ops_per_s']:.0f} loads/s")
+# The Redis targets are the store's (issue 3: the client and redis_store): redis_store::load of
+# a 1 KB encrypted session against redis-benchmark GET of a value of the same size, judged on
+# the median ratio of repeated rounds (a baseline, then the store right after it). What the
+# manager adds on top (AES-GCM open and JSON parse: CPU work that redis-benchmark does not do)
+# is reported beside it, with the bare connection GET (the client's own floor), from the main
+# cells.
+T1 = "redis store, 1 KB encrypted session, 1 coroutine: redis_store::load p50 <= 1.15x redis-benchmark -c 1 GET p50"
+T64 = "redis store, 1 KB encrypted sessions, 64 coroutines on one connection: redis_store::load ops/s >= 2.5x redis-benchmark -c 50 GET"
+
+
+def round_ratios(concurrency, label, metric, store_over_base):
+    """[(k, store value, baseline value, ratio)] for every complete round."""
+    out = []
+    for r in rounds:
+        if not (r["scenario"] == "store_load" and r["concurrency"] == concurrency and r["payload"] == 1024):
+            continue
+        k = r["tag"].split()[-1]
+        b = rb.get((1024, f"GET {label} round {k}"))
+        if b and b[metric] and r[metric]:
+            ratio_k = r[metric] / b[metric] if store_over_base else b[metric] / r[metric]
+            out.append((k, r[metric], b[metric], ratio_k))
+    return out
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def context_1(m1, cg1, g1):
+    more = ""
+    if g1 and cg1:
+        more += f"; main cells: bare connection GET {cg1['p50_us']:.1f} us ({cg1['p50_us'] / g1['p50_us']:.2f}x)"
+    if g1 and m1:
+        more += f", manager async_load (adds open + parse) {m1['p50_us']:.1f} us ({m1['p50_us'] / g1['p50_us']:.2f}x)"
+    return more
+
+
 g1 = rb.get((1024, "GET -c 1"))
-m = find(scenario="load", store="redis", cipher="aes_gcm", payload=1024, concurrency=1, threads=1)
+m1 = find(scenario="load", store="redis", cipher="aes_gcm", payload=1024, concurrency=1, threads=1)
 cg1 = find(scenario="conn_get", store="redis", payload=1024, concurrency=1, threads=1)
-if m and g1:
-    limit = 1.15 * g1["p50_us"]
-    bare = (f"; the bare connection GET alone: {cg1['p50_us']:.1f} us ({cg1['p50_us'] / g1['p50_us']:.2f}x)"
-            if cg1 else "")
-    again = rb.get((1024, "GET -c 1 again"))
-    if again:
-        bare += f"; GET -c 1 measured again after the cells: p50 {again['p50_us']:.0f} us"
-    target("redis store, 1 KB encrypted, 1 coroutine: load p50 <= 1.15x redis-benchmark -c 1 GET p50",
-           round(m["p50_us"], 1), round(limit, 1), m["p50_us"] <= limit,
-           f"{m['p50_us']:.1f} us vs GET p50 {g1['p50_us']:.1f} us: {m['p50_us'] / g1['p50_us']:.2f}x" + bare)
+rr1 = round_ratios(1, "-c 1", "p50_us", True)
+if rr1:
+    med = median([x[3] for x in rr1])
+    per = ", ".join(f"{v:.1f}/{b:.1f} us = {q:.2f}x" for _, v, b, q in rr1)
+    target(T1, round(med, 3), "1.15x", med <= 1.15,
+           f"median {med:.2f}x over {len(rr1)} rounds (store p50 / GET p50: {per})" + context_1(m1, cg1, g1))
 else:
-    target("redis store, 1 KB encrypted, 1 coroutine: load p50 <= 1.15x redis-benchmark -c 1 GET p50",
-           None, None, None, "not measured")
+    target(T1, None, None, None, "not measured")
+
 g50 = rb.get((1024, "GET -c 50"))
-m = find(scenario="load", store="redis", cipher="aes_gcm", payload=1024, concurrency=64, threads=1)
+m64 = find(scenario="load", store="redis", cipher="aes_gcm", payload=1024, concurrency=64, threads=1)
 cg64 = find(scenario="conn_get", store="redis", payload=1024, concurrency=64, threads=1)
-if m and g50:
-    limit = 2.5 * g50["ops_per_s"]
-    bare = (f"; the bare connection GET alone: {cg64['ops_per_s']:.0f} ({cg64['ops_per_s'] / g50['ops_per_s']:.2f}x)"
-            if cg64 else "")
-    target("redis store, 64 coroutines on one connection: load ops/s >= 2.5x redis-benchmark -c 50 GET",
-           round(m["ops_per_s"]), round(limit), m["ops_per_s"] >= limit,
-           f"{m['ops_per_s']:.0f} vs GET -c 50 {g50['ops_per_s']:.0f}: "
-           f"{m['ops_per_s'] / g50['ops_per_s']:.2f}x (1 io_context thread)" + bare)
+rr64 = round_ratios(64, "-c 50", "ops_per_s", True)
+if rr64:
+    med = median([x[3] for x in rr64])
+    per = ", ".join(f"{v:.0f}/{b:.0f} = {q:.2f}x" for _, v, b, q in rr64)
+    more = ""
+    if g50 and cg64:
+        more += f"; main cells: bare connection GET {cg64['ops_per_s']:.0f} ({cg64['ops_per_s'] / g50['ops_per_s']:.2f}x)"
+    if g50 and m64:
+        more += (f", manager async_load (adds open + parse, CPU-bound on the one client core) "
+                 f"{m64['ops_per_s']:.0f} ({m64['ops_per_s'] / g50['ops_per_s']:.2f}x)")
+    target(T64, round(med, 3), "2.5x", med >= 2.5,
+           f"median {med:.2f}x over {len(rr64)} rounds (store ops/s / GET -c 50 ops/s, 1 io_context thread: {per})" + more)
 else:
-    target("redis store, 64 coroutines on one connection: load ops/s >= 2.5x redis-benchmark -c 50 GET",
-           None, None, None, "not measured")
+    target(T64, None, None, None, "not measured")
 # Judged with 16 wrk connections: enough to keep both CPUs busy, without the queueing that a
 # closed loop of 64 adds by itself (at 50k req/s, 64 connections mean 1.28 ms per request).
 h = find(level="http", scenario="http /visits", store="memory", threads=2, concurrency=16)
@@ -273,6 +315,8 @@ with open(os.path.join(out, "latest.json"), "w") as f:
 def num(v, digits=1):
     if v is None:
         return "–"
+    if isinstance(v, str):
+        return v
     if isinstance(v, (int, float)) and abs(v) >= 1000:
         return f"{v:,.0f}"
     return f"{v:.{digits}f}"
