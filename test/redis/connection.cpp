@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -198,6 +199,65 @@ BOOST_AUTO_TEST_CASE(five_hundred_concurrent_coroutines) {
   BOOST_TEST(good.load() == n * rounds);
   BOOST_TEST(bad.load() == 0);
   BOOST_TEST(connects == 1u);
+}
+
+// Plain callbacks: every handler sends the next request from inside its own completion (the
+// connection completes the last request a read answered inline, and such a handler's request
+// is enqueued at once); a handler that throws leaves through io_context::run, and the
+// connection goes on working, without a reconnect.
+BOOST_AUTO_TEST_CASE(callback_chain_and_throwing_handler) {
+  redis_server server;
+  asio::io_context ioc;
+  redis::connection conn(ioc.get_executor(), local(server.port()));
+  conn.async_run(asio::detached);
+  auto run_until = [&](const std::function<bool()>& done) {
+    const auto end = steady::now() + 10s;
+    while (!done() && steady::now() < end) ioc.run_for(10ms);
+    return done();
+  };
+
+  constexpr int n = 300;
+  std::vector<request> reqs(n);
+  for (int i = 0; i < n; ++i) reqs[i].push("ECHO", "m" + std::to_string(i));
+  int answered = 0;
+  int wrong = 0;
+  std::function<void(int)> step = [&](int i) {
+    conn.async_exec(reqs[i], [&, i](error_code ec, std::vector<reply> r) {
+      if (ec || r.size() != 1 || r[0].str != "m" + std::to_string(i)) ++wrong;
+      ++answered;
+      if (i + 1 < n) step(i + 1);
+    });
+  };
+  step(0);
+  BOOST_TEST(run_until([&] { return answered == n; }));
+  BOOST_TEST(wrong == 0);
+
+  request ping;
+  ping.push("PING");
+  conn.async_exec(ping, [](error_code, std::vector<reply>) {
+    throw std::runtime_error("handler failed");
+  });
+  bool threw = false;
+  const auto end = steady::now() + 10s;
+  while (!threw && steady::now() < end) {
+    try {
+      ioc.run_for(10ms);
+    } catch (const std::runtime_error& e) {
+      threw = std::string(e.what()) == "handler failed";
+    }
+  }
+  BOOST_TEST(threw);
+
+  request echo;
+  echo.push("ECHO", "after");
+  bool after = false;
+  conn.async_exec(echo, [&](error_code ec, std::vector<reply> r) {
+    after = !ec && r.size() == 1 && r[0].str == "after";
+  });
+  BOOST_TEST(run_until([&] { return after; }));
+  BOOST_TEST(conn.connect_count() == 1u);
+  conn.cancel();
+  ioc.run_for(100ms);
 }
 
 BOOST_AUTO_TEST_CASE(requirepass_and_acl_user) {

@@ -153,10 +153,16 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     };
     // From a thread that runs the executor and is not inside our strand, dispatch enters the
     // strand at once (when it is free): an idle connection then writes the request before
-    // async_exec returns, with no trip through the scheduler. Inside the strand (an error
-    // handler calling async_exec), post: enqueue must not run in the middle of our own code.
+    // async_exec returns, with no trip through the scheduler. Inside the strand: from a
+    // handler that complete_answered is running, enqueue at once (our state is consistent
+    // there); from anywhere else (an error handler), post: enqueue must not run in the middle
+    // of our own code. running_in_this_thread() makes reading completing_inline_ safe.
     if (strand_.running_in_this_thread()) {
-      boost::asio::post(strand_, std::move(f));
+      if (completing_inline_) {
+        f();
+      } else {
+        boost::asio::post(strand_, std::move(f));
+      }
     } else {
       boost::asio::dispatch(strand_, std::move(f));
     }
@@ -253,8 +259,44 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     }
   }
 
-  // Hands the op's handler its result on the handler's own executor (never inline: the caller
-  // may be anywhere in our state machine, and user code must not run on our strand).
+  // Completes the requests that the last read answered. All but the last are posted, so that
+  // with several threads they run in parallel. The last one is dispatched: when its executor
+  // runs in this thread (the common case) its caller resumes right here, without a trip
+  // through the scheduler (which would first poll the reactor), and its next request is
+  // written before the read loop goes on (see exec: a handler completed here may call
+  // async_exec, which then enqueues at once; nothing else of ours runs user code inline).
+  // This is called with the state consistent: replies all delivered, deadlines trimmed.
+  void complete_answered() {
+    if (answered_.empty()) return;
+    std::shared_ptr<exec_op> last = std::move(answered_.back());
+    answered_.pop_back();
+    post_answered();
+    std::vector<reply> replies = std::move(last->replies);
+    last->replies = {};
+    last->req = nullptr;
+    auto handler = std::move(last->handler);
+    auto work = std::move(last->work);
+    last.reset();
+    completing_inline_ = true;
+    try {
+      boost::asio::dispatch(work, boost::asio::append(std::move(handler), error_code{},
+                                                      std::move(replies)));
+    } catch (...) {
+      // A handler that throws must not take the connection down. io_context itself catches
+      // what an inline handler throws and rethrows it from run(); for an executor that does
+      // not, the same happens here, as it would have for a posted handler.
+      boost::asio::post(work, [e = std::current_exception()] { std::rethrow_exception(e); });
+    }
+    completing_inline_ = false;
+  }
+
+  void post_answered() {
+    for (auto& op : answered_) complete(*op, {});
+    answered_.clear();
+  }
+
+  // Hands the op's handler its result on the handler's own executor (posted: the caller may
+  // be anywhere in our state machine; complete_answered above is the one exception).
   void complete(exec_op& op, error_code ec) {
     op.st = exec_op::state::done;
     op.req = nullptr;
@@ -406,8 +448,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         ping_outstanding_ = false;
         done->st = exec_op::state::done;
       } else if (done->st != exec_op::state::done) {
-        complete(*done, {});
-        ++completed_;
+        done->st = exec_op::state::done;
+        answered_.push_back(std::move(done));
       }
     }
     return true;
@@ -430,29 +472,22 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       if (!connected_) co_return boost::asio::error::operation_aborted;
       last_read_ = steady::now();
       const error_code parse_ec = reader_.feed(read_buf_.data(), n);
-      const std::uint64_t before = completed_;
       for (;;) {
         auto next = reader_.next();
         if (!next || !*next) break;
         if (!deliver(std::move(**next))) {
+          post_answered();
           drop_reason(client_error::unexpected_reply, "redis sent a reply nobody asked for");
           co_return make_error_code(client_error::unexpected_reply);
         }
       }
       if (parse_ec) {
+        post_answered();
         drop_reason(parse_ec, "redis protocol error: " + std::string(reader_.error_message()));
         co_return parse_ec;
       }
       trim_deadlines();
-      if (completed_ != before) {
-        // Let the handlers just completed run first: the next read starts with a speculative
-        // receive that mostly finds nothing, and it should not stand between a reply and its
-        // caller, nor between the caller and its next request. Through the inner executor, not
-        // the strand: a handler queued on the strand would keep it locked, and the callers'
-        // next requests would wait behind it.
-        co_await boost::asio::post(ex_, use_awaitable);
-        if (!connected_) co_return boost::asio::error::operation_aborted;
-      }
+      complete_answered();
     }
   }
 
@@ -863,7 +898,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   bool deadline_armed_ = false;
   bool ping_outstanding_ = false;
   bool flush_scheduled_ = false;
-  std::uint64_t completed_ = 0;  // requests answered (by the read loop)
+  std::vector<std::shared_ptr<exec_op>> answered_;  // by the read in progress, not yet completed
+  bool completing_inline_ = false;                  // complete_answered is running a handler
   steady::time_point connected_at_{};
   steady::time_point last_read_{};   // last bytes received
   steady::time_point last_write_{};  // last write started or advanced
