@@ -59,6 +59,20 @@ std::size_t count(const T& arg) {
   }
 }
 
+// An upper bound of the encoded size of one argument: "$<length>\r\n<bytes>\r\n".
+template <class T>
+std::size_t encoded_bound(const T& arg) {
+  if constexpr (range_argument<T>) {
+    std::size_t n = 0;
+    for (const auto& element : arg) n += encoded_bound(element);
+    return n;
+  } else if constexpr (string_argument<T>) {
+    return std::string_view(arg).size() + 26;
+  } else {
+    return 50;
+  }
+}
+
 }  // namespace detail
 
 /// Appends one bulk string (`$<len>\r\n<bytes>\r\n`).
@@ -94,6 +108,8 @@ void append_argument(std::string& out, const T& arg) {
 template <argument... Args>
 void append_command(std::string& out, const Args&... args) {
   const std::size_t n = (std::size_t{0} + ... + detail::count(args));
+  // One allocation for the whole command rather than one per growth step.
+  out.reserve(out.size() + 24 + (std::size_t{0} + ... + detail::encoded_bound(args)));
   detail::append_length_line(out, '*', n);
   (append_argument(out, args), ...);
 }
