@@ -96,6 +96,7 @@ inline const request& ping_request() {
 class connection_impl : public std::enable_shared_from_this<connection_impl> {
  public:
   using tcp = boost::asio::ip::tcp;
+  using endpoint_type = tcp::endpoint;
   using tls_stream = boost::asio::ssl::stream<tcp::socket>;
   using error_code = boost::system::error_code;
 
@@ -687,6 +688,18 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     tcp::socket& sock = tls_ ? tls_->next_layer() : *plain_;
     co_await asio::async_connect(sock, endpoints, redirect_error(use_awaitable, ec));
     if (ec) co_return outcome{ec, "connect to " + where() + ": " + ec.message()};
+    // The connect left the socket registered with the reactor for writability (edge
+    // triggered), and Asio never takes that back: every ACK of a request would then wake the
+    // reactor for nothing, an extra wake-up per round trip while the reply is awaited. Handing
+    // the descriptor back and taking it again registers it for reading only; a write that
+    // cannot complete at once registers writability again, as it must.
+    {
+      const endpoint_type peer = sock.remote_endpoint(ec);
+      if (ec) co_return outcome{ec, "connect to " + where() + ": " + ec.message()};
+      const auto fd = sock.release(ec);
+      if (!ec) sock.assign(peer.protocol(), fd, ec);
+      if (ec) co_return outcome{ec, "connect to " + where() + ": " + ec.message()};
+    }
     error_code ignored;
     sock.set_option(tcp::no_delay(true), ignored);
     // For the direct writes of write_some (Asio's own asynchronous operations do not mind).
