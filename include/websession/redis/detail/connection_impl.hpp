@@ -35,6 +35,10 @@
 
 #include <openssl/ssl.h>
 
+#if !defined(_WIN32)
+#include <unistd.h>
+#endif
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -544,6 +548,14 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   // ---- connection lifecycle ------------------------------------------------------------------
 
+  static void close_native(tcp::socket::native_handle_type fd) noexcept {
+#if defined(_WIN32)
+    ::closesocket(fd);
+#else
+    ::close(fd);
+#endif
+  }
+
   void close_socket() noexcept {
     error_code ignored;
     if (tls_) tls_->next_layer().close(ignored);
@@ -693,12 +705,18 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     // reactor for nothing, an extra wake-up per round trip while the reply is awaited. Handing
     // the descriptor back and taking it again registers it for reading only; a write that
     // cannot complete at once registers writability again, as it must.
+    // Best effort: where release is not supported (old Windows), the socket stays as it is.
     {
-      const endpoint_type peer = sock.remote_endpoint(ec);
-      if (ec) co_return outcome{ec, "connect to " + where() + ": " + ec.message()};
-      const auto fd = sock.release(ec);
-      if (!ec) sock.assign(peer.protocol(), fd, ec);
-      if (ec) co_return outcome{ec, "connect to " + where() + ": " + ec.message()};
+      error_code not_done;
+      const endpoint_type peer = sock.remote_endpoint(not_done);
+      const auto fd = not_done ? tcp::socket::native_handle_type{} : sock.release(not_done);
+      if (!not_done) {
+        sock.assign(peer.protocol(), fd, ec);
+        if (ec) {
+          close_native(fd);
+          co_return outcome{ec, "connect to " + where() + ": " + ec.message()};
+        }
+      }
     }
     error_code ignored;
     sock.set_option(tcp::no_delay(true), ignored);
