@@ -2,6 +2,7 @@
 // Arguments are binary-safe; integers are written in decimal.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <concepts>
 #include <cstddef>
@@ -108,8 +109,10 @@ void append_argument(std::string& out, const T& arg) {
 template <argument... Args>
 void append_command(std::string& out, const Args&... args) {
   const std::size_t n = (std::size_t{0} + ... + detail::count(args));
-  // One allocation for the whole command rather than one per growth step.
-  out.reserve(out.size() + 24 + (std::size_t{0} + ... + detail::encoded_bound(args)));
+  // One allocation for the whole command rather than one per growth step (and still
+  // geometric growth over many commands pipelined into one buffer).
+  const std::size_t need = out.size() + 24 + (std::size_t{0} + ... + detail::encoded_bound(args));
+  if (need > out.capacity()) out.reserve(std::max(need, 2 * out.capacity()));
   detail::append_length_line(out, '*', n);
   (append_argument(out, args), ...);
 }
