@@ -349,8 +349,11 @@ for t in targets:
 md.append("")
 md.append("## Manager level")
 md.append("")
-md.append("`conn_get` is a bare GET of the same value through the same `redis::connection` (no "
-          "manager): the client's own floor. "
+md.append("`store_load` is `redis_store::load` alone (the GET, the version header, the sealed "
+          "bytes handed back: the store's part of a manager load); `conn_get` is a bare GET of "
+          "the same value through the same `redis::connection` (no store, no manager): the "
+          "client's own floor. The Redis targets use repeated rounds of `store_load` (each round in the "
+          "targets table), not these cells. "
           "C = coroutines, T = io_context threads; latencies in microseconds. `ops ×` and `p50 ×` "
           "are the ratios to the baseline named in the last column (p50 only for one request at "
           "a time; a memory floor is the sum of the p50s of its parts, times T for its ops/s).")
