@@ -212,8 +212,8 @@ T1 = "redis store, 1 KB encrypted session, 1 coroutine: redis_store::load p50 <=
 T64 = "redis store, 1 KB encrypted sessions, 64 coroutines on one connection: redis_store::load ops/s >= 2.5x redis-benchmark -c 50 GET"
 
 
-def round_ratios(concurrency, label, metric, store_over_base):
-    """[(k, store value, baseline value, ratio)] for every complete round."""
+def round_ratios(concurrency, label, metric):
+    """[(k, store value, baseline value, store / baseline)] for every complete round."""
     out = []
     for r in rounds:
         if not (r["scenario"] == "store_load" and r["concurrency"] == concurrency and r["payload"] == 1024):
@@ -221,8 +221,7 @@ def round_ratios(concurrency, label, metric, store_over_base):
         k = r["tag"].split()[-1]
         b = rb.get((1024, f"GET {label} round {k}"))
         if b and b[metric] and r[metric]:
-            ratio_k = r[metric] / b[metric] if store_over_base else b[metric] / r[metric]
-            out.append((k, r[metric], b[metric], ratio_k))
+            out.append((k, r[metric], b[metric], r[metric] / b[metric]))
     return out
 
 
@@ -232,42 +231,41 @@ def median(xs):
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
-def context_1(m1, cg1, g1):
+def context(metric, fmt, base, conn, manager, manager_note):
+    """The main cells beside a target: the bare connection GET and the manager's load."""
     more = ""
-    if g1 and cg1:
-        more += f"; main cells: bare connection GET {cg1['p50_us']:.1f} us ({cg1['p50_us'] / g1['p50_us']:.2f}x)"
-    if g1 and m1:
-        more += f", manager async_load (adds open + parse) {m1['p50_us']:.1f} us ({m1['p50_us'] / g1['p50_us']:.2f}x)"
+    if base and conn:
+        more += f"; main cells: bare connection GET {fmt(conn[metric])} ({conn[metric] / base[metric]:.2f}x)"
+    if base and manager:
+        more += (f", manager async_load ({manager_note}) {fmt(manager[metric])} "
+                 f"({manager[metric] / base[metric]:.2f}x)")
     return more
 
 
 g1 = rb.get((1024, "GET -c 1"))
 m1 = find(scenario="load", store="redis", cipher="aes_gcm", payload=1024, concurrency=1, threads=1)
 cg1 = find(scenario="conn_get", store="redis", payload=1024, concurrency=1, threads=1)
-rr1 = round_ratios(1, "-c 1", "p50_us", True)
+rr1 = round_ratios(1, "-c 1", "p50_us")
 if rr1:
     med = median([x[3] for x in rr1])
     per = ", ".join(f"{v:.1f}/{b:.1f} us = {q:.2f}x" for _, v, b, q in rr1)
     target(T1, round(med, 3), "1.15x", med <= 1.15,
-           f"median {med:.2f}x over {len(rr1)} rounds (store p50 / GET p50: {per})" + context_1(m1, cg1, g1))
+           f"median {med:.2f}x over {len(rr1)} rounds (store p50 / GET p50: {per})" +
+           context("p50_us", lambda v: f"{v:.1f} us", g1, cg1, m1, "adds open + parse"))
 else:
     target(T1, None, None, None, "not measured")
 
 g50 = rb.get((1024, "GET -c 50"))
 m64 = find(scenario="load", store="redis", cipher="aes_gcm", payload=1024, concurrency=64, threads=1)
 cg64 = find(scenario="conn_get", store="redis", payload=1024, concurrency=64, threads=1)
-rr64 = round_ratios(64, "-c 50", "ops_per_s", True)
+rr64 = round_ratios(64, "-c 50", "ops_per_s")
 if rr64:
     med = median([x[3] for x in rr64])
     per = ", ".join(f"{v:.0f}/{b:.0f} = {q:.2f}x" for _, v, b, q in rr64)
-    more = ""
-    if g50 and cg64:
-        more += f"; main cells: bare connection GET {cg64['ops_per_s']:.0f} ({cg64['ops_per_s'] / g50['ops_per_s']:.2f}x)"
-    if g50 and m64:
-        more += (f", manager async_load (adds open + parse, CPU-bound on the one client core) "
-                 f"{m64['ops_per_s']:.0f} ({m64['ops_per_s'] / g50['ops_per_s']:.2f}x)")
     target(T64, round(med, 3), "2.5x", med >= 2.5,
-           f"median {med:.2f}x over {len(rr64)} rounds (store ops/s / GET -c 50 ops/s, 1 io_context thread: {per})" + more)
+           f"median {med:.2f}x over {len(rr64)} rounds (store ops/s / GET -c 50 ops/s, 1 io_context thread: {per})" +
+           context("ops_per_s", lambda v: f"{v:.0f}", g50, cg64, m64,
+                   "adds open + parse, CPU-bound on the one client core"))
 else:
     target(T64, None, None, None, "not measured")
 # Judged with 16 wrk connections: enough to keep both CPUs busy, without the queueing that a
