@@ -276,23 +276,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     std::shared_ptr<exec_op> last = std::move(answered_.back());
     answered_.pop_back();
     post_answered();
-    std::vector<reply> replies = std::move(last->replies);
-    last->replies = {};
-    last->req = nullptr;
-    auto handler = std::move(last->handler);
-    auto work = std::move(last->work);
-    last.reset();
-    completing_inline_ = true;
-    try {
-      boost::asio::dispatch(work, boost::asio::append(std::move(handler), error_code{},
-                                                      std::move(replies)));
-    } catch (...) {
-      // A handler that throws must not take the connection down. io_context itself catches
-      // what an inline handler throws and rethrows it from run(); for an executor that does
-      // not, the same happens here, as it would have for a posted handler.
-      boost::asio::post(work, [e = std::current_exception()] { std::rethrow_exception(e); });
-    }
-    completing_inline_ = false;
+    complete(*last, {}, hand_over::dispatch);
   }
 
   void post_answered() {
@@ -300,9 +284,11 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     answered_.clear();
   }
 
-  // Hands the op's handler its result on the handler's own executor (posted: the caller may
-  // be anywhere in our state machine; complete_answered above is the one exception).
-  void complete(exec_op& op, error_code ec) {
+  enum class hand_over : unsigned char { post, dispatch };
+
+  // Hands the op's handler its result on the handler's own executor: posted (the caller may
+  // be anywhere in our state machine), or dispatched by complete_answered only.
+  void complete(exec_op& op, error_code ec, hand_over how = hand_over::post) {
     op.st = exec_op::state::done;
     op.req = nullptr;
     std::vector<reply> replies;
@@ -311,7 +297,20 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     if (!op.handler) return;
     auto handler = std::move(op.handler);
     auto work = std::move(op.work);
-    boost::asio::post(work, boost::asio::append(std::move(handler), ec, std::move(replies)));
+    if (how == hand_over::post) {
+      boost::asio::post(work, boost::asio::append(std::move(handler), ec, std::move(replies)));
+      return;
+    }
+    completing_inline_ = true;
+    try {
+      boost::asio::dispatch(work, boost::asio::append(std::move(handler), ec, std::move(replies)));
+    } catch (...) {
+      // A handler that throws must not take the connection down. io_context itself catches
+      // what an inline handler throws and rethrows it from run(); for an executor that does
+      // not, the same happens here, as it would have for a posted handler.
+      boost::asio::post(work, [e = std::current_exception()] { std::rethrow_exception(e); });
+    }
+    completing_inline_ = false;
   }
 
   // Deadlines are pushed in call order with one timeout, so the front is always the earliest
