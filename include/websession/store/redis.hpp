@@ -219,12 +219,9 @@ class redis_store {
   awaitable<result<store_record>> load(std::string_view key) {
     redis::request req(true);
     req.push("GET", key);
-    // The hot path: async_exec directly rather than through exec(), one coroutine frame less.
-    auto [ec, replies] =
-        co_await conn_->async_exec(req, boost::asio::as_tuple(boost::asio::use_awaitable));
-    if (ec) co_return ec;
-    if (replies.size() != 1) co_return make_error_code(error::store_unavailable);
-    redis::reply& r = replies[0];
+    auto replies = co_await exec(req);
+    if (!replies) co_return replies.error();
+    redis::reply& r = (*replies)[0];
     if (r.is_nil()) co_return make_error_code(error::not_found);
     if (r.type != redis::reply_type::string) co_return make_error_code(error::store_unavailable);
     std::uint64_t version = 0;
