@@ -20,6 +20,9 @@
 //   store_load (Redis only) redis_store::load of the same session, no manager: the GET, the
 //              value's version header checked, the sealed bytes handed back (what a manager
 //              load asks of the store before it opens and parses)
+//   socket_get (Redis only, 1 coroutine) the same GET on a blocking socket of its own, no
+//              Asio and no websession: send, then recv until the whole reply is in, timed
+//              end to end like the others (the floor of any client of one request at a time)
 // --micro times the parts of a load and a save alone on the same payload: AES-256-GCM seal
 // and open, Boost.JSON serialize and parse, and a map find + copy of the sealed bytes.
 //
@@ -41,6 +44,14 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
+
+#ifdef WEBSESSION_WITH_REDIS
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#endif
 
 #include <atomic>
 #include <cstdio>
@@ -127,12 +138,15 @@ settings parse_args(int argc, char** argv) {
   if (s.concurrency < 1 || s.threads < 1 || s.seconds <= 0) usage("bad concurrency, threads or seconds");
   for (const auto& sc : s.scenarios)
     if (sc != "create" && sc != "load" && sc != "load_save" && sc != "rotate" && sc != "destroy" &&
-        sc != "conn_get" && sc != "store_load")
+        sc != "conn_get" && sc != "store_load" && sc != "socket_get")
       usage("unknown scenario " + sc);
-  for (const char* redis_only : {"conn_get", "store_load"})
+  for (const char* redis_only : {"conn_get", "store_load", "socket_get"})
     if (s.store != "redis" &&
         std::find(s.scenarios.begin(), s.scenarios.end(), redis_only) != s.scenarios.end())
       usage(std::string(redis_only) + " needs --store redis");
+  if (s.concurrency != 1 &&
+      std::find(s.scenarios.begin(), s.scenarios.end(), "socket_get") != s.scenarios.end())
+    usage("socket_get needs --concurrency 1");
   return s;
 }
 
@@ -294,6 +308,9 @@ class cell {
   }
 
   row measure(const std::string& sc) {
+#ifdef WEBSESSION_WITH_REDIS
+    if (sc == "socket_get") return socket_get();
+#endif
     const auto warmup = std::chrono::duration_cast<clk::duration>(
         std::chrono::duration<double>(std::min(0.2, cfg_.seconds / 5)));
     const auto span = std::chrono::duration_cast<clk::duration>(
@@ -382,6 +399,77 @@ class cell {
       keys_[w] = mine.storage_key();
     }
   }
+
+#ifdef WEBSESSION_WITH_REDIS
+  // The socket_get scenario, on this (the calling) thread while the io_context idles.
+  row socket_get() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) throw std::runtime_error("socket_get: socket() failed");
+    struct closer {
+      int fd;
+      ~closer() { ::close(fd); }
+    } close_fd{fd};
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(cfg_.redis_port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+      throw std::runtime_error("socket_get: connect failed");
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    redis::request req;
+    req.push("GET", keys_.at(0));
+    const std::string_view out = req.payload();
+    std::vector<char> in(64 * 1024);
+    // One GET: true when a bulk string long enough to be the session came back whole.
+    auto get = [&]() -> bool {
+      for (std::size_t sent = 0; sent < out.size();) {
+        const ssize_t n = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) return false;
+        sent += static_cast<std::size_t>(n);
+      }
+      std::size_t got = 0;
+      std::size_t want = 0;  // the whole reply's size, once its header is in
+      while (want == 0 || got < want) {
+        const ssize_t n = ::recv(fd, in.data() + got, in.size() - got, 0);
+        if (n <= 0) return false;
+        got += static_cast<std::size_t>(n);
+        const std::string_view head(in.data(), got);
+        const std::size_t eol = head.find("\r\n");
+        if (want == 0 && eol != std::string_view::npos) {
+          if (head[0] != '$') return false;
+          const std::size_t len = std::strtoull(in.data() + 1, nullptr, 10);
+          want = eol + 2 + len + 2;
+          if (want > in.size()) return false;
+        }
+      }
+      return got == want && want > stored_bytes_;  // the value: a header + the sealed bytes
+    };
+    const auto warmup = std::chrono::duration_cast<clk::duration>(
+        std::chrono::duration<double>(std::min(0.2, cfg_.seconds / 5)));
+    const auto span = std::chrono::duration_cast<clk::duration>(
+        std::chrono::duration<double>(cfg_.seconds));
+    recorder rec(1024);
+    const clk::time_point from = clk::now() + warmup;
+    clk::time_point last = from;
+    for (;;) {
+      const clk::time_point a = clk::now();
+      if (a >= from + span) break;
+      const bool ok = get();
+      const clk::time_point b = clk::now();
+      if (!ok) throw std::runtime_error("socket_get: bad or no reply");
+      if (a >= from) {
+        rec.add(b - a);
+        last = b;
+      }
+    }
+    row r;
+    r.kind = "manager";
+    r.scenario = "socket_get";
+    r.sum = rec.summarize("socket_get", std::max<clk::duration>(last - from, clk::duration(1)));
+    return r;
+  }
+#endif
 
   Manager& m_;
   const settings& cfg_;

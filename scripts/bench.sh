@@ -231,8 +231,9 @@ ws_log "Redis one request at a time: redis-benchmark -c 1, then the store with 1
 redis_sched rt
 rbench 1024 "-c 1" "$(n 15000)" -c 1
 # Right after its baseline (the machine drifts): store_load, redis_store::load alone (the
-# targets'); conn_get, a bare GET through the same redis::connection (the client's floor).
-rcell --cipher aes_gcm   --payload 1024 --concurrency 1  --threads 1 --scenarios store_load,conn_get,$all
+# targets'); conn_get, a bare GET through the same redis::connection (the client's floor);
+# socket_get, the same GET on a blocking socket without Asio (the floor of any client).
+rcell --cipher aes_gcm   --payload 1024 --concurrency 1  --threads 1 --scenarios store_load,conn_get,socket_get,$all
 rbench 256 "-c 1" "$(n 12000)" -c 1
 rbench 8192 "-c 1" "$(n 12000)" -c 1
 rcell --cipher plaintext --payload 1024 --concurrency 1  --threads 1 --scenarios load,load_save
@@ -262,7 +263,7 @@ ws_log "Redis target rounds: $rounds x (GET -c 1, store_load x1; GET -c 50, stor
 for ((k = 1; k <= rounds; ++k)); do
   redis_sched rt
   rbench 1024 "-c 1 round $k" "$(n 10000)" -c 1
-  rcell --cipher aes_gcm --payload 1024 --concurrency 1 --threads 1 --scenarios store_load --tag "round $k"
+  rcell --cipher aes_gcm --payload 1024 --concurrency 1 --threads 1 --scenarios store_load,socket_get --tag "round $k"
   redis_sched normal
   rbench 1024 "-c 50 round $k" "$(n 100000)" -c 50
   rcell --cipher aes_gcm --payload 1024 --concurrency 64 --threads 1 --scenarios store_load --tag "round $k"
