@@ -7,11 +7,15 @@
 #include <websession/redis/connection.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/test/unit_test.hpp>
@@ -21,6 +25,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -588,6 +593,88 @@ BOOST_AUTO_TEST_CASE(slow_command_times_out_and_connection_recovers) {
     BOOST_TEST(r.str == "after");
     BOOST_TEST(conn.connect_count() == 1u);  // no reconnect was needed
     conn.cancel();
+  });
+}
+
+// Per-operation cancellation: a written request stuck behind DEBUG SLEEP completes at once
+// with operation_aborted on terminal cancellation (total is ignored: it may have run), its late
+// reply is skipped, and the connection goes on without a reconnect; a timer racing a request
+// wins the race; a request that cannot be sent (no server) is dropped by any cancellation.
+BOOST_AUTO_TEST_CASE(per_operation_cancellation) {
+  redis_server server;
+  run_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
+    redis::connection conn(ioc.get_executor(), local(server.port()));
+    conn.async_run(asio::detached);
+    auto r = co_await cmd(conn, "SET", "x", "one");
+
+    request sleepy;
+    sleepy.push("DEBUG", "SLEEP", "0.6");
+    request get;
+    get.push("GET", "x");
+    asio::cancellation_signal total_sig, terminal_sig;
+    std::optional<outcome> slept, got, ignored;
+    auto keep = [](std::optional<outcome>& into) {
+      return [&into](error_code ec, std::vector<reply> replies) {
+        into = outcome{ec, std::move(replies)};
+      };
+    };
+    const auto start = steady::now();
+    conn.async_exec(sleepy, keep(slept));
+    conn.async_exec(get, asio::bind_cancellation_slot(total_sig.slot(), keep(ignored)));
+    conn.async_exec(get, asio::bind_cancellation_slot(terminal_sig.slot(), keep(got)));
+    co_await sleep_for(100ms);  // all three are written; the server sleeps
+    total_sig.emit(asio::cancellation_type::total);
+    terminal_sig.emit(asio::cancellation_type::terminal);
+    BOOST_TEST(co_await wait_until([&] { return got.has_value(); }, 300ms));
+    BOOST_TEST((steady::now() - start < 500ms));
+    BOOST_TEST_REQUIRE(got.has_value());
+    BOOST_TEST(got->ec == asio::error::operation_aborted, got->ec.message());
+    BOOST_TEST(got->replies.empty());
+    BOOST_TEST(!ignored.has_value());  // total cancellation of a written request: ignored
+    BOOST_TEST(!slept.has_value());
+
+    BOOST_TEST(co_await wait_until([&] { return slept && ignored; }, 3s));
+    BOOST_TEST_REQUIRE(slept.has_value());
+    BOOST_TEST(!slept->ec);
+    BOOST_TEST_REQUIRE(ignored.has_value());
+    BOOST_TEST(!ignored->ec);
+    BOOST_TEST_REQUIRE(ignored->replies.size() == 1u);
+    BOOST_TEST(ignored->replies[0].str == "one");
+    // The cancelled request's reply came and was skipped: the next ones match their replies.
+    r = co_await cmd(conn, "SET", "x", "two");
+    r = co_await cmd(conn, "GET", "x");
+    BOOST_TEST(r.str == "two");
+
+    // A timer racing a request: the coroutine's own cancellation reaches async_exec.
+    {
+      using namespace asio::experimental::awaitable_operators;
+      asio::steady_timer timer(ioc, 100ms);
+      const auto t0 = steady::now();
+      auto winner = co_await (conn.async_exec(sleepy, asio::use_awaitable) ||
+                              timer.async_wait(asio::use_awaitable));
+      BOOST_TEST(winner.index() == 1u);
+      BOOST_TEST((steady::now() - t0 < 450ms));
+    }
+    r = co_await cmd(conn, "GET", "x");  // waits for the sleep, then matches its own reply
+    BOOST_TEST(r.str == "two");
+    BOOST_TEST(conn.connect_count() == 1u);
+    conn.cancel();
+
+    // Nothing listens: the request waits in the queue, and even total cancellation drops it.
+    auto cfg = local(redis_test::free_port());
+    cfg.request_timeout = 5s;
+    redis::connection down(ioc.get_executor(), cfg);
+    down.async_run(asio::detached);
+    asio::cancellation_signal sig;
+    std::optional<outcome> queued;
+    down.async_exec(get, asio::bind_cancellation_slot(sig.slot(), keep(queued)));
+    co_await sleep_for(50ms);
+    BOOST_TEST(!queued.has_value());
+    sig.emit(asio::cancellation_type::total);
+    BOOST_TEST(co_await wait_until([&] { return queued.has_value(); }, 1s));
+    BOOST_TEST_REQUIRE(queued.has_value());
+    BOOST_TEST(queued->ec == asio::error::operation_aborted, queued->ec.message());
+    down.cancel();
   });
 }
 

@@ -120,7 +120,13 @@ class connection {
   ///   down, wrong password...: see last_error()), or the connection dropped after the request
   ///   was sent and before all its replies came, and the request is not idempotent (so it may
   ///   or may not have run). An idempotent request is sent again after the reconnect instead;
-  /// - operation_aborted: `cancel` was called (before or during the operation).
+  /// - operation_aborted: `cancel` was called (before or during the operation), or the
+  ///   operation was cancelled through its own cancellation slot (for example a coroutine
+  ///   cancelled by `co_await (conn.async_exec(req, use_awaitable) || timer.async_wait(...))`
+  ///   or by a `bind_cancellation_slot` signal). A request not yet written is then never sent
+  ///   (any cancellation type); one already written may have run on the server, so only
+  ///   terminal or partial cancellation completes it (its replies are skipped when they come)
+  ///   and total cancellation is ignored. Either way the connection stays up.
   template <class CompletionToken>
   auto async_exec(const request& req, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, detail::exec_signature>(

@@ -12,9 +12,11 @@
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/append.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
@@ -153,6 +155,19 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     op->deadline = steady::now() + cfg_.request_timeout;
     op->work = boost::asio::prefer(std::move(handler_ex),
                                    boost::asio::execution::outstanding_work.tracked);
+    // Per-operation cancellation (e.g. a timer racing the request, or a cancelled coroutine).
+    // Emitted from any thread, carried to the strand; the op may be done by then.
+    if (auto slot = boost::asio::get_associated_cancellation_slot(op->handler);
+        slot.is_connected()) {
+      slot.assign([w = weak_from_this(), o = std::weak_ptr<exec_op>(op)](
+                      boost::asio::cancellation_type_t type) {
+        if (auto self = w.lock()) {
+          boost::asio::post(self->strand_, [self, o, type] {
+            if (auto op = o.lock()) self->cancel_op(op, type);
+          });
+        }
+      });
+    }
     auto f = [self = shared_from_this(), op = std::move(op)]() mutable {
       self->enqueue(std::move(op));
     };
@@ -360,17 +375,33 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   }
 
   void expire(const std::shared_ptr<exec_op>& op) {
+    // Not sent because there was no connection: the store is unavailable, not slow.
+    const bool unsent = op->st == exec_op::state::queued && !connected_;
+    abandon(op, make_error_code(unsent ? websession::error::store_unavailable
+                                       : websession::error::timeout));
+  }
+
+  // A cancellation from the op's own cancellation slot. A request not yet written is dropped
+  // (no effect on the server: any cancellation type). One written may already have run, so
+  // only terminal or partial cancellation completes it; total cancellation is then ignored.
+  void cancel_op(const std::shared_ptr<exec_op>& op, boost::asio::cancellation_type_t type) {
+    using ct = boost::asio::cancellation_type;
+    if (op->st == exec_op::state::done || op->internal) return;
+    if (op->st == exec_op::state::written && (type & (ct::terminal | ct::partial)) == ct::none) {
+      return;
+    }
+    abandon(op, boost::asio::error::operation_aborted);
+  }
+
+  // Completes an op before its replies: a queued one leaves the queue; a written one stays in
+  // in_flight_, because its replies will still come and must be skipped.
+  void abandon(const std::shared_ptr<exec_op>& op, error_code ec) {
     if (op->st == exec_op::state::queued) {
       if (auto it = std::find(queue_.begin(), queue_.end(), op); it != queue_.end()) {
         queue_.erase(it);
       }
-      // Not sent because there was no connection: the store is unavailable, not slow.
-      complete(*op, make_error_code(connected_ ? websession::error::timeout
-                                               : websession::error::store_unavailable));
-    } else {
-      // Sent: its replies will still come and must be skipped, so it stays in in_flight_.
-      complete(*op, make_error_code(websession::error::timeout));
     }
+    complete(*op, ec);
   }
 
   // ---- writing -------------------------------------------------------------------------------
