@@ -65,6 +65,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace asio = boost::asio;
@@ -307,14 +308,18 @@ class cell {
     stored_bytes_ = sealed.size();
   }
 
+  // The untimed warm-up before a scenario's measured span, and the span (--seconds).
+  std::pair<clk::duration, clk::duration> warmup_and_span() const {
+    return {std::chrono::duration_cast<clk::duration>(
+                std::chrono::duration<double>(std::min(0.2, cfg_.seconds / 5))),
+            std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(cfg_.seconds))};
+  }
+
   row measure(const std::string& sc) {
 #ifdef WEBSESSION_WITH_REDIS
     if (sc == "socket_get") return socket_get();
 #endif
-    const auto warmup = std::chrono::duration_cast<clk::duration>(
-        std::chrono::duration<double>(std::min(0.2, cfg_.seconds / 5)));
-    const auto span = std::chrono::duration_cast<clk::duration>(
-        std::chrono::duration<double>(cfg_.seconds));
+    const auto [warmup, span] = warmup_and_span();
     run_state st;
     if (sc == "create" || sc == "destroy") {
       if (sc == "create") {
@@ -434,9 +439,9 @@ class cell {
         const ssize_t n = ::recv(fd, in.data() + got, in.size() - got, 0);
         if (n <= 0) return false;
         got += static_cast<std::size_t>(n);
+        if (want != 0) continue;
         const std::string_view head(in.data(), got);
-        const std::size_t eol = head.find("\r\n");
-        if (want == 0 && eol != std::string_view::npos) {
+        if (const std::size_t eol = head.find("\r\n"); eol != std::string_view::npos) {
           if (head[0] != '$') return false;
           const std::size_t len = std::strtoull(in.data() + 1, nullptr, 10);
           want = eol + 2 + len + 2;
@@ -445,10 +450,7 @@ class cell {
       }
       return got == want && want > stored_bytes_;  // the value: a header + the sealed bytes
     };
-    const auto warmup = std::chrono::duration_cast<clk::duration>(
-        std::chrono::duration<double>(std::min(0.2, cfg_.seconds / 5)));
-    const auto span = std::chrono::duration_cast<clk::duration>(
-        std::chrono::duration<double>(cfg_.seconds));
+    const auto [warmup, span] = warmup_and_span();
     recorder rec(1024);
     const clk::time_point from = clk::now() + warmup;
     clk::time_point last = from;
