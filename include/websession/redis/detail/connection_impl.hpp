@@ -386,7 +386,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // only terminal or partial cancellation completes it; total cancellation is then ignored.
   void cancel_op(const std::shared_ptr<exec_op>& op, boost::asio::cancellation_type_t type) {
     using ct = boost::asio::cancellation_type;
-    if (op->st == exec_op::state::done || op->internal) return;
+    if (op->st == exec_op::state::done) return;
     if (op->st == exec_op::state::written && (type & (ct::terminal | ct::partial)) == ct::none) {
       return;
     }
