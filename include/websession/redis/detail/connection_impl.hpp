@@ -11,7 +11,6 @@
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/append.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -20,12 +19,14 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/execution/blocking.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/require.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -324,15 +325,21 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     if (!ec) replies = std::move(op.replies);
     op.replies = {};
     if (!op.handler) return;
-    auto handler = std::move(op.handler);
+    // Straight to the handler's executor, found before type erasure: asio::post and dispatch
+    // would ask the type-erased handler for it again, and wrap it in a second polymorphic
+    // executor on the heap (three allocations per completion with Asio 1.26).
     auto work = std::move(op.work);
+    auto call = [h = std::move(op.handler), ec, r = std::move(replies)]() mutable {
+      std::move(h)(ec, std::move(r));
+    };
     if (how == hand_over::post) {
-      boost::asio::post(work, boost::asio::append(std::move(handler), ec, std::move(replies)));
+      boost::asio::require(work, boost::asio::execution::blocking.never).execute(std::move(call));
       return;
     }
     completing_inline_ = true;
     try {
-      boost::asio::dispatch(work, boost::asio::append(std::move(handler), ec, std::move(replies)));
+      // blocking.possibly (the default): runs inline when `work` runs in this thread.
+      work.execute(std::move(call));
     } catch (...) {
       // A handler that throws must not take the connection down. io_context itself catches
       // what an inline handler throws and rethrows it from run(); for an executor that does
@@ -445,9 +452,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         return;
       }
     }
-    auto on_done = [self = shared_from_this(), gen = generation_](error_code ec, std::size_t n) {
-      self->on_write_some(ec, n, gen);
-    };
+    auto on_done = boost::asio::bind_executor(
+        strand_, [self = shared_from_this(), gen = generation_](error_code ec, std::size_t n) {
+          self->on_write_some(ec, n, gen);
+        });
     if (tls_) {
       tls_->async_write_some(rest, std::move(on_done));
     } else {
@@ -504,6 +512,15 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     return true;
   }
 
+  // The completion token of the read loop's reads: the coroutine (which runs on the strand),
+  // bound to the strand as its concrete type. Asio keeps the handler's executor busy while an
+  // operation is pending; for the strand seen through any_io_executor (the coroutine's own
+  // executor), that copy goes to the heap, once per read.
+  auto strand_token(error_code& ec) const {
+    return boost::asio::bind_executor(strand_,
+                                      boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+  }
+
   boost::asio::awaitable<error_code> read_loop() {
     using boost::asio::redirect_error;
     using boost::asio::use_awaitable;
@@ -511,11 +528,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     for (;;) {
       std::size_t n = 0;
       if (tls_) {
-        n = co_await tls_->async_read_some(boost::asio::buffer(read_buf_),
-                                           redirect_error(use_awaitable, ec));
+        n = co_await tls_->async_read_some(boost::asio::buffer(read_buf_), strand_token(ec));
       } else {
-        n = co_await plain_->async_read_some(boost::asio::buffer(read_buf_),
-                                             redirect_error(use_awaitable, ec));
+        n = co_await plain_->async_read_some(boost::asio::buffer(read_buf_), strand_token(ec));
       }
       if (ec) co_return ec;
       if (!connected_) co_return boost::asio::error::operation_aborted;
@@ -705,9 +720,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     plain_.reset();
     tls_.reset();
     if (cfg_.tls) {
-      tls_.emplace(strand_, *ssl_ctx_);
+      tls_.emplace(ex_, *ssl_ctx_);
     } else {
-      plain_.emplace(strand_);
+      plain_.emplace(ex_);
     }
     connect_timer_.expires_after(cfg_.connect_timeout);
     connect_timer_.async_wait([self = shared_from_this(), gen](error_code ec) {
@@ -945,6 +960,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::optional<boost::asio::ssl::context> ssl_ctx_;
 
   tcp::resolver resolver_;
+  // The sockets are made on ex_, not on the strand: every handler of theirs is bound to the
+  // strand (the coroutines run on it, and write_some and read_loop bind theirs), and an I/O
+  // object on the strand would cost a heap copy of it per operation (see strand_token).
   std::optional<tcp::socket> plain_;
   std::optional<tls_stream> tls_;
   boost::asio::steady_timer connect_timer_;
