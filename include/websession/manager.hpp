@@ -100,6 +100,12 @@ struct session_info {
 /// websession::error); with plain use_awaitable they arrive as boost::system::system_error, with
 /// as_tuple(use_awaitable) as values. No exception escapes into the io_context.
 ///
+/// Terminal cancellation (a cancelled coroutine, `co_await (mgr.async_load(id, use_awaitable) ||
+/// timer.async_wait(use_awaitable))`, or a handler bound to a signal with
+/// bind_cancellation_slot) reaches the store request the operation waits for: the operation
+/// completes with operation_aborted. With Redis, a request already sent may still have run, so
+/// a cancelled save may or may not have been stored (load again to know).
+///
 /// A manager may be used by many coroutines on several threads at once. It must outlive its
 /// operations; arguments passed by reference (session&) must too.
 template <serializer Serializer, cipher Cipher, session_store Store, clock Clock>

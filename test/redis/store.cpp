@@ -1,6 +1,6 @@
 // redis_store and fallback_store against a real redis-server: what Redis holds (sealed values,
-// hashed keys), script reloading, large binary values, SCAN counting, and the fallback to the
-// in-process store during an outage and back.
+// hashed keys), cancellation of a manager load, script reloading, large binary values, SCAN
+// counting, and the fallback to the in-process store during an outage and back.
 #include "server_fixture.hpp"
 
 #include <websession/manager.hpp>
@@ -8,7 +8,11 @@
 #include <websession/store/redis.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/test/unit_test.hpp>
 
 using namespace websession;
@@ -92,6 +96,64 @@ BOOST_AUTO_TEST_CASE(redis_holds_sealed_values_under_hashed_keys) {
     BOOST_TEST(l.get_as<std::string>("secret").value_or("") == "plaintext-marker-12345");
     conn->cancel();
     peek->cancel();
+  });
+}
+
+// A manager load waiting on Redis ends when its caller cancels it, through both of the manager's
+// paths (a coroutine awaiting it directly; a callback, run through co_spawn), and the
+// connection stays usable: the abandoned reply is skipped, the next load gets its own.
+BOOST_AUTO_TEST_CASE(cancelling_a_manager_load_reaches_the_connection) {
+  redis_server server;
+  run_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
+    using namespace std::chrono_literals;
+    // Far beyond the server's sleep: only the cancellation can end a load early.
+    auto conn = connect(ioc, server.port(), 10s);
+    redis_manager mgr(ioc.get_executor(), aes_gcm_cipher(std::string(32, 'k')), redis_store(conn),
+                      test_opts());
+    auto [e1, s] = co_await mgr.async_create(tuple_token);
+    BOOST_TEST_REQUIRE(!e1, e1.message());
+    s.set("n", 7);
+    auto [e2] = co_await mgr.async_save(s, tuple_token);
+    BOOST_TEST_REQUIRE(!e2, e2.message());
+
+    // Every load below is written behind this and waits for it.
+    redis::request sleepy;
+    sleepy.push("DEBUG", "SLEEP", "1.5");
+    std::optional<error_code> slept;
+    conn->async_exec(sleepy, [&](error_code ec, std::vector<redis::reply>) { slept = ec; });
+    const auto start = std::chrono::steady_clock::now();
+
+    {  // A timer racing the load: the coroutine's terminal cancellation.
+      using namespace asio::experimental::awaitable_operators;
+      asio::steady_timer timer(ioc, 100ms);
+      auto winner = co_await (mgr.async_load(s.id(), asio::use_awaitable) ||
+                              timer.async_wait(asio::use_awaitable));
+      BOOST_TEST(winner.index() == 1u);
+    }
+    {  // A callback with a cancellation slot.
+      asio::cancellation_signal sig;
+      std::optional<error_code> got;
+      mgr.async_load(s.id(), asio::bind_cancellation_slot(
+                                 sig.slot(), [&](error_code ec, session) { got = ec; }));
+      co_await sleep_for(50ms);
+      BOOST_TEST(!got.has_value());
+      sig.emit(asio::cancellation_type::terminal);
+      BOOST_TEST(co_await wait_until([&] { return got.has_value(); }, 500ms));
+      BOOST_TEST_REQUIRE(got.has_value());
+      BOOST_TEST(*got == asio::error::operation_aborted, got->message());
+    }
+    BOOST_TEST((std::chrono::steady_clock::now() - start < 1s));
+    BOOST_TEST(!slept.has_value());  // both ended while the server still slept
+
+    auto [e3, l] = co_await mgr.async_load(s.id(), tuple_token);
+    BOOST_TEST_REQUIRE(!e3, e3.message());
+    BOOST_TEST(l.get_as<int>("n").value_or(0) == 7);
+    // (Answered by the same read as the load, the sleep's handler is posted and may run later.)
+    BOOST_TEST(co_await wait_until([&] { return slept.has_value(); }, 1s));
+    BOOST_TEST_REQUIRE(slept.has_value());
+    BOOST_TEST(!*slept);
+    BOOST_TEST(conn->connect_count() == 1u);
+    conn->cancel();
   });
 }
 

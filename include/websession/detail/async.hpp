@@ -6,6 +6,7 @@
 #include <websession/error.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -33,30 +34,39 @@ struct op_traits<void> {
   using awaited = boost::system::error_code;
 };
 
+// The user's handler, showing its cancellation slot: co_spawn connects it to the operation's
+// coroutine, so cancelling the handler (e.g. bind_cancellation_slot) cancels the operation and
+// the store request it waits for, as it does for the coroutine tokens (see async_run).
+template <class Handler>
+struct handler_holder {
+  Handler handler;
+
+  using cancellation_slot_type = boost::asio::associated_cancellation_slot_t<Handler>;
+  cancellation_slot_type get_cancellation_slot() const noexcept {
+    return boost::asio::get_associated_cancellation_slot(handler);
+  }
+};
+
 // Receives co_spawn's (exception_ptr, value) and hands the user's handler (error_code, T). An
 // exception inside the operation becomes error::internal: it must not escape into the server's
 // io_context::run.
 template <class T, class Handler>
-struct op_completion {
-  Handler handler;
-
+struct op_completion : handler_holder<Handler> {
   void operator()(std::exception_ptr e, result<T> r) {
     if (e) {
-      std::move(handler)(make_error_code(error::internal), T{});
+      std::move(this->handler)(make_error_code(error::internal), T{});
     } else if (!r) {
-      std::move(handler)(r.error(), T{});
+      std::move(this->handler)(r.error(), T{});
     } else {
-      std::move(handler)(boost::system::error_code{}, std::move(*r));
+      std::move(this->handler)(boost::system::error_code{}, std::move(*r));
     }
   }
 };
 
 template <class Handler>
-struct op_completion<void, Handler> {
-  Handler handler;
-
+struct op_completion<void, Handler> : handler_holder<Handler> {
   void operator()(std::exception_ptr e, boost::system::error_code ec) {
-    std::move(handler)(e ? make_error_code(error::internal) : ec);
+    std::move(this->handler)(e ? make_error_code(error::internal) : ec);
   }
 };
 
@@ -113,7 +123,7 @@ auto async_initiate_op(const boost::asio::any_io_executor& fallback, MakeOp make
         // coroutine frame, so the awaitable may view strings it owns.
         boost::asio::co_spawn(
             ex, std::move(make_op),
-            boost::asio::bind_executor(ex, op_completion<T, handler_type>{std::move(handler)}));
+            boost::asio::bind_executor(ex, op_completion<T, handler_type>{{std::move(handler)}}));
       },
       token, fallback, std::move(make_op));
 }
