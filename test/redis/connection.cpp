@@ -681,6 +681,73 @@ BOOST_AUTO_TEST_CASE(per_operation_cancellation) {
   });
 }
 
+// With fail_fast_when_down, a request fails at once while the last connect attempt has failed
+// (and a waiting one when the attempt fails); without it, it waits out the request timeout.
+BOOST_AUTO_TEST_CASE(fail_fast_when_down) {
+  redis_server server;
+  run_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
+    constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
+    request get;
+    get.push("GET", "x");
+    auto elapsed = [](steady::time_point t0) { return steady::now() - t0; };
+
+    {  // Nothing listens: the first attempt is refused at once.
+      auto cfg = local(redis_test::free_port());
+      cfg.request_timeout = 5s;
+      cfg.fail_fast_when_down = true;
+      redis::connection conn(ioc.get_executor(), cfg);
+      conn.async_run(asio::detached);
+      auto t0 = steady::now();
+      auto [e1, r1] = co_await conn.async_exec(get, tuple_token);  // waits for that attempt
+      BOOST_TEST(e1 == websession::error::store_unavailable, e1.message());
+      BOOST_TEST((elapsed(t0) < 1s));
+      t0 = steady::now();
+      auto [e2, r2] = co_await conn.async_exec(get, tuple_token);  // the server is known down
+      BOOST_TEST(e2 == websession::error::store_unavailable, e2.message());
+      BOOST_TEST((elapsed(t0) < 100ms));
+      BOOST_TEST(r2.empty());
+      conn.cancel();
+    }
+    {  // The default: the request waits for a reconnect until its timeout.
+      auto cfg = local(redis_test::free_port());
+      cfg.request_timeout = 300ms;
+      redis::connection conn(ioc.get_executor(), cfg);
+      conn.async_run(asio::detached);
+      co_await sleep_for(100ms);  // the first attempt has failed
+      const auto t0 = steady::now();
+      auto [ec, r] = co_await conn.async_exec(get, tuple_token);
+      BOOST_TEST(ec == websession::error::store_unavailable, ec.message());
+      BOOST_TEST((elapsed(t0) >= 250ms));
+      conn.cancel();
+    }
+    {  // A server that goes away and comes back.
+      auto cfg = local(server.port());
+      cfg.request_timeout = 5s;
+      cfg.reconnect_min = 20ms;
+      cfg.reconnect_max = 50ms;
+      cfg.fail_fast_when_down = true;
+      redis::connection conn(ioc.get_executor(), cfg);
+      conn.async_run(asio::detached);
+      co_await cmd(conn, "SET", "x", "here");
+      server.kill_hard();
+      // The drop is followed by a refused attempt, then requests fail at once.
+      BOOST_TEST(co_await wait_until([&] { return !conn.connected(); }, 2s));
+      co_await sleep_for(200ms);
+      const auto t0 = steady::now();
+      auto [ec, replies] = co_await conn.async_exec(get, tuple_token);
+      BOOST_TEST(ec == websession::error::store_unavailable, ec.message());
+      BOOST_TEST((elapsed(t0) < 100ms));
+      server.start();
+      BOOST_TEST(co_await wait_until([&] { return conn.connected(); }, 3s));
+      auto [e2, r2] = co_await conn.async_exec(get, tuple_token);
+      BOOST_TEST(!e2, e2.message());
+      BOOST_TEST_REQUIRE(r2.size() == 1u);
+      BOOST_TEST(r2[0].is_nil());  // a fresh server without persistence
+      conn.cancel();
+    }
+  });
+}
+
 // A server that stops answering (SIGSTOP) while replies are owed is dropped after the health
 // interval, long before TCP would notice; pending requests fail then, not at their deadline.
 BOOST_AUTO_TEST_CASE(hung_server_is_detected) {

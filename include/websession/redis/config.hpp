@@ -61,6 +61,13 @@ struct config {
   /// command takes on the server (blocking commands such as BLPOP do not belong on a shared
   /// connection).
   std::chrono::milliseconds health_check_interval = std::chrono::seconds(2);
+  /// While the server is known to be down (the last connect attempt failed), requests complete
+  /// at once with error::store_unavailable instead of waiting up to request_timeout for a
+  /// reconnect; requests waiting when an attempt fails complete then. Requests made during the
+  /// first connect, or right after a working connection dropped, still wait for that attempt.
+  /// Turn it on for the primary of a fallback_store, whose callers then switch to the secondary
+  /// without waiting.
+  bool fail_fast_when_down = false;
 };
 
 namespace detail {

@@ -117,7 +117,8 @@ class connection {
   /// - error::timeout: connected, but the replies did not come within config::request_timeout
   ///   (late replies are skipped when they arrive);
   /// - error::store_unavailable: no working connection during the whole request_timeout (server
-  ///   down, wrong password...: see last_error()), or the connection dropped after the request
+  ///   down, wrong password...: see last_error()); with config::fail_fast_when_down, at once
+  ///   while the last connect attempt has failed; or the connection dropped after the request
   ///   was sent and before all its replies came, and the request is not idempotent (so it may
   ///   or may not have run). An idempotent request is sent again after the reconnect instead;
   /// - operation_aborted: `cancel` was called (before or during the operation), or the

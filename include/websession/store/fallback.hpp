@@ -45,6 +45,9 @@ using fallback_observer = std::function<void(bool degraded, const boost::system:
 ///   secondary's sessions of that user are erased anyway).
 /// While degraded, the primary is probed (ping) at most once per probe_interval, on the next
 /// insert; when it answers, new sessions go to the primary again and the observer is told.
+/// How long the primary's failures take is the primary's business: with a redis_store, set
+/// redis::config::fail_fast_when_down on its connection, so that while Redis is known to be
+/// down those loads and probes fail at once instead of after the request timeout.
 /// The switch is visible in stats(), degraded() and the observer.
 template <session_store Primary, session_store Secondary>
 class fallback_store {

@@ -259,6 +259,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       complete(*op, boost::asio::error::operation_aborted);
       return;
     }
+    if (down_ && cfg_.fail_fast_when_down) {
+      complete(*op, make_error_code(websession::error::store_unavailable));
+      return;
+    }
     if (op->expected == 0) {
       complete(*op, {});
       return;
@@ -522,8 +526,6 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   }
 
   boost::asio::awaitable<error_code> read_loop() {
-    using boost::asio::redirect_error;
-    using boost::asio::use_awaitable;
     error_code ec;
     for (;;) {
       std::size_t n = 0;
@@ -710,8 +712,6 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // connect_timeout. On success the socket is open and the reader is at a reply boundary.
   boost::asio::awaitable<std::pair<error_code, std::string>> connect_once() {
     namespace asio = boost::asio;
-    using asio::redirect_error;
-    using asio::use_awaitable;
 
     const std::uint64_t gen = ++generation_;
     connecting_ = true;
@@ -836,8 +836,21 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     co_return check_hello(replies);
   }
 
+  // A connect attempt failed: the server is down (or refuses us) until one succeeds.
+  void note_down() {
+    down_ = true;
+    if (!cfg_.fail_fast_when_down) return;
+    for (auto& op : queue_) {
+      if (op->st != exec_op::state::done) {
+        complete(*op, make_error_code(websession::error::store_unavailable));
+      }
+    }
+    queue_.clear();
+  }
+
   void on_connected() {
     connected_ = true;
+    down_ = false;
     connected_at_ = steady::now();
     last_read_ = last_write_ = connected_at_;
     drop_ec_ = {};
@@ -908,6 +921,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       if (ec) {
         close_socket();
         record_error(ec, message);
+        note_down();
         continue;
       }
       on_connected();
@@ -987,6 +1001,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   bool connecting_ = false;
   bool connect_expired_ = false;
   bool connected_ = false;
+  bool down_ = false;  // the last connect attempt failed (see config::fail_fast_when_down)
   bool writing_ = false;
   bool deadline_armed_ = false;
   bool ping_outstanding_ = false;
