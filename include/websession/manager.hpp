@@ -7,6 +7,7 @@
 #include <websession/concepts.hpp>
 #include <websession/detail/async.hpp>
 #include <websession/detail/base64url.hpp>
+#include <websession/detail/lanes.hpp>
 #include <websession/error.hpp>
 #include <websession/id.hpp>
 #include <websession/options.hpp>
@@ -295,6 +296,10 @@ class basic_session_manager {
 
   /// Loads the session `cookie_value`, calls fn(session&), saves; on conflict, waits a short
   /// randomized backoff and starts again, at most options::max_update_attempts times.
+  /// The updates of one session through this manager take turns (in arrival order; a waiting
+  /// one that is cancelled leaves the line with operation_aborted, fn not called), so they
+  /// never conflict with each other: conflicts, and retries, come only from other processes
+  /// sharing the store and from async_save.
   /// Completes with (error_code, session) holding the saved state. Errors: those of async_load
   /// and async_save; conflict when the attempts run out; internal if fn throws.
   template <class Fn, class CompletionToken>
@@ -324,6 +329,7 @@ class basic_session_manager {
   struct shared_state {
     counters counts;
     session_observer observer;
+    detail::lanes updates;  // async_update's turns, per session
   };
 
   static void bump(std::atomic<std::uint64_t>& c) noexcept {
@@ -594,6 +600,11 @@ class basic_session_manager {
 
   template <class Fn>
   awaitable<result<session>> update_impl(std::string id, Fn fn) {
+    // This process's updates of the session take turns; the version check still catches the
+    // writes of other processes and of plain async_save, which the retries below absorb.
+    const boost::system::error_code lane_ec = co_await state_->updates.enter(id);
+    if (lane_ec) co_return lane_ec;
+    const detail::lane_exit leave(state_->updates, id);
     for (unsigned attempt = 1;; ++attempt) {
       result<session> s = co_await load_impl(id);
       if (!s) co_return s.error();

@@ -157,6 +157,74 @@ BOOST_AUTO_TEST_CASE(cancelling_a_manager_load_reaches_the_connection) {
   });
 }
 
+// The updates of one session take turns in the manager: while one waits on Redis, the next
+// waits for it (in arrival order) instead of racing it to a conflict; a waiting update that is
+// cancelled leaves the line without calling its function, and the line goes on without it.
+BOOST_AUTO_TEST_CASE(updates_of_one_session_take_turns_and_a_waiting_one_can_be_cancelled) {
+  redis_server server;
+  run_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
+    using namespace std::chrono_literals;
+    auto conn = connect(ioc, server.port(), 10s);
+    redis_manager mgr(ioc.get_executor(), aes_gcm_cipher(std::string(32, 'k')), redis_store(conn),
+                      test_opts());
+    auto [e1, s] = co_await mgr.async_create(tuple_token);
+    BOOST_TEST_REQUIRE(!e1, e1.message());
+    s.set("log", "");
+    auto [e2] = co_await mgr.async_save(s, tuple_token);
+    BOOST_TEST_REQUIRE(!e2, e2.message());
+
+    // The first update's load is written behind this, so it holds the session's turn ~1 s.
+    redis::request sleepy;
+    sleepy.push("DEBUG", "SLEEP", "1");
+    conn->async_exec(sleepy, [](error_code, std::vector<redis::reply>) {});
+    const auto append = [](char c) {
+      return [c](session& x) { x.set("log", x.get_as<std::string>("log").value_or("?") + c); };
+    };
+    std::vector<std::optional<error_code>> got(4);
+    const auto done = [&](std::size_t i) {
+      return [&got, i](error_code ec, session) { got[i] = ec; };
+    };
+    mgr.async_update(s.id(), append('a'), done(0));
+    // Cancelled before its coroutine has started (co_spawn hands the cancellation on to the
+    // first operation it waits for: its turn).
+    asio::cancellation_signal early;
+    mgr.async_update(s.id(), append('p'), asio::bind_cancellation_slot(early.slot(), done(3)));
+    early.emit(asio::cancellation_type::terminal);
+    asio::cancellation_signal sig;
+    mgr.async_update(s.id(), append('b'), asio::bind_cancellation_slot(sig.slot(), done(1)));
+    mgr.async_update(s.id(), append('c'), done(2));
+    co_await sleep_for(50ms);
+    sig.emit(asio::cancellation_type::terminal);  // 'b' is waiting for its turn now
+    {  // Through the coroutine path, cancelled by a timer racing it.
+      using namespace asio::experimental::awaitable_operators;
+      asio::steady_timer timer(ioc, 100ms);
+      auto winner = co_await (mgr.async_update(s.id(), append('d'), asio::use_awaitable) ||
+                              timer.async_wait(asio::use_awaitable));
+      BOOST_TEST(winner.index() == 1u);
+    }
+    BOOST_TEST_REQUIRE(got[3].has_value());
+    BOOST_TEST(*got[3] == asio::error::operation_aborted, got[3]->message());
+    BOOST_TEST(co_await wait_until([&] { return got[1].has_value(); }, 500ms));
+    BOOST_TEST_REQUIRE(got[1].has_value());
+    BOOST_TEST(*got[1] == asio::error::operation_aborted, got[1]->message());
+    BOOST_TEST(!got[0].has_value());  // still behind the sleep
+
+    BOOST_TEST(co_await wait_until([&] { return got[0] && got[2]; }, 5s));
+    BOOST_TEST_REQUIRE((got[0] && got[2]));
+    BOOST_TEST(!*got[0], got[0]->message());
+    BOOST_TEST(!*got[2], got[2]->message());
+    auto [e3, l] = co_await mgr.async_load(s.id(), tuple_token);
+    BOOST_TEST_REQUIRE(!e3, e3.message());
+    BOOST_TEST(l.get_as<std::string>("log").value_or("") == "ac");
+    BOOST_TEST(mgr.stats().conflicts == 0u);
+    // The line is empty again: a new update does not wait for anyone.
+    auto [e4, u] = co_await mgr.async_update(s.id(), append('e'), tuple_token);
+    BOOST_TEST_REQUIRE(!e4, e4.message());
+    BOOST_TEST(u.get_as<std::string>("log").value_or("") == "ace");
+    conn->cancel();
+  });
+}
+
 BOOST_AUTO_TEST_CASE(scripts_are_reloaded_after_script_flush) {
   redis_server server;
   run_test([&](asio::io_context& ioc) -> asio::awaitable<void> {

@@ -1,0 +1,154 @@
+// One waiting line per key, for the manager's async_update: the updates of one session in this
+// process take turns instead of colliding on the store's version check and retrying with
+// backoff against each other (which under contention costs round trips, and a tail of backoff
+// sleeps). Other processes (and plain async_save) are still caught by the version check.
+#pragma once
+
+#include <websession/error.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+namespace websession::detail {
+
+using boost::system::error_code;
+
+/// Thread-safe. A key's lane exists while someone holds it; those who come meanwhile wait in
+/// arrival order, and leaving hands the lane to the first of them (posted to its executor).
+class lanes {
+ public:
+  lanes() = default;
+  lanes(const lanes&) = delete;
+  lanes& operator=(const lanes&) = delete;
+
+  /// Takes the lane of `key`: at once, without suspending, if nobody holds it; otherwise when
+  /// those before have left. Completes with operation_aborted if the caller's cancellation
+  /// slot fires (any type) while it waits: it then does not hold the lane.
+  boost::asio::awaitable<error_code> enter(const std::string& key) {
+    {
+      std::lock_guard lock(mutex_);
+      if (lines_.try_emplace(key).second) co_return error_code{};
+    }
+    error_code ec;
+    auto token = boost::asio::redirect_error(boost::asio::use_awaitable, ec);
+    co_await boost::asio::async_initiate<decltype(token), void(error_code)>(
+        [this, &key](auto handler) { wait(key, std::move(handler)); }, token);
+    co_return ec;
+  }
+
+  /// Gives up the lane of `key`, taken with a successful enter.
+  void leave(const std::string& key) noexcept {
+    std::shared_ptr<waiter> next;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = lines_.find(key);
+      if (it == lines_.end()) return;
+      if (it->second.empty()) {
+        lines_.erase(it);
+        return;
+      }
+      next = std::move(it->second.front());  // the lane passes to it: the entry stays
+      it->second.pop_front();
+    }
+    finish(*next, {});
+  }
+
+ private:
+  struct waiter {
+    // Asio 1.26's any_completion_handler has no usable move assignment (it would wrap itself
+    // recursively): the handler is only ever constructed in place.
+    template <class Handler>
+    explicit waiter(Handler&& h)
+        : slot(boost::asio::get_associated_cancellation_slot(h)),
+          work(boost::asio::prefer(boost::asio::get_associated_executor(h),
+                                   boost::asio::execution::outstanding_work.tracked)),
+          handler(std::forward<Handler>(h)) {}
+
+    boost::asio::cancellation_slot slot;
+    boost::asio::any_io_executor work;  // the handler's executor, kept busy while it waits
+    boost::asio::any_completion_handler<void(error_code)> handler;
+  };
+
+  template <class Handler>
+  void wait(const std::string& key, Handler handler) {
+    std::unique_lock lock(mutex_);
+    auto [it, taken_now] = lines_.try_emplace(key);
+    if (taken_now) {  // left between the first look and now
+      lock.unlock();
+      auto ex = boost::asio::get_associated_executor(handler);
+      boost::asio::post(ex, [h = std::move(handler)]() mutable { std::move(h)(error_code{}); });
+      return;
+    }
+    auto w = std::make_shared<waiter>(std::move(handler));
+    // Before the waiter is in the line: once it is, another thread may hand it the lane, and
+    // its handler (which clears the slot) may run before this function has returned.
+    if (w->slot.is_connected()) {
+      w->slot.assign([this, key, weak = std::weak_ptr<waiter>(w)](boost::asio::cancellation_type) {
+        drop(key, weak);
+      });
+    }
+    it->second.push_back(std::move(w));
+  }
+
+  // A cancelled waiter leaves the line, unless the lane was handed to it already.
+  void drop(const std::string& key, const std::weak_ptr<waiter>& weak) {
+    std::shared_ptr<waiter> w = weak.lock();
+    if (!w) return;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = lines_.find(key);
+      if (it == lines_.end()) return;
+      auto& line = it->second;
+      auto pos = std::find(line.begin(), line.end(), w);
+      if (pos == line.end()) return;
+      line.erase(pos);
+    }
+    finish(*w, boost::asio::error::operation_aborted);
+  }
+
+  // On the handler's own executor; the slot is cleared there (where it may be touched), so a
+  // later signal finds no handler of ours.
+  static void finish(waiter& w, error_code ec) {
+    boost::asio::post(std::move(w.work), [h = std::move(w.handler), slot = w.slot, ec]() mutable {
+      if (slot.is_connected()) slot.clear();
+      std::move(h)(ec);
+    });
+  }
+
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::deque<std::shared_ptr<waiter>>> lines_;
+};
+
+/// Leaves a lane when the scope ends (the coroutine returns, throws or is destroyed).
+class lane_exit {
+ public:
+  lane_exit(lanes& l, const std::string& key) : lanes_(l), key_(key) {}
+  lane_exit(const lane_exit&) = delete;
+  lane_exit& operator=(const lane_exit&) = delete;
+  ~lane_exit() { lanes_.leave(key_); }
+
+ private:
+  lanes& lanes_;
+  const std::string& key_;
+};
+
+}  // namespace websession::detail
