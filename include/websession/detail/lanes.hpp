@@ -78,13 +78,15 @@ class lanes {
     // recursively): the handler is only ever constructed in place.
     template <class Handler>
     explicit waiter(Handler&& h)
-        : slot(boost::asio::get_associated_cancellation_slot(h)),
-          work(boost::asio::prefer(boost::asio::get_associated_executor(h),
+        : work(boost::asio::prefer(boost::asio::get_associated_executor(h),
                                    boost::asio::execution::outstanding_work.tracked)),
           handler(std::forward<Handler>(h)) {}
 
-    boost::asio::cancellation_slot slot;
-    boost::asio::any_io_executor work;  // the handler's executor, kept busy while it waits
+    boost::asio::cancellation_slot slot() const noexcept { return handler.get_cancellation_slot(); }
+
+    // The handler's executor before type erasure (the erased one cannot be posted to), kept
+    // busy while it waits.
+    boost::asio::any_io_executor work;
     boost::asio::any_completion_handler<void(error_code)> handler;
   };
 
@@ -101,8 +103,8 @@ class lanes {
     auto w = std::make_shared<waiter>(std::move(handler));
     // Before the waiter is in the line: once it is, another thread may hand it the lane, and
     // its handler (which clears the slot) may run before this function has returned.
-    if (w->slot.is_connected()) {
-      w->slot.assign([this, key, weak = std::weak_ptr<waiter>(w)](boost::asio::cancellation_type) {
+    if (auto slot = w->slot(); slot.is_connected()) {
+      slot.assign([this, key, weak = std::weak_ptr<waiter>(w)](boost::asio::cancellation_type) {
         drop(key, weak);
       });
     }
@@ -128,7 +130,7 @@ class lanes {
   // On the handler's own executor; the slot is cleared there (where it may be touched), so a
   // later signal finds no handler of ours.
   static void finish(waiter& w, error_code ec) {
-    boost::asio::post(std::move(w.work), [h = std::move(w.handler), slot = w.slot, ec]() mutable {
+    boost::asio::post(std::move(w.work), [slot = w.slot(), h = std::move(w.handler), ec]() mutable {
       if (slot.is_connected()) slot.clear();
       std::move(h)(ec);
     });
