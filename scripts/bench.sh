@@ -23,7 +23,8 @@
 # nice: so the suite re-runs itself in a session of its own (setsid) whose autogroup gets
 # nice -10 (WS_BENCH_NICE=0: neither).
 # The Redis targets are judged on WS_BENCH_ROUNDS (default 7) rounds of a redis-benchmark
-# baseline followed at once by redis_store::load, and the median of the rounds' ratios.
+# baseline followed at once by redis_store::load, and the median of the rounds' ratios, leaving
+# out disturbed rounds (see report.py's DISTURBED).
 set -euo pipefail
 
 if [[ -z ${WS_BENCH_IN_SESSION:-} && ${WS_BENCH_NICE:-1} != 0 ]] &&
@@ -257,7 +258,7 @@ rcell --cipher aes_gcm   --payload 8192 --concurrency 64 --threads 1 --scenarios
 
 # The Redis targets are judged on repeated rounds (this machine's speed drifts within seconds):
 # each round measures a baseline and then the store right after it; report.py takes the median
-# of the rounds' ratios.
+# of the rounds' ratios over the rounds where neither side was disturbed.
 rounds=${WS_BENCH_ROUNDS:-7}
 ws_log "Redis target rounds: $rounds x (GET -c 1, store_load x1; GET -c 50, store_load x64)"
 for ((k = 1; k <= rounds; ++k)); do
