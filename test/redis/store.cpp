@@ -333,10 +333,17 @@ BOOST_AUTO_TEST_CASE(fallback_to_memory_during_an_outage_and_back) {
         bool reconnected = co_await wait_until([&] { return conn->connected(); }, std::chrono::seconds(5));
         BOOST_TEST(reconnected);
         co_await sleep_for(std::chrono::milliseconds(60));  // past the probe interval
-        auto [e6, c] = co_await mgr.async_create(tuple_token);
+        // This create starts a probe in the background and, not waiting for it, goes to memory.
+        auto [e6, d] = co_await mgr.async_create(tuple_token);
         BOOST_TEST_REQUIRE(!e6, e6.message());
+        BOOST_TEST(store.stats().secondary_inserts == 2u);
+        BOOST_TEST(store.stats().probes >= 1u);
+        bool recovered = co_await wait_until([&] { return !store.degraded(); }, std::chrono::seconds(5));
+        BOOST_TEST_REQUIRE(recovered);
+        auto [e8, c] = co_await mgr.async_create(tuple_token);
+        BOOST_TEST_REQUIRE(!e8, e8.message());
         BOOST_TEST(!store.degraded());
-        BOOST_TEST(store.secondary().size() == 1u);  // C went to Redis
+        BOOST_TEST(store.secondary().size() == 2u);  // C went to Redis
         auto rc = co_await store.primary().load(c.storage_key());
         BOOST_TEST(rc.has_value());
         // B still works from memory after the recovery.
@@ -344,6 +351,74 @@ BOOST_AUTO_TEST_CASE(fallback_to_memory_during_an_outage_and_back) {
         BOOST_TEST(!e7);
         BOOST_TEST(store.stats().recoveries == 1u);
         BOOST_TEST((switches == std::vector<bool>{true, false}));
+        conn->cancel();
+      },
+      std::chrono::seconds(30));
+}
+
+// A probe of a primary that is slow to answer (without fail_fast_when_down, a Redis that is
+// down takes up to the request timeout) holds up no request. Here Redis is back but blocked by
+// DEBUG SLEEP: the create that starts the probe, and one made while it runs, go to memory at
+// once, before the sleep ends; the probe's answer after the sleep switches back. (A create
+// waiting for the probe would return after the sleep, and go to Redis.)
+BOOST_AUTO_TEST_CASE(a_probe_of_the_primary_holds_up_no_request) {
+  redis_server server;
+  run_test(
+      [&](asio::io_context& ioc) -> asio::awaitable<void> {
+        using namespace std::chrono_literals;
+        redis::config cfg;
+        cfg.port = server.port();
+        cfg.request_timeout = 10s;  // far beyond the sleep: only its end answers the probe
+        cfg.reconnect_min = 10ms;
+        cfg.reconnect_max = 100ms;
+        cfg.fail_fast_when_down = true;  // for a quick switch when the server is killed
+        auto conn = std::make_shared<redis::connection>(ioc.get_executor(), cfg);
+        conn->async_run(asio::detached);
+        memory_store_options mo;
+        mo.sweep_interval = 0ms;
+        using store_t = fallback_store<redis_store, memory_store>;
+        store_t store(redis_store(conn), memory_store(ioc.get_executor(), mo), 50ms);
+        basic_session_manager<json_serializer, aes_gcm_cipher, store_t, std::chrono::system_clock> mgr(
+            ioc.get_executor(), aes_gcm_cipher(std::string(32, 'k')), store, test_opts());
+        BOOST_TEST_REQUIRE(co_await wait_until([&] { return conn->connected(); }, 5s));
+
+        server.stop();
+        auto [e1, a] = co_await mgr.async_create(tuple_token);
+        BOOST_TEST_REQUIRE(!e1, e1.message());
+        BOOST_TEST_REQUIRE(store.degraded());
+        server.start();
+        BOOST_TEST_REQUIRE(co_await wait_until([&] { return conn->connected(); }, 5s));
+
+        // Under the health check's 2 s, so the connection stays up through the sleep.
+        redis::request sleepy;
+        sleepy.push("DEBUG", "SLEEP", "1");
+        std::optional<error_code> slept;
+        conn->async_exec(sleepy, [&](error_code ec, std::vector<redis::reply>) { slept = ec; });
+        co_await sleep_for(60ms);  // past the probe interval
+
+        const auto probes_before = store.stats().probes;
+        auto [e2, b] = co_await mgr.async_create(tuple_token);
+        BOOST_TEST_REQUIRE(!e2, e2.message());
+        BOOST_TEST(!slept.has_value());  // returned while Redis still sleeps
+        BOOST_TEST(store.stats().probes == probes_before + 1);
+        BOOST_TEST(store.degraded());
+        BOOST_TEST(store.secondary().size() == 2u);  // A and B
+        // A probe runs: the next create starts none and goes to memory too.
+        auto [e3, c] = co_await mgr.async_create(tuple_token);
+        BOOST_TEST_REQUIRE(!e3, e3.message());
+        BOOST_TEST(store.stats().probes == probes_before + 1);
+        BOOST_TEST(store.secondary().size() == 3u);
+
+        BOOST_TEST_REQUIRE(co_await wait_until([&] { return !store.degraded(); }, 10s));
+        BOOST_TEST(slept.has_value());
+        BOOST_TEST(!slept.value_or(error::internal), slept.value_or(error::internal).message());
+        BOOST_TEST(store.stats().recoveries == 1u);
+        BOOST_TEST(store.stats().probes == probes_before + 1);  // the one probe was answered
+        auto [e4, d] = co_await mgr.async_create(tuple_token);
+        BOOST_TEST_REQUIRE(!e4, e4.message());
+        BOOST_TEST(store.secondary().size() == 3u);  // D went to Redis
+        auto rd = co_await store.primary().load(d.storage_key());
+        BOOST_TEST(rd.has_value());
         conn->cancel();
       },
       std::chrono::seconds(30));

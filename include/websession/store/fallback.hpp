@@ -5,6 +5,10 @@
 #include <websession/concepts.hpp>
 #include <websession/error.hpp>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -25,6 +29,7 @@ struct fallback_stats {
   std::uint64_t secondary_hits = 0;       ///< operations answered by the secondary
   std::uint64_t degradations = 0;         ///< switches to the secondary
   std::uint64_t recoveries = 0;           ///< switches back to the primary
+  std::uint64_t probes = 0;               ///< pings of the primary started while degraded
 };
 
 /// Told of every switch: `degraded` true when new sessions start going to the secondary (with
@@ -43,11 +48,18 @@ using fallback_observer = std::function<void(bool degraded, const boost::system:
 ///   user keeps the session for when the primary returns, instead of being logged out silently.
 /// - destroy_user and list_user need both stores: they fail with the primary's error (the
 ///   secondary's sessions of that user are erased anyway).
-/// While degraded, the primary is probed (ping) at most once per probe_interval, on the next
-/// insert; when it answers, new sessions go to the primary again and the observer is told.
-/// How long the primary's failures take is the primary's business: with a redis_store, set
-/// redis::config::fail_fast_when_down on its connection, so that while Redis is known to be
-/// down those loads and probes fail at once instead of after the request timeout.
+/// While degraded, the primary is probed (ping) in the background: the next insert once
+/// probe_interval has passed since the last probe ended (or since the switch) starts one, at
+/// most one runs at a time, and no request waits for it (that insert goes to the secondary, as
+/// any insert before the primary has answered). When a probe is answered, new sessions go to
+/// the primary again and the observer is told; a load, save, rotate or destroy that the
+/// primary answers does the same. A probe runs on the executor of the insert that started it
+/// and keeps its own copy of the primary (a handle) and of the switch state, so it may outlive
+/// the store object (and then still call the observer); cancelling the primary's connection
+/// ends it. How long the primary's failures take is the primary's business: with a
+/// redis_store, set redis::config::fail_fast_when_down on its connection, so that while Redis
+/// is known to be down the loads of sessions living there fail at once instead of after the
+/// request timeout.
 /// The switch is visible in stats(), degraded() and the observer.
 template <session_store Primary, session_store Secondary>
 class fallback_store {
@@ -76,6 +88,7 @@ class fallback_store {
     s.secondary_hits = state_->secondary_hits.load(std::memory_order_relaxed);
     s.degradations = state_->degradations.load(std::memory_order_relaxed);
     s.recoveries = state_->recoveries.load(std::memory_order_relaxed);
+    s.probes = state_->probes.load(std::memory_order_relaxed);
     return s;
   }
 
@@ -85,11 +98,11 @@ class fallback_store {
 
   /// New sessions: the primary while it answers, the secondary while it does not.
   awaitable<result<std::uint64_t>> insert(std::string_view key, store_write w) {
-    if (degraded()) co_await probe();
+    if (degraded()) co_await start_probe();
     if (!degraded()) {
       result<std::uint64_t> r = co_await primary_.insert(key, w);
       if (r || !unreachable(r.error())) {
-        note_primary_ok();
+        note_primary_ok(*state_);
         co_return r;
       }
       note_primary_failure(r.error());
@@ -139,7 +152,7 @@ class fallback_store {
   awaitable<boost::system::error_code> ping() {
     boost::system::error_code ec = co_await primary_.ping();
     if (!ec) {
-      note_primary_ok();
+      note_primary_ok(*state_);
       co_return ec;
     }
     if (unreachable(ec)) note_primary_failure(ec);
@@ -152,10 +165,11 @@ class fallback_store {
   struct state {
     std::atomic<bool> degraded{false};
     std::atomic<std::uint64_t> primary_failures{0}, secondary_inserts{0}, secondary_hits{0},
-        degradations{0}, recoveries{0};
+        degradations{0}, recoveries{0}, probes{0};
     std::chrono::milliseconds probe_interval{1000};
     std::mutex probe_mutex;
-    std::chrono::steady_clock::time_point last_probe{};
+    std::chrono::steady_clock::time_point last_probe{};  // the switch, or the last probe's end
+    bool probing = false;                                // a probe is running
     fallback_observer observer;
   };
 
@@ -171,21 +185,22 @@ class fallback_store {
         std::lock_guard lk(state_->probe_mutex);
         state_->last_probe = std::chrono::steady_clock::now();
       }
-      tell(true, ec);
+      tell(*state_, true, ec);
     }
   }
 
-  void note_primary_ok() {
-    if (state_->degraded.exchange(false, std::memory_order_acq_rel)) {
-      state_->recoveries.fetch_add(1, std::memory_order_relaxed);
-      tell(false, {});
+  // Static, for the probe, which may outlive the store object.
+  static void note_primary_ok(state& st) {
+    if (st.degraded.exchange(false, std::memory_order_acq_rel)) {
+      st.recoveries.fetch_add(1, std::memory_order_relaxed);
+      tell(st, false, {});
     }
   }
 
-  void tell(bool degraded, const boost::system::error_code& ec) noexcept {
-    if (!state_->observer) return;
+  static void tell(state& st, bool degraded, const boost::system::error_code& ec) noexcept {
+    if (!st.observer) return;
     try {
-      state_->observer(degraded, ec);
+      st.observer(degraded, ec);
     } catch (...) {
       // An observer must not break the store.
     }
@@ -193,20 +208,41 @@ class fallback_store {
 
   template <class T>
   void track(const result<T>& r) {
-    if (r) note_primary_ok();
+    if (r) note_primary_ok(*state_);
     else if (unreachable(r.error())) note_primary_failure(r.error());
   }
 
-  // At most one probe per interval, whoever gets there first.
-  awaitable<void> probe() {
+  // Starts a probe when one is due and none runs, whoever gets there first. Without
+  // fail_fast_when_down, a ping of a Redis that is down takes up to request_timeout: the insert
+  // that starts it must not wait for that.
+  awaitable<void> start_probe() {
     {
       std::lock_guard lk(state_->probe_mutex);
-      auto now = std::chrono::steady_clock::now();
-      if (now - state_->last_probe < state_->probe_interval) co_return;
-      state_->last_probe = now;
+      if (state_->probing ||
+          std::chrono::steady_clock::now() - state_->last_probe < state_->probe_interval) {
+        co_return;
+      }
+      state_->probing = true;
     }
-    boost::system::error_code ec = co_await primary_.ping();
-    if (!ec) note_primary_ok();
+    state_->probes.fetch_add(1, std::memory_order_relaxed);
+    auto ex = co_await boost::asio::this_coro::executor;
+    boost::asio::co_spawn(ex, probe(primary_, state_), boost::asio::detached);
+  }
+
+  // By value: the probe keeps its own handle on the primary and on the state.
+  static awaitable<void> probe(Primary primary, std::shared_ptr<state> st) {
+    // Ends the probe however the coroutine ends: answered, thrown (an allocation failure), or
+    // destroyed unfinished with its execution context.
+    struct done_guard {
+      state& s;
+      ~done_guard() {
+        std::lock_guard lk(s.probe_mutex);
+        s.probing = false;
+        s.last_probe = std::chrono::steady_clock::now();
+      }
+    } done{*st};
+    const boost::system::error_code ec = co_await primary.ping();
+    if (!ec) note_primary_ok(*st);
   }
 
   // Asks the store more likely to hold the key first (the secondary while degraded), the other
@@ -250,7 +286,7 @@ class fallback_store {
   template <class T>
   void track_answer(const result<T>& r) {
     if (!r && unreachable(r.error())) note_primary_failure(r.error());
-    else note_primary_ok();
+    else note_primary_ok(*state_);
   }
 
   static result<std::vector<std::string>> merge(result<std::vector<std::string>> p,
