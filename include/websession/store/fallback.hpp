@@ -226,7 +226,14 @@ class fallback_store {
     }
     state_->probes.fetch_add(1, std::memory_order_relaxed);
     auto ex = co_await boost::asio::this_coro::executor;
-    boost::asio::co_spawn(ex, probe(primary_, state_), boost::asio::detached);
+    try {
+      boost::asio::co_spawn(ex, probe(primary_, state_), boost::asio::detached);
+    } catch (...) {
+      // Not started (an allocation failure): a later insert may try again.
+      std::lock_guard lk(state_->probe_mutex);
+      state_->probing = false;
+      throw;
+    }
   }
 
   // By value: the probe keeps its own handle on the primary and on the state.
