@@ -27,13 +27,15 @@ using redis_manager =
     basic_session_manager<json_serializer, aes_gcm_cipher, redis_store, std::chrono::system_clock>;
 
 std::shared_ptr<redis::connection> connect(asio::io_context& ioc, std::uint16_t port,
-                                           std::chrono::milliseconds timeout = std::chrono::seconds(2)) {
+                                           std::chrono::milliseconds timeout = std::chrono::seconds(2),
+                                           bool fail_fast_when_down = false) {
   redis::config cfg;
   cfg.port = port;
   cfg.request_timeout = timeout;
   cfg.connect_timeout = timeout;
   cfg.reconnect_min = std::chrono::milliseconds(10);
   cfg.reconnect_max = std::chrono::milliseconds(100);
+  cfg.fail_fast_when_down = fail_fast_when_down;
   auto c = std::make_shared<redis::connection>(ioc.get_executor(), cfg);
   c->async_run(asio::detached);
   return c;
@@ -366,14 +368,9 @@ BOOST_AUTO_TEST_CASE(a_probe_of_the_primary_holds_up_no_request) {
   run_test(
       [&](asio::io_context& ioc) -> asio::awaitable<void> {
         using namespace std::chrono_literals;
-        redis::config cfg;
-        cfg.port = server.port();
-        cfg.request_timeout = 10s;  // far beyond the sleep: only its end answers the probe
-        cfg.reconnect_min = 10ms;
-        cfg.reconnect_max = 100ms;
-        cfg.fail_fast_when_down = true;  // for a quick switch when the server is killed
-        auto conn = std::make_shared<redis::connection>(ioc.get_executor(), cfg);
-        conn->async_run(asio::detached);
+        // A timeout far beyond the sleep (only its end answers the probe), and fail-fast for a
+        // quick switch when the server is killed.
+        auto conn = connect(ioc, server.port(), 10s, true);
         memory_store_options mo;
         mo.sweep_interval = 0ms;
         using store_t = fallback_store<redis_store, memory_store>;

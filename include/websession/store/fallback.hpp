@@ -224,7 +224,6 @@ class fallback_store {
       }
       state_->probing = true;
     }
-    state_->probes.fetch_add(1, std::memory_order_relaxed);
     auto ex = co_await boost::asio::this_coro::executor;
     try {
       boost::asio::co_spawn(ex, probe(primary_, state_), boost::asio::detached);
@@ -234,6 +233,7 @@ class fallback_store {
       state_->probing = false;
       throw;
     }
+    state_->probes.fetch_add(1, std::memory_order_relaxed);
   }
 
   // By value: the probe keeps its own handle on the primary and on the state.
