@@ -9,8 +9,57 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace websession::redis {
+
+/// One server's address: a cluster seed or a sentinel.
+struct address {
+  /// Host name or IP address (IPv6 without brackets).
+  std::string host;
+  std::uint16_t port = 6379;
+
+  friend bool operator==(const address&, const address&) = default;
+};
+
+/// Which kind of deployment a config describes.
+enum class deployment {
+  /// One server at config::host and config::port.
+  standalone,
+  /// A master found through Redis Sentinel (config::sentinel); the connection follows failovers.
+  sentinel,
+  /// A Redis Cluster found from seed nodes (config::cluster); used through redis::cluster.
+  cluster,
+};
+
+/// How to find the master through Redis Sentinel (config::deployment is sentinel).
+struct sentinel_config {
+  /// The sentinels, asked in order; the one that answered is asked first next time.
+  std::vector<address> sentinels;
+  /// The name the sentinels monitor the master under (`sentinel monitor NAME ...`).
+  std::string master_name;
+  /// ACL user and password for the sentinels themselves (sentinel's `requirepass` / ACL), which
+  /// are often not those of the data nodes; empty password sends no AUTH.
+  std::string username;
+  std::string password;
+  /// Talk TLS to the sentinels (a rediss-sentinel:// URL sets this and config::tls); the CA,
+  /// certificate and verification settings are config's.
+  bool tls = false;
+  /// Subscribe to `+switch-master` on a sentinel, so a failover is followed at once rather than
+  /// when the old master's connection fails.
+  bool subscribe = true;
+};
+
+/// How to find and use a Redis Cluster (config::deployment is cluster).
+struct cluster_config {
+  /// Nodes asked for the slot map until one answers (any master or replica will do).
+  std::vector<address> seeds;
+  /// The slot map is asked for again this often (besides after a MOVED and after a node's
+  /// connection fails); zero: only on those events.
+  std::chrono::milliseconds refresh_interval = std::chrono::seconds(10);
+  /// Redirections (MOVED, ASK) followed per request before it fails.
+  unsigned max_redirects = 5;
+};
 
 /// How to reach and talk to one Redis server. Every field has a usable default, so
 /// `config{}` connects to a local server without TLS or AUTH.
@@ -68,6 +117,15 @@ struct config {
   /// Turn it on for the primary of a fallback_store, whose callers then switch to the secondary
   /// without waiting.
   bool fail_fast_when_down = false;
+
+  /// Standalone (host, port), Sentinel (sentinel) or Cluster (cluster). The connection
+  /// settings above (credentials, database, TLS, timeouts) apply to every data node: the
+  /// master found through the sentinels, every node of a cluster.
+  redis::deployment deployment = redis::deployment::standalone;
+  /// Used when deployment is sentinel.
+  sentinel_config sentinel;
+  /// Used when deployment is cluster.
+  cluster_config cluster;
 };
 
 namespace detail {
@@ -123,31 +181,93 @@ inline bool iequals(std::string_view a, std::string_view b) noexcept {
 
 }  // namespace detail
 
-/// Parses `redis://[user[:password]@]host[:port][/db]`, or `rediss://...` for TLS, into a
-/// config whose other fields keep their defaults. User and password are percent-decoded
-/// (`%40` for `@`); a user without `:` sets only the username (so no AUTH is sent):
-/// write `redis://:secret@host` for a password alone. IPv6 hosts go in brackets
-/// (`redis://[::1]:6380`; a zone id as `%25`: `[fe80::1%25eth0]`). The port defaults to 6379 and the database to 0; the scheme is
-/// case-insensitive. The last `@` ends the user part, so a password with a raw `@` still parses.
+namespace detail {
+
+// "host[:port]" or "[v6]:port" (a zone id as %25) into `out`; the port defaults to `default_port`.
+inline boost::system::error_code parse_host_port(std::string_view text, std::uint16_t default_port,
+                                                 address& out) {
+  std::string_view host;
+  std::string_view port;
+  bool has_port = false;
+  bool ipv6 = false;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) return make_error_code(url_error::bad_host);
+    host = text.substr(1, close - 1);
+    ipv6 = true;
+    const std::string_view after = text.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return make_error_code(url_error::bad_host);
+      port = after.substr(1);
+      has_port = true;
+    }
+  } else {
+    const auto colon = text.find(':');
+    host = text.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      port = text.substr(colon + 1);
+      has_port = true;
+    }
+  }
+  if (host.empty()) return make_error_code(url_error::missing_host);
+  out.host = std::string(host);
+  // RFC 6874 writes a zone id as %25 inside a URL: fe80::1%25eth0 names fe80::1%eth0.
+  if (const auto zone = out.host.find("%25"); ipv6 && zone != std::string::npos) {
+    out.host.erase(zone + 1, 2);
+  }
+  out.port = default_port;
+  if (has_port) {
+    std::uint64_t p = 0;
+    if (!parse_decimal(port, 65535, p) || p == 0) return make_error_code(url_error::bad_port);
+    out.port = static_cast<std::uint16_t>(p);
+  }
+  return {};
+}
+
+}  // namespace detail
+
+/// Parses a Redis URL into a config whose other fields keep their defaults:
 ///
-/// Errors (redis::url_error): bad_scheme, missing_host, bad_host (unterminated `[`), bad_port
-/// (not 1..65535), bad_database (not a number in 0..2^31-1), bad_escape (a `%` not followed by
-/// two hex digits), unsupported_query (a `?` or `#` part).
+/// - `redis://[user[:password]@]host[:port][/db]`, or `rediss://...` for TLS: one server;
+/// - `redis-cluster://[user[:password]@]host[:port][,host[:port]...]` (or `rediss-cluster://`):
+///   a Redis Cluster found from these seed nodes (config::cluster; the database must be 0);
+/// - `redis-sentinel://[user[:password]@]host[:port][,host[:port]...][/db]#master-name` (or
+///   `rediss-sentinel://`, TLS to the data nodes and the sentinels): the master that the
+///   listed sentinels know as master-name (config::sentinel; sentinel ports default to 26379).
+///
+/// User and password are the data nodes' (for the sentinels' own credentials set
+/// config::sentinel); they are percent-decoded (`%40` for `@`); a user without `:` sets only
+/// the username (so no AUTH is sent): write `redis://:secret@host` for a password alone. IPv6
+/// hosts go in brackets (`redis://[::1]:6380`; a zone id as `%25`: `[fe80::1%25eth0]`). Ports
+/// default to 6379 and the database to 0; the scheme is case-insensitive. The last `@` ends the
+/// user part, so a password with a raw `@` still parses.
+///
+/// Errors (redis::url_error): bad_scheme, missing_host (also an empty entry in a host list),
+/// bad_host (unterminated `[`), bad_port (not 1..65535), bad_database (not a number in
+/// 0..2^31-1), bad_escape (a `%` not followed by two hex digits), unsupported_query (a `?`
+/// part, or a `#` part outside a sentinel URL), missing_master_name, multiple_hosts (a list in
+/// a redis:// URL), cluster_database.
 inline result<config> parse_url(std::string_view url) {
   config cfg;
   const auto sep = url.find("://");
   if (sep == std::string_view::npos) return make_error_code(url_error::bad_scheme);
   const std::string_view scheme = url.substr(0, sep);
-  if (detail::iequals(scheme, "redis")) {
-    cfg.tls = false;
-  } else if (detail::iequals(scheme, "rediss")) {
-    cfg.tls = true;
+  if (detail::iequals(scheme, "redis") || detail::iequals(scheme, "rediss")) {
+    cfg.deployment = deployment::standalone;
+  } else if (detail::iequals(scheme, "redis-cluster") || detail::iequals(scheme, "rediss-cluster")) {
+    cfg.deployment = deployment::cluster;
+  } else if (detail::iequals(scheme, "redis-sentinel") ||
+             detail::iequals(scheme, "rediss-sentinel")) {
+    cfg.deployment = deployment::sentinel;
   } else {
     return make_error_code(url_error::bad_scheme);
   }
+  cfg.tls = scheme.size() > 5 && (scheme[5] == 's' || scheme[5] == 'S');
+  cfg.sentinel.tls = cfg.tls;
   std::string_view rest = url.substr(sep + 3);
 
-  // The user part may hold raw '/' or '?' in a password, so split it off before anything else.
+  // The user part may hold raw '/', '?' or '#' in a password, so split it off before anything
+  // else.
   if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
     const std::string_view userinfo = rest.substr(0, at);
     rest = rest.substr(at + 1);
@@ -161,8 +281,16 @@ inline result<config> parse_url(std::string_view url) {
       cfg.password = std::move(*pass);
     }
   }
-  if (rest.find_first_of("?#") != std::string_view::npos) {
-    return make_error_code(url_error::unsupported_query);
+  if (rest.find('?') != std::string_view::npos) return make_error_code(url_error::unsupported_query);
+  if (const auto hash = rest.find('#'); hash != std::string_view::npos) {
+    if (cfg.deployment != deployment::sentinel) return make_error_code(url_error::unsupported_query);
+    auto name = detail::percent_decode(rest.substr(hash + 1));
+    if (!name) return name.error();
+    cfg.sentinel.master_name = std::move(*name);
+    rest = rest.substr(0, hash);
+  }
+  if (cfg.deployment == deployment::sentinel && cfg.sentinel.master_name.empty()) {
+    return make_error_code(url_error::missing_master_name);
   }
 
   std::string_view path;
@@ -171,48 +299,33 @@ inline result<config> parse_url(std::string_view url) {
     rest = rest.substr(0, slash);
   }
 
-  std::string_view host;
-  std::string_view port;
-  bool has_port = false;
-  bool ipv6 = false;
-  if (!rest.empty() && rest.front() == '[') {
-    const auto close = rest.find(']');
-    if (close == std::string_view::npos) return make_error_code(url_error::bad_host);
-    host = rest.substr(1, close - 1);
-    ipv6 = true;
-    const std::string_view after = rest.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return make_error_code(url_error::bad_host);
-      port = after.substr(1);
-      has_port = true;
-    }
-  } else {
-    const auto colon = rest.find(':');
-    host = rest.substr(0, colon);
-    if (colon != std::string_view::npos) {
-      port = rest.substr(colon + 1);
-      has_port = true;
-    }
+  const std::uint16_t default_port = cfg.deployment == deployment::sentinel ? 26379 : 6379;
+  std::vector<address> hosts;
+  for (;;) {
+    const auto comma = rest.find(',');
+    address a;
+    if (auto ec = detail::parse_host_port(rest.substr(0, comma), default_port, a)) return ec;
+    hosts.push_back(std::move(a));
+    if (comma == std::string_view::npos) break;
+    rest = rest.substr(comma + 1);
   }
-  if (host.empty()) return make_error_code(url_error::missing_host);
-  cfg.host = std::string(host);
-  // RFC 6874 writes a zone id as %25 inside a URL: fe80::1%25eth0 names fe80::1%eth0.
-  if (const auto zone = cfg.host.find("%25"); ipv6 && zone != std::string::npos) {
-    cfg.host.erase(zone + 1, 2);
-  }
-
-  if (has_port) {
-    std::uint64_t p = 0;
-    if (!detail::parse_decimal(port, 65535, p) || p == 0) {
-      return make_error_code(url_error::bad_port);
-    }
-    cfg.port = static_cast<std::uint16_t>(p);
+  switch (cfg.deployment) {
+    case deployment::standalone:
+      if (hosts.size() > 1) return make_error_code(url_error::multiple_hosts);
+      cfg.host = hosts.front().host;
+      cfg.port = hosts.front().port;
+      break;
+    case deployment::cluster: cfg.cluster.seeds = std::move(hosts); break;
+    case deployment::sentinel: cfg.sentinel.sentinels = std::move(hosts); break;
   }
 
   if (path.size() > 1) {
     std::uint64_t db = 0;
     if (!detail::parse_decimal(path.substr(1), 2147483647u, db)) {
       return make_error_code(url_error::bad_database);
+    }
+    if (db != 0 && cfg.deployment == deployment::cluster) {
+      return make_error_code(url_error::cluster_database);
     }
     cfg.database = static_cast<int>(db);
   }

@@ -29,6 +29,12 @@ namespace websession::redis {
 
 /// A connection to one Redis server (RESP2), shared by any number of concurrent operations.
 ///
+/// With a Sentinel config (config::deployment::sentinel, a redis-sentinel:// URL), the server
+/// is the master that the sentinels name: every connect asks them (in order, the one that
+/// answered first), checks ROLE, and a failover is followed when the connection drops, when a
+/// reply says READONLY or LOADING (that request, which did not run, is sent again to the new
+/// master within its deadline), or when a subscribed sentinel announces +switch-master.
+///
 /// - `async_run` keeps it connected: it connects (TCP or TLS), sends AUTH / SELECT /
 ///   CLIENT SETNAME, and after any failure reconnects forever with exponential backoff and
 ///   jitter, until `cancel`. While connected and idle it sends a PING every
@@ -145,6 +151,10 @@ class connection {
 
   /// Whether a connection is established and set up (AUTH/SELECT done) right now. Any thread.
   bool connected() const noexcept { return impl_->connected(); }
+
+  /// The server of the current (or last) connection: config's host and port, or (Sentinel)
+  /// the master the sentinels named. Any thread.
+  address server_address() const { return impl_->server_address(); }
 
   /// How many times a connection was established (1 after the first connect; each reconnect
   /// adds one). Any thread.

@@ -11,7 +11,8 @@ namespace websession::redis {
 
 /// Why redis::parse_url rejected a URL. Values are stable (they may be logged).
 enum class url_error {
-  /// The URL does not start with `redis://` or `rediss://`.
+  /// The URL does not start with `redis://`, `rediss://`, `redis-cluster://`,
+  /// `rediss-cluster://`, `redis-sentinel://` or `rediss-sentinel://`.
   bad_scheme = 1,
   /// Nothing between the scheme (or the `@`) and the port or path.
   missing_host,
@@ -23,8 +24,16 @@ enum class url_error {
   bad_database,
   /// A `%` in the user or password not followed by two hex digits.
   bad_escape,
-  /// The URL has a `?query` or `#fragment`; no options are read from URLs.
+  /// The URL has a `?query`, or a `#fragment` other than a sentinel URL's master name; no
+  /// options are read from URLs.
   unsupported_query,
+  /// A redis-sentinel:// URL without `#master-name` (or with an empty one).
+  missing_master_name,
+  /// Several `host:port` entries in a redis:// or rediss:// URL: only redis-cluster:// and
+  /// redis-sentinel:// URLs take a list of nodes.
+  multiple_hosts,
+  /// A redis-cluster:// URL with a database other than 0 (a cluster has only database 0).
+  cluster_database,
 };
 
 /// Why a connection to the server failed or was dropped (see connection::last_error). Requests
@@ -45,6 +54,26 @@ enum class client_error {
   /// Requests were outstanding and nothing was received for health_check_interval: the
   /// connection was presumed dead and dropped.
   unresponsive,
+  /// Sentinel: no sentinel could be reached (or all refused our credentials).
+  no_sentinel,
+  /// Sentinel: the sentinels that answered do not know the configured master name.
+  unknown_master,
+  /// Sentinel: the server the sentinels named is not a master (ROLE), or answered READONLY /
+  /// LOADING; the sentinels are asked again.
+  not_master,
+  /// Sentinel: a sentinel announced a failover (+switch-master); the connection moves to the
+  /// new master.
+  master_switched,
+  /// Cluster: a seed or node is not a cluster node (cluster support disabled).
+  not_a_cluster,
+  /// Cluster: no node could tell the slot map (none reachable, or every answer was unusable).
+  no_cluster_map,
+  /// Cluster: the slot map leaves some slots without a master (uncovered slots, or a failed
+  /// master not yet replaced); requests for those slots wait for a map that serves them.
+  slots_uncovered,
+  /// Internal: a cluster's request to one node was never written (the node is down); the
+  /// cluster sends it elsewhere. Requests of a connection or a cluster never complete with it.
+  not_sent,
 };
 
 namespace detail {
@@ -64,7 +93,9 @@ class url_error_category_impl final : public boost::system::error_category {
  private:
   static const char* describe(int ev) noexcept {
     switch (static_cast<url_error>(ev)) {
-      case url_error::bad_scheme: return "redis URL must start with redis:// or rediss://";
+      case url_error::bad_scheme:
+        return "redis URL must start with redis://, rediss://, redis-cluster://, "
+               "rediss-cluster://, redis-sentinel:// or rediss-sentinel://";
       case url_error::missing_host: return "redis URL has no host";
       case url_error::bad_host: return "redis URL has a malformed [IPv6] host";
       case url_error::bad_port: return "redis URL port is not a number in 1..65535";
@@ -73,7 +104,15 @@ class url_error_category_impl final : public boost::system::error_category {
       case url_error::bad_escape:
         return "redis URL user or password has a % not followed by two hex digits";
       case url_error::unsupported_query:
-        return "redis URL has a ?query or #fragment, which is not supported";
+        return "redis URL has a ?query or #fragment, which is not supported (only a "
+               "redis-sentinel:// URL takes #master-name)";
+      case url_error::missing_master_name:
+        return "redis-sentinel URL has no #master-name";
+      case url_error::multiple_hosts:
+        return "redis URL lists several hosts; only redis-cluster:// and redis-sentinel:// "
+               "URLs take a list of nodes";
+      case url_error::cluster_database:
+        return "redis-cluster URL names a database other than 0 (a cluster has only database 0)";
     }
     return "unknown redis URL error";
   }
@@ -100,6 +139,14 @@ class client_error_category_impl final : public boost::system::error_category {
       case client_error::setname_failed: return "redis CLIENT SETNAME failed";
       case client_error::connect_timeout: return "redis connect timed out";
       case client_error::unresponsive: return "redis server stopped answering";
+      case client_error::no_sentinel: return "no redis sentinel could be reached";
+      case client_error::unknown_master: return "the redis sentinels do not know the master name";
+      case client_error::not_master: return "the redis server is not a master";
+      case client_error::master_switched: return "redis sentinel announced a new master";
+      case client_error::not_a_cluster: return "the redis server is not a cluster node";
+      case client_error::no_cluster_map: return "no redis cluster node told the slot map";
+      case client_error::slots_uncovered: return "redis cluster slots without a master";
+      case client_error::not_sent: return "redis request was not sent (node down)";
     }
     return "unknown redis client error";
   }

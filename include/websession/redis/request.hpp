@@ -3,12 +3,17 @@
 #pragma once
 
 #include <websession/redis/resp.hpp>
+#include <websession/redis/slot.hpp>
 
 #include <cstddef>
 #include <string>
 #include <string_view>
 
 namespace websession::redis {
+
+namespace detail {
+struct request_access;
+}
 
 /// One or more commands, encoded once when pushed and sent as one unit by connection::
 /// async_exec, which completes with one reply per command, in order. Reusable after clear().
@@ -40,6 +45,18 @@ class request {
   /// Whether the request may be sent again after a dropped connection.
   bool idempotent() const noexcept { return idempotent_; }
 
+  /// Routes the request by `key` on a Redis Cluster: it goes to the master serving
+  /// hash_slot(key). Every key of every command of the request must hash to that slot (give
+  /// them one hash tag); a request without a route goes to any master (PING, SCRIPT...). A
+  /// single-node connection ignores the route.
+  request& route(std::string_view key) noexcept {
+    slot_ = hash_slot(key);
+    return *this;
+  }
+
+  /// The slot set by route(), or -1.
+  int slot() const noexcept { return slot_; }
+
   /// The number of commands, which is the number of replies the request completes with.
   std::size_t size() const noexcept { return commands_; }
 
@@ -49,19 +66,34 @@ class request {
   /// The RESP2 bytes of all commands.
   std::string_view payload() const noexcept { return payload_; }
 
-  /// Removes every command (keeps the buffer's capacity and the idempotent flag).
+  /// Removes every command and the route (keeps the buffer's capacity and the idempotent
+  /// flag).
   void clear() noexcept {
     payload_.clear();
     commands_ = 0;
+    slot_ = -1;
   }
 
   /// Reserves room for `bytes` of encoded commands.
   void reserve(std::size_t bytes) { payload_.reserve(bytes); }
 
  private:
+  friend struct detail::request_access;
+
   std::string payload_;
   std::size_t commands_ = 0;
+  int slot_ = -1;
   bool idempotent_ = false;
 };
+
+namespace detail {
+// What the cluster client needs beyond push: a command copied as encoded (for ASK).
+struct request_access {
+  static void append_encoded(request& r, std::string_view command) {
+    r.payload_.append(command);
+    ++r.commands_;
+  }
+};
+}  // namespace detail
 
 }  // namespace websession::redis

@@ -4,6 +4,8 @@
 
 #include <websession/error.hpp>
 #include <websession/redis/config.hpp>
+#include <websession/redis/detail/sentinel_protocol.hpp>
+#include <websession/redis/detail/side_channel.hpp>
 #include <websession/redis/error.hpp>
 #include <websession/redis/reader.hpp>
 #include <websession/redis/reply.hpp>
@@ -16,7 +18,9 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/execution/blocking.hpp>
@@ -89,6 +93,16 @@ struct exec_op {
   state st = state::queued;
   bool idempotent = false;
   bool internal = false;
+  bool report_unsent = false;  // see exec_options
+};
+
+// What a cluster asks of a node's connection beyond async_exec.
+struct exec_options {
+  // The request's deadline; the default (zero) is config::request_timeout from the call.
+  steady::time_point deadline{};
+  // A request that was never written fails with client_error::not_sent instead of
+  // store_unavailable, so that the cluster knows it may send it elsewhere.
+  bool report_unsent = false;
 };
 
 inline const request& ping_request() {
@@ -117,10 +131,13 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         deadline_timer_(strand_),
         health_timer_(strand_),
         drain_timer_(strand_),
+        watch_timer_(strand_),
         read_buf_(64 * 1024),
         rng_(std::random_device{}()) {
     validate(cfg_);
     if (cfg_.tls) ssl_ctx_.emplace(make_ssl_context(cfg_));
+    if (sentinel_mode() && cfg_.sentinel.tls) sentinel_ssl_ctx_.emplace(make_ssl_context(cfg_));
+    target_ = server_ = address{cfg_.host, cfg_.port};
   }
 
   const boost::asio::any_io_executor& get_executor() const noexcept { return ex_; }
@@ -146,14 +163,27 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   void set_error_handler(error_handler h) { on_error_ = std::move(h); }
 
+  // The server of the current (or last) connection: config's host and port, or the master the
+  // sentinels named.
+  address server_address() const {
+    std::lock_guard lock(error_mutex_);
+    return server_;
+  }
+
+  // True while the last connect attempt failed (the server is known to be down).
+  bool known_down() const noexcept { return down_flag_.load(std::memory_order_acquire); }
+
   // Any thread. The op is built here, where the deadline starts, and handed to the strand.
   // `handler_ex` is the handler's associated executor (known only before type erasure).
-  void exec(const request* req, exec_handler handler, boost::asio::any_io_executor handler_ex) {
+  void exec(const request* req, exec_handler handler, boost::asio::any_io_executor handler_ex,
+            exec_options opts = {}) {
     auto op = std::make_shared<exec_op>(std::move(handler));
     op->req = req;
     op->expected = req->size();
     op->idempotent = req->idempotent();
-    op->deadline = steady::now() + cfg_.request_timeout;
+    op->deadline = opts.deadline == steady::time_point{} ? steady::now() + cfg_.request_timeout
+                                                         : opts.deadline;
+    op->report_unsent = opts.report_unsent;
     op->work = boost::asio::prefer(std::move(handler_ex),
                                    boost::asio::execution::outstanding_work.tracked);
     // Per-operation cancellation (e.g. a timer racing the request, or a cancelled coroutine).
@@ -199,6 +229,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     if (self->stopped_) co_return boost::asio::error::operation_aborted;
     if (self->running_) co_return boost::asio::error::already_started;
     self->running_ = true;
+    if (self->sentinel_mode() && self->cfg_.sentinel.subscribe) {
+      boost::asio::co_spawn(self->strand_, watch_sentinels(self), boost::asio::detached);
+    }
     bool failed = false;
     try {
       co_await self->run_loop();
@@ -232,6 +265,16 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     if (c.database < 0) {
       throw std::invalid_argument("websession::redis::config::database must not be negative");
     }
+    if (c.deployment == deployment::sentinel &&
+        (c.sentinel.sentinels.empty() || c.sentinel.master_name.empty())) {
+      throw std::invalid_argument(
+          "websession::redis::config::sentinel needs sentinels and a master_name");
+    }
+    if (c.deployment == deployment::cluster) {
+      throw std::invalid_argument(
+          "websession::redis::connection serves one node: use redis::cluster (or redis::client) "
+          "for a cluster config");
+    }
   }
 
   // Throws boost::system::system_error when a file cannot be loaded: bad configuration is
@@ -260,7 +303,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       return;
     }
     if (down_ && cfg_.fail_fast_when_down) {
-      complete(*op, make_error_code(websession::error::store_unavailable));
+      complete(*op, unsent_error(*op));
       return;
     }
     if (op->expected == 0) {
@@ -268,8 +311,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       return;
     }
     queue_.push_back(op);
-    deadlines_.push_back(std::move(op));
-    if (!deadline_armed_) arm_deadline();
+    add_deadline(std::move(op));
     // Like Nagle's algorithm: with nothing in flight, a lone request goes out at once. While
     // replies are awaited, requests gather until the handlers already scheduled have run (they
     // are typically the callers of the next requests) and then go out in one write, or as soon
@@ -353,8 +395,27 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     completing_inline_ = false;
   }
 
-  // Deadlines are pushed in call order with one timeout, so the front is always the earliest
-  // one still pending: a single timer serves every request.
+  // The error of a request that was never written because there was no connection.
+  static error_code unsent_error(const exec_op& op) {
+    return op.report_unsent ? make_error_code(client_error::not_sent)
+                            : make_error_code(websession::error::store_unavailable);
+  }
+
+  // deadlines_ is kept in deadline order, so the front is always the earliest one still
+  // pending and a single timer serves every request. Requests mostly come in call order with
+  // one timeout (an append); a cluster's retried request may come with an earlier deadline.
+  void add_deadline(std::shared_ptr<exec_op> op) {
+    auto pos = deadlines_.end();
+    while (pos != deadlines_.begin() && (*std::prev(pos))->deadline > op->deadline) --pos;
+    const bool first = pos == deadlines_.begin();
+    deadlines_.insert(pos, std::move(op));
+    if (!deadline_armed_) {
+      arm_deadline();
+    } else if (first) {
+      deadline_timer_.cancel();  // its handler re-arms for the new front
+    }
+  }
+
   void arm_deadline() {
     trim_deadlines();
     if (deadlines_.empty()) return;
@@ -388,8 +449,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   void expire(const std::shared_ptr<exec_op>& op) {
     // Not sent because there was no connection: the store is unavailable, not slow.
     const bool unsent = op->st == exec_op::state::queued && !connected_;
-    abandon(op, make_error_code(unsent ? websession::error::store_unavailable
-                                       : websession::error::timeout));
+    abandon(op, unsent ? unsent_error(*op) : make_error_code(websession::error::timeout));
   }
 
   // A cancellation from the op's own cancellation slot. A request not yet written is dropped
@@ -505,6 +565,16 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     if (--op.expected == 0) {
       auto done = std::move(in_flight_.front());
       in_flight_.pop_front();
+      if (sentinel_mode() && refused_as_not_master(*done)) {
+        role_lost_ = true;
+        if (!done->internal && done->st != exec_op::state::done && std::all_of(done->replies.begin(), done->replies.end(), [](const reply& x) { return x.is_error() && not_master_error(x.str); })) {
+          // Nothing of it ran: it goes to the new master after the reconnect.
+          done->st = exec_op::state::queued;
+          done->replies.clear();
+          refused_.push_back(std::move(done));
+          return true;
+        }
+      }
       if (done->internal) {
         ping_outstanding_ = false;
         done->st = exec_op::state::done;
@@ -553,6 +623,14 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         co_return parse_ec;
       }
       trim_deadlines();
+      if (role_lost_) {
+        // Sentinel: the master was demoted (READONLY) or is loading; ask the sentinels again.
+        role_lost_ = false;
+        post_answered();
+        drop_reason(client_error::not_master,
+                    "redis at " + where() + " answered READONLY or LOADING: not a usable master");
+        co_return make_error_code(client_error::not_master);
+      }
       complete_answered();
     }
   }
@@ -618,6 +696,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   }
 
   void close_socket() noexcept {
+    if (sentinel_query_) sentinel_query_->close();
     error_code ignored;
     if (tls_) tls_->next_layer().close(ignored);
     if (plain_) plain_->close(ignored);
@@ -658,7 +737,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     last_error_message_.clear();
   }
 
-  std::string where() const { return cfg_.host + ":" + std::to_string(cfg_.port); }
+  std::string where() const { return target_.host + ":" + std::to_string(target_.port); }
+
+  bool sentinel_mode() const noexcept { return cfg_.deployment == deployment::sentinel; }
 
   // The commands replayed on every connect. Never empty: with nothing to set up, a PING proves
   // that the server answers before the connection is declared up.
@@ -673,6 +754,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     }
     if (cfg_.database != 0) r.push("SELECT", cfg_.database);
     if (!cfg_.client_name.empty()) r.push("CLIENT", "SETNAME", cfg_.client_name);
+    // The sentinels may name a master that has just been demoted: make sure.
+    if (sentinel_mode()) r.push("ROLE");
     if (r.empty()) r.push("PING");
     return r;
   }
@@ -701,6 +784,14 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         return bad;
       }
     }
+    if (sentinel_mode()) {
+      if (auto bad = check(client_error::not_master, "ROLE failed"); bad.first) return bad;
+      if (!role_is_master(replies.at(i - 1))) {
+        return {make_error_code(client_error::not_master),
+                where() + " is not a master (the sentinels will be asked again)"};
+      }
+      return {};
+    }
     if (cfg_.password.empty() && cfg_.database == 0 && cfg_.client_name.empty()) {
       // The PING: an error here is typically NOAUTH (the server wants a password).
       if (auto bad = check(client_error::auth_failed, "PING failed"); bad.first) return bad;
@@ -716,6 +807,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     const std::uint64_t gen = ++generation_;
     connecting_ = true;
     connect_expired_ = false;
+    announced_master_.reset();
     reader_.reset();
     plain_.reset();
     tls_.reset();
@@ -751,9 +843,20 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     using outcome = std::pair<error_code, std::string>;
     error_code ec;
 
-    auto endpoints = co_await resolver_.async_resolve(cfg_.host, std::to_string(cfg_.port),
+    if (sentinel_mode()) {
+      auto found = co_await ask_sentinels();
+      if (found.first) co_return found;
+      if (stopped_) co_return outcome{asio::error::operation_aborted, "stopped"};
+    } else {
+      target_ = address{cfg_.host, cfg_.port};
+    }
+    {
+      std::lock_guard lock(error_mutex_);
+      server_ = target_;
+    }
+    auto endpoints = co_await resolver_.async_resolve(target_.host, std::to_string(target_.port),
                                                       redirect_error(use_awaitable, ec));
-    if (ec) co_return outcome{ec, "resolve " + cfg_.host + ": " + ec.message()};
+    if (ec) co_return outcome{ec, "resolve " + target_.host + ": " + ec.message()};
     if (stopped_) co_return outcome{asio::error::operation_aborted, "stopped"};
 
     tcp::socket& sock = tls_ ? tls_->next_layer() : *plain_;
@@ -787,7 +890,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     sock.set_option(asio::socket_base::keep_alive(true), ignored);
 
     if (tls_) {
-      const std::string& name = cfg_.tls_server_name.empty() ? cfg_.host : cfg_.tls_server_name;
+      const std::string& name = cfg_.tls_server_name.empty() ? target_.host : cfg_.tls_server_name;
       error_code not_ip;
       asio::ip::make_address(name, not_ip);
       // SNI carries host names only (RFC 6066).
@@ -839,11 +942,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // A connect attempt failed: the server is down (or refuses us) until one succeeds.
   void note_down() {
     down_ = true;
+    down_flag_.store(true, std::memory_order_release);
     if (!cfg_.fail_fast_when_down) return;
     for (auto& op : queue_) {
-      if (op->st != exec_op::state::done) {
-        complete(*op, make_error_code(websession::error::store_unavailable));
-      }
+      if (op->st != exec_op::state::done) complete(*op, unsent_error(*op));
     }
     queue_.clear();
   }
@@ -851,6 +953,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   void on_connected() {
     connected_ = true;
     down_ = false;
+    down_flag_.store(false, std::memory_order_release);
     connected_at_ = steady::now();
     last_read_ = last_write_ = connected_at_;
     drop_ec_ = {};
@@ -860,6 +963,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     clear_error();
     arm_health();
     start_write();
+    if (announced_master_ && !(*announced_master_ == target_)) {
+      // A sentinel announced a failover while we connected to the old master.
+      switch_master(*announced_master_);
+    }
   }
 
   // After the read loop ended: closes the socket, waits for the writer to let go of it, and
@@ -892,6 +999,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     ping_outstanding_ = false;
     queue_.insert(queue_.begin(), std::make_move_iterator(again.begin()),
                   std::make_move_iterator(again.end()));
+    // Refused by a demoted master (READONLY): those came before everything still in flight.
+    queue_.insert(queue_.begin(), std::make_move_iterator(refused_.begin()),
+                  std::make_move_iterator(refused_.end()));
+    refused_.clear();
     trim_deadlines();
     plain_.reset();
     tls_.reset();
@@ -966,6 +1077,149 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     backoff_timer_.cancel();
     deadline_timer_.cancel();
     health_timer_.cancel();
+    watch_timer_.cancel();
+    if (sentinel_watch_) sentinel_watch_->close();
+  }
+
+  // ---- sentinel --------------------------------------------------------------------------------
+
+  // Whether a reply of `op` refused it as not a master (READONLY, LOADING).
+  static bool refused_as_not_master(const exec_op& op) {
+    return std::any_of(op.replies.begin(), op.replies.end(),
+                       [](const reply& r) { return r.is_error() && not_master_error(r.str); });
+  }
+
+  request sentinel_request() const {
+    request q;
+    const sentinel_config& sc = cfg_.sentinel;
+    if (!sc.password.empty()) {
+      if (sc.username.empty()) {
+        q.push("AUTH", sc.password);
+      } else {
+        q.push("AUTH", sc.username, sc.password);
+      }
+    }
+    return q;
+  }
+
+  side_channel make_sentinel_channel() {
+    return side_channel(ex_, sentinel_ssl_ctx_ ? &*sentinel_ssl_ctx_ : nullptr, cfg_.verify_peer);
+  }
+
+  // Asks the sentinels, in order, for the master's address, into target_. The one that answers
+  // is asked first next time. Bounded by the connect attempt's timer (which closes the query).
+  boost::asio::awaitable<std::pair<error_code, std::string>> ask_sentinels() {
+    using outcome = std::pair<error_code, std::string>;
+    const sentinel_config& sc = cfg_.sentinel;
+    if (!sentinel_query_) sentinel_query_.emplace(make_sentinel_channel());
+    request q = sentinel_request();
+    const bool auth = !q.empty();
+    q.push("SENTINEL", "get-master-addr-by-name", sc.master_name);
+    const std::size_t n = sc.sentinels.size();
+    std::string failures;
+    bool unknown = false;
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t i = (sentinel_first_ + k) % n;
+      const address& at = sc.sentinels[i];
+      const std::string name = "sentinel " + at.host + ":" + std::to_string(at.port);
+      auto [ec, message] = co_await sentinel_query_->connect(at, {});
+      if (!ec) {
+        auto [xec, replies] = co_await sentinel_query_->exchange(q);
+        if (xec) {
+          message = name + ": " + xec.message();
+        } else if (auth && replies.front().is_error()) {
+          message = name + " refused AUTH: " + replies.front().str;
+        } else {
+          const sentinel_answer a = parse_master_addr(replies.back());
+          if (a.type == sentinel_answer::kind::master) {
+            sentinel_query_->close();
+            sentinel_first_ = i;
+            target_ = a.master;
+            co_return outcome{};
+          }
+          if (a.type == sentinel_answer::kind::unknown_name) {
+            unknown = true;
+            message = name + " does not know master '" + sc.master_name + "'";
+          } else {
+            message = name + " answered " +
+                      (replies.back().is_error() ? replies.back().str : "an unexpected reply");
+          }
+        }
+      } else {
+        message = name + ": " + message;
+      }
+      sentinel_query_->close();
+      failures += (failures.empty() ? "" : "; ") + message;
+      if (stopped_) co_return outcome{boost::asio::error::operation_aborted, "stopped"};
+      if (connect_expired_) {
+        // A sentinel that swallows packets ate the attempt: start with the next one next time.
+        sentinel_first_ = (i + 1) % n;
+        break;
+      }
+    }
+    if (unknown) {
+      co_return outcome{make_error_code(client_error::unknown_master),
+                        "the sentinels do not know master '" + sc.master_name + "': " + failures};
+    }
+    co_return outcome{make_error_code(client_error::no_sentinel),
+                      "no sentinel told the master's address: " + failures};
+  }
+
+  // A sentinel announced `to` as the master: leave the old one (unless already there).
+  void switch_master(const address& to) {
+    if (connecting_) {
+      announced_master_ = to;  // on_connected checks it
+      return;
+    }
+    if (connected_ && !(to == target_)) {
+      fail_connection(make_error_code(client_error::master_switched),
+                      "sentinel announced master '" + cfg_.sentinel.master_name + "' at " +
+                          to.host + ":" + std::to_string(to.port));
+    }
+  }
+
+  // Listens for +switch-master on one sentinel at a time (the next one when it fails), until
+  // stop(). Runs on the strand beside run_loop.
+  static boost::asio::awaitable<void> watch_sentinels(std::shared_ptr<connection_impl> self) {
+    namespace asio = boost::asio;
+    const sentinel_config& sc = self->cfg_.sentinel;
+    self->sentinel_watch_.emplace(self->make_sentinel_channel());
+    side_channel& ch = *self->sentinel_watch_;
+    request sub = self->sentinel_request();
+    const std::size_t replies_before = sub.size();
+    sub.push("SUBSCRIBE", "+switch-master");
+    auto backoff = self->cfg_.reconnect_min;
+    std::size_t next = 0;
+    while (!self->stopped_) {
+      const address& at = sc.sentinels[(self->sentinel_first_ + next++) % sc.sentinels.size()];
+      // The set-up steps are bounded by connect_timeout; listening is not.
+      self->watch_timer_.expires_after(self->cfg_.connect_timeout);
+      self->watch_timer_.async_wait([self](error_code ec) {
+        if (!ec && self->sentinel_watch_) self->sentinel_watch_->close();
+      });
+      auto [ec, message] = co_await ch.connect(at, {});
+      if (!ec) ec = co_await ch.write(sub);
+      for (std::size_t i = 0; !ec && i <= replies_before; ++i) {
+        auto [rec, r] = co_await ch.read();  // AUTH's +OK, then the subscribe confirmation
+        ec = rec ? rec : (r.is_error() ? make_error_code(client_error::auth_failed) : rec);
+      }
+      self->watch_timer_.cancel();
+      if (!ec) {
+        backoff = self->cfg_.reconnect_min;
+        for (;;) {
+          auto [rec, r] = co_await ch.read();
+          if (rec || self->stopped_) break;
+          if (auto to = parse_switch_master(r, sc.master_name)) self->switch_master(*to);
+        }
+      }
+      ch.close();
+      if (self->stopped_) break;
+      self->watch_timer_.expires_after(self->jittered(backoff));
+      backoff = std::min(backoff * 2, self->cfg_.reconnect_max);
+      error_code ignored;
+      co_await self->watch_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+    ch.close();
   }
 
   boost::asio::any_io_executor ex_;
@@ -984,6 +1238,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   boost::asio::steady_timer deadline_timer_;
   boost::asio::steady_timer health_timer_;
   boost::asio::steady_timer drain_timer_;
+  boost::asio::steady_timer watch_timer_;  // the sentinel watcher's timeouts and backoff
 
   reader reader_;
   std::vector<char> read_buf_;
@@ -1013,6 +1268,16 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   steady::time_point last_write_{};  // last write started or advanced
   error_code drop_ec_;
   std::string drop_message_;
+  address target_;  // the server of the current connect attempt or connection (strand)
+  address server_;  // target_ for server_address(), under error_mutex_
+  std::atomic<bool> down_flag_{false};  // down_, readable from any thread
+  bool role_lost_ = false;  // sentinel: a reply said READONLY/LOADING in the current read
+  std::vector<std::shared_ptr<exec_op>> refused_;  // requeued after READONLY/LOADING
+  std::optional<side_channel> sentinel_query_;   // asks for the master during a connect
+  std::optional<side_channel> sentinel_watch_;   // subscribed to +switch-master
+  std::optional<boost::asio::ssl::context> sentinel_ssl_ctx_;
+  std::size_t sentinel_first_ = 0;               // the sentinel to ask first
+  std::optional<address> announced_master_;      // by +switch-master during a connect attempt
   std::minstd_rand rng_;
 
   std::atomic<bool> up_{false};
