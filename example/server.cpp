@@ -148,9 +148,7 @@ int run_redis(prepared& p, example::audit_log& audit) {
 
   // Sessions survive a Redis outage in process memory (see fallback_store for what users see).
   using store_type = websession::fallback_store<websession::redis_store, websession::memory_store>;
-  websession::redis_store_options ro;
-  ro.index_prefix = p.opts.key_prefix + "user:";
-  store_type store(websession::redis_store(conn, ro), websession::memory_store(ioc.get_executor()));
+  store_type store(websession::redis_store(conn), websession::memory_store(ioc.get_executor()));
   store.set_observer([&audit](bool degraded, const boost::system::error_code& ec) {
     boost::json::object extra;
     if (ec) extra["error"] = ec.message();

@@ -136,7 +136,7 @@ BOOST_AUTO_TEST_CASE(generated_ids_are_distinct_and_parse_back) {
   for (std::size_t i = 0; i < count; ++i) {
     const session_id id = session_id::generate();
     std::string text = id.to_string();
-    if (text.size() != session_id::encoded_size) ++bad_length;
+    if (text.size() != session_id::tagged_size) ++bad_length;
     const auto parsed = session_id::parse(text);
     if (!parsed || !(*parsed == id) || parsed->bytes() != id.bytes()) ++bad_parse;
     seen.insert(std::move(text));
@@ -146,16 +146,78 @@ BOOST_AUTO_TEST_CASE(generated_ids_are_distinct_and_parse_back) {
   BOOST_TEST(seen.size() == count);
 }
 
-BOOST_AUTO_TEST_CASE(to_string_is_base64url_of_the_bytes) {
+BOOST_AUTO_TEST_CASE(to_string_is_base64url_of_the_bytes_dot_tag) {
   const session_id id = session_id::generate();
   const auto& b = id.bytes();
-  BOOST_TEST(id.to_string() ==
+  const std::string text = id.to_string();
+  BOOST_TEST(text.substr(0, session_id::encoded_size) ==
              encode(std::string_view(reinterpret_cast<const char*>(b.data()), b.size())));
+  BOOST_TEST(text[session_id::encoded_size] == '.');
+  BOOST_TEST(text.substr(session_id::encoded_size + 1) == id.tag());
+  BOOST_TEST(session_id::valid_tag(id.tag()));
   BOOST_TEST(!(id == session_id::generate()));
+}
+
+// The random part alone, as every id was before slot tags.
+std::string untagged(const session_id& id) { return id.to_string().substr(0, session_id::encoded_size); }
+
+BOOST_AUTO_TEST_CASE(untagged_ids_still_parse_and_keep_their_key) {
+  const session_id id = session_id::generate();
+  const auto legacy = session_id::parse(untagged(id));
+  BOOST_TEST_REQUIRE(legacy.has_value());
+  BOOST_TEST(legacy->bytes() == id.bytes());
+  BOOST_TEST(legacy->tag().empty());
+  BOOST_TEST(legacy->to_string() == untagged(id));
+  BOOST_TEST(!(*legacy == id));
+  // The storage key of an untagged id is prefix + hash, as it always was; a tag goes in braces.
+  BOOST_TEST(legacy->storage_key("ws:").size() == 3 + 43u);
+  BOOST_TEST(id.storage_key("ws:") == "ws:{" + std::string(id.tag()) + "}" +
+                                          legacy->storage_key("ws:").substr(3));
+}
+
+BOOST_AUTO_TEST_CASE(tags_are_validated_and_chosen) {
+  BOOST_TEST(session_id::valid_tag("abc"));
+  BOOST_TEST(session_id::valid_tag("-_9"));
+  for (const char* bad : {"", "ab", "abcd", "a}c", "{bc", "a.c", "a c", "ab=", "\xff\xff\xff"}) {
+    BOOST_TEST(!session_id::valid_tag(bad), bad);
+  }
+  BOOST_CHECK_THROW(session_id::generate("a}b"), std::invalid_argument);
+  BOOST_TEST(session_id::generate("xyz").tag() == "xyz");
+  const std::string good = session_id::generate().to_string();
+  const std::string base = good.substr(0, session_id::tagged_size - session_id::tag_size);
+  // Whatever the cookie says must not reach the key unvalidated: no braces, no separators.
+  for (const char* tag : {"a}c", "{}{", "ab:", "ab.", "ab=", "ab "}) {
+    BOOST_TEST(!session_id::parse(base + tag).has_value(), tag);
+  }
+  std::string no_dot = good;
+  no_dot[session_id::encoded_size] = 'A';
+  BOOST_TEST(!session_id::parse(no_dot).has_value());
+  // Random tags cover the alphabet (18 bits: every hash slot of a cluster gets used).
+  std::unordered_set<std::string> tags;
+  for (int i = 0; i < 2000; ++i) tags.insert(std::string(session_id::generate().tag()));
+  BOOST_TEST(tags.size() > 1900u);
+}
+
+BOOST_AUTO_TEST_CASE(a_user_tag_and_index_share_the_hash_tag) {
+  const std::string h = websession::user_hash("ada");
+  BOOST_TEST(h.size() == 43u);
+  BOOST_TEST(h != websession::user_hash("bob"));
+  BOOST_TEST(websession::user_slot_tag("ada") == h.substr(0, 3));
+  const std::string index = websession::user_index_key("ws:", "ada");
+  BOOST_TEST(index == "ws:user:{" + h.substr(0, 3) + "}" + h);
+  BOOST_TEST(index.find("ada") == std::string::npos);
+  BOOST_TEST(websession::user_index_key("ws:", "").empty());
+  const session_id id = session_id::generate(websession::user_slot_tag("ada"));
+  const std::string key = id.storage_key("ws:");
+  // Same text between the braces: the same Redis Cluster slot.
+  BOOST_TEST(key.substr(key.find('{'), 5) == index.substr(index.find('{'), 5));
 }
 
 BOOST_AUTO_TEST_CASE(parse_rejects_wrong_lengths) {
   const std::string good = session_id::generate().to_string();
+  BOOST_TEST(session_id::parse(good.substr(0, 43)).has_value());
+  BOOST_TEST(!session_id::parse(good.substr(0, 44)).has_value());
+  BOOST_TEST(!session_id::parse(good.substr(0, 46)).has_value());
   BOOST_TEST(session_id::parse(good).has_value());
   BOOST_TEST(!session_id::parse("").has_value());
   BOOST_TEST(!session_id::parse(good.substr(0, 42)).has_value());
@@ -168,7 +230,8 @@ BOOST_AUTO_TEST_CASE(parse_rejects_wrong_lengths) {
 BOOST_AUTO_TEST_CASE(parse_rejects_foreign_characters) {
   const std::string good = session_id::generate().to_string();
   for (char bad : {'+', '/', '=', ' ', '.', '\0', '\x80', '\xff'}) {
-    for (std::size_t pos : {std::size_t{0}, std::size_t{20}, std::size_t{42}}) {
+    for (std::size_t pos : {std::size_t{0}, std::size_t{20}, std::size_t{42}, std::size_t{44},
+                            std::size_t{46}}) {
       std::string text = good;
       text[pos] = bad;
       BOOST_TEST(!session_id::parse(text).has_value(),
@@ -182,14 +245,17 @@ BOOST_AUTO_TEST_CASE(parse_rejects_foreign_characters) {
 }
 
 BOOST_AUTO_TEST_CASE(parse_rejects_non_canonical_trailing_bits) {
-  // 43 characters carry 258 bits for 256: the last character's two low bits must be zero.
+  // 43 characters carry 258 bits for 256: the 43rd character's two low bits must be zero,
+  // with or without a tag after it.
   const std::string good = session_id::generate().to_string();
-  const unsigned last = digit_value(good.back());
+  const std::size_t at = session_id::encoded_size - 1;
+  const unsigned last = digit_value(good[at]);
   BOOST_TEST((last & 3u) == 0u);
   for (unsigned low = 1; low < 4; ++low) {
     std::string text = good;
-    text.back() = digit(last | low);
+    text[at] = digit(last | low);
     BOOST_TEST(!session_id::parse(text).has_value(), "accepted " << text);
+    BOOST_TEST(!session_id::parse(text.substr(0, at + 1)).has_value(), "accepted " << text);
   }
 }
 
@@ -197,17 +263,16 @@ BOOST_AUTO_TEST_CASE(storage_key_is_prefix_plus_hash) {
   const session_id a = session_id::generate();
   const session_id b = session_id::generate();
   const std::string ka = a.storage_key("ws:");
-  BOOST_TEST(ka.size() == 3 + 43u);
-  BOOST_TEST(ka.substr(0, 3) == "ws:");
+  BOOST_TEST(ka.size() == 3 + 5 + 43u);
+  BOOST_TEST(ka.substr(0, 8) == "ws:{" + std::string(a.tag()) + "}");
   BOOST_TEST(ka == a.storage_key("ws:"));
   BOOST_TEST(ka != b.storage_key("ws:"));
-  BOOST_TEST(a.storage_key("").size() == 43u);
+  BOOST_TEST(a.storage_key("").size() == 5 + 43u);
   BOOST_TEST(a.storage_key("") == ka.substr(3));
-  BOOST_TEST(a.storage_key("") != a.to_string());
-  BOOST_TEST(ka.find(a.to_string()) == std::string::npos);
-  // The key is itself base64url of 32 bytes (a SHA-256 digest).
+  BOOST_TEST(ka.find(a.to_string().substr(0, 43)) == std::string::npos);
+  // After the tag, the key is base64url of 32 bytes (a SHA-256 digest).
   std::string digest;
-  BOOST_TEST(detail::base64url_decode(ka.substr(3), digest));
+  BOOST_TEST(detail::base64url_decode(ka.substr(8), digest));
   BOOST_TEST(digest.size() == 32u);
   // The same bytes parsed from the cookie give the same key.
   BOOST_TEST(session_id::parse(a.to_string())->storage_key("ws:") == ka);

@@ -87,7 +87,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(create_then_load_round_trips, Stack, stacks) {
   manager_fixture<Stack> f;
   session s = create(f);
   BOOST_TEST(s.valid());
-  BOOST_TEST(s.id().size() == 43u);
+  BOOST_TEST(s.id().size() == session_id::tagged_size);
   BOOST_TEST(s.id_changed());
   BOOST_TEST(s.storage_key().starts_with("test:"));
   BOOST_TEST(s.storage_key().find(s.id()) == std::string::npos);

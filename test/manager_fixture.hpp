@@ -68,9 +68,15 @@ struct archetype_stack {
 };
 
 #ifdef WEBSESSION_TEST_REDIS
+/// "test:<n>:", a key prefix no other fixture of this program uses.
+inline std::string unique_prefix() {
+  static std::atomic<int> fixtures{0};
+  return "test:" + std::to_string(++fixtures) + ":";
+}
+
 /// The Redis store on one connection to a redis-server shared by the whole test program (each
-/// fixture gets its own user-index prefix, and session keys are random, so tests cannot see
-/// each other's data). Redis keeps real-time TTLs; deadlines follow the manual clock because
+/// fixture gets its own key prefix, and session keys are random, so tests cannot see each
+/// other's data). Redis keeps real-time TTLs; deadlines follow the manual clock because
 /// the manager checks them on every load.
 struct redis_stack {
   static constexpr const char* name = "redis";
@@ -86,15 +92,14 @@ struct redis_stack {
 
   static store_type make_store(boost::asio::any_io_executor ex, manual_clock,
                                memory_store_options = {}) {
-    static std::atomic<int> fixtures{0};
     redis::config cfg;
     cfg.port = server().port();
     auto conn = std::make_shared<redis::connection>(ex, cfg);
     conn->async_run(boost::asio::detached);
-    redis_store_options o;
-    o.index_prefix = "test:user:" + std::to_string(++fixtures) + ":";
-    return redis_store(conn, o);
+    return redis_store(conn);
   }
+  // Each fixture gets its own key prefix (and so its own user indexes).
+  static void prepare(options& o) { o.key_prefix = unique_prefix(); }
   static aes_gcm_cipher make_cipher() { return aes_gcm_cipher(test_secret); }
 };
 #endif
@@ -111,6 +116,7 @@ struct manager_fixture {
 
   explicit manager_fixture(options o = test_options(), memory_store_options so = {})
       : store(Stack::make_store(ioc.get_executor(), clock, so)) {
+    if constexpr (requires { Stack::prepare(o); }) Stack::prepare(o);
     mgr.emplace(ioc.get_executor(), Stack::make_cipher(), store, std::move(o),
                 typename manager_type::serializer_type{}, clock);
   }
@@ -119,8 +125,8 @@ struct manager_fixture {
     mgr.reset();
     // A store with a background connection (Redis) keeps the io_context busy: end it, then
     // let its handlers finish.
-    if constexpr (requires { store.connection().cancel(); }) {
-      store.connection().cancel();
+    if constexpr (requires { store.client().cancel(); }) {
+      store.client().cancel();
       ioc.restart();
       ioc.run_for(std::chrono::seconds(2));
     }

@@ -92,8 +92,12 @@ struct store_record {
   std::uint64_t version = 0;
 };
 
-/// What a write stores: the sealed value, its time to live, and the user it is bound to (for
-/// the per-user index; empty if none).
+/// What a write stores: the sealed value, its time to live, and the index of the user it is
+/// bound to (empty if none).
+///
+/// `user` is the name of the user's index as the manager spells it (user_index_key: the key
+/// prefix, a hash tag and a hash of the user id; never the user id itself). Stores treat it as
+/// an opaque string: the name of the per-user index and the identity compared by erase_user.
 struct store_write {
   std::string_view value;
   std::chrono::milliseconds ttl{0};
@@ -118,8 +122,12 @@ struct store_write {
 // | st.erase_user(user)                 | result<vector<string>> | erases every key bound to    |
 // |                                     |                        | `user`; returns those keys   |
 // | st.list_user(user)                  | result<vector<string>> | the live keys bound to user  |
+// |                                     |                        | (may include keys bound to   |
+// |                                     |                        | another user since: the      |
+// |                                     |                        | manager checks each)         |
 // | st.ping()                           | error_code             | a round trip (health check)  |
 //
+// `user` is an index name from store_write::user (see there).
 // Every operation returns awaitable<...> and must not throw for expected failures
 // (store_unavailable, timeout, capacity...). Arguments passed by view must stay valid until the
 // awaitable completes (the manager co_awaits at once). A store object is a cheap handle: copies

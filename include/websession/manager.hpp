@@ -357,8 +357,11 @@ class basic_session_manager {
     return std::chrono::time_point_cast<std::chrono::milliseconds>(time_point(clock_.now()));
   }
 
+  // A bound session's id carries its user's slot tag, so that on a Redis Cluster it lives in
+  // the slot of the user's index; an anonymous one gets a random tag (see session_id).
   void assign_new_id(session& s) const {
-    session_id id = session_id::generate();
+    const std::string& user = access::meta(s).user;
+    session_id id = user.empty() ? session_id::generate() : session_id::generate(user_slot_tag(user));
     access::id(s) = id.to_string();
     access::key(s) = id.storage_key(opts_.key_prefix);
     access::meta(s).csrf_secret = detail::random_bytes(32);
@@ -467,7 +470,8 @@ class basic_session_manager {
     session_metadata meta = access::meta(s);
     std::string sealed;
     if (auto ec = seal_for_write(meta, access::data(s), access::key(s), now, sealed)) co_return ec;
-    const store_write w{sealed, ttl_until(meta.idle_deadline, now), meta.user};
+    const std::string index = user_index_key(opts_.key_prefix, meta.user);
+    const store_write w{sealed, ttl_until(meta.idle_deadline, now), index};
 
     result<std::uint64_t> r = make_error_code(error::internal);
     if (is_new) {
@@ -512,7 +516,8 @@ class basic_session_manager {
     }
     std::string sealed;
     if (auto ec = seal_for_write(access::meta(next), access::data(next), access::key(next), now, sealed)) co_return ec;
-    const store_write w{sealed, ttl_until(access::meta(next).idle_deadline, now), access::meta(next).user};
+    const std::string index = user_index_key(opts_.key_prefix, access::meta(next).user);
+    const store_write w{sealed, ttl_until(access::meta(next).idle_deadline, now), index};
     result<std::uint64_t> r = co_await store_.rotate(access::key(s), access::key(next), w, access::meta(s).version);
     if (!r) {
       if (r.error() == error::conflict) bump(state_->counts.conflicts);
@@ -557,7 +562,8 @@ class basic_session_manager {
   }
 
   awaitable<result<std::size_t>> destroy_user_impl(std::string_view user) {
-    result<std::vector<std::string>> keys = co_await store_.erase_user(user);
+    result<std::vector<std::string>> keys =
+        co_await store_.erase_user(user_index_key(opts_.key_prefix, user));
     if (!keys) {
       count_store_error(keys.error());
       co_return keys.error();
@@ -570,7 +576,8 @@ class basic_session_manager {
   }
 
   awaitable<result<std::vector<session_info>>> list_user_impl(std::string_view user) {
-    result<std::vector<std::string>> keys = co_await store_.list_user(user);
+    result<std::vector<std::string>> keys =
+        co_await store_.list_user(user_index_key(opts_.key_prefix, user));
     if (!keys) {
       count_store_error(keys.error());
       co_return keys.error();
@@ -591,6 +598,9 @@ class basic_session_manager {
       if (cipher_.open(rec->value, key, plain) || ser_.deserialize(plain, info.metadata, ignored))
         continue;
       if (now >= info.metadata.idle_deadline || now >= info.metadata.absolute_deadline) continue;
+      // An index may still list a session that was bound to another user since (stores drop
+      // such entries lazily).
+      if (info.metadata.user != user) continue;
       info.metadata.version = rec->version;
       info.storage_key = std::move(key);
       out.push_back(std::move(info));

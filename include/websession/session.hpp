@@ -57,9 +57,11 @@ class session {
   bool valid() const noexcept { return !id_.empty() && !destroyed_; }
   explicit operator bool() const noexcept { return valid(); }
 
-  /// The session id as it goes into the cookie (43 characters of base64url). Secret.
+  /// The session id as it goes into the cookie (43 characters of base64url, '.' and a 3
+  /// character slot tag; see session_id). Secret.
   const std::string& id() const noexcept { return id_; }
-  /// The key the store keeps this session under: prefix + base64url(SHA-256(id)). Not secret.
+  /// The key the store keeps this session under: prefix{tag} + base64url(SHA-256(id)). Not
+  /// secret.
   const std::string& storage_key() const noexcept { return key_; }
 
   const session_metadata& metadata() const noexcept { return meta_; }

@@ -1,21 +1,24 @@
-// redis_store: the session_store for production, on one multiplexed Redis connection. Versioned
-// writes, rotation and per-user revocation run as Lua scripts so each is atomic in Redis.
+// redis_store: the session_store for production, on a Redis client (one server, a Sentinel-
+// managed master, or a Cluster). Versioned writes, rotation and per-user revocation are Lua
+// scripts that declare every key they touch, so each is atomic in Redis and runs on a cluster.
 #pragma once
 
 #include <websession/concepts.hpp>
-#include <websession/detail/base64url.hpp>
-#include <websession/detail/sha256.hpp>
 #include <websession/error.hpp>
-#include <websession/redis/connection.hpp>
+#include <websession/redis/client.hpp>
 #include <websession/redis/request.hpp>
+#include <websession/redis/slot.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -26,14 +29,20 @@ namespace websession {
 
 namespace detail {
 
-// Every stored value is "<version>:<user length>:<user tag><sealed bytes>": Redis itself can
-// then check versions and keep the per-user index right without being able to read the session.
-// The user tag is a hash of the user id (redis_user_tag below).
+// Every stored value is "<version>:<user length>:<user><sealed bytes>": Redis itself can then
+// check versions and keep the per-user index right without being able to read the session.
+// <user> is the name of the user's index (store_write::user: the key prefix, a hash tag and a
+// hash of the user id), or empty.
 //
-// The user index is a sorted set "<index prefix><user tag>" of storage keys scored by expiry
+// A user's index is a sorted set under that name, of storage keys scored by expiry
 // (milliseconds, Redis server time), pruned of expired members whenever it is written or read.
-// Storage keys are prefix + 43 base64url characters, which contain no ':', so index keys
-// cannot collide with them.
+// Members of sessions that were erased, or bound to another user since, stay until they expire
+// or erase_user meets them: readers check the value's user.
+//
+// Every key a script touches is in KEYS. On a cluster the keys of one script must share a slot:
+// a user's sessions carry the user's hash tag, so the index and the session are together; when
+// they are not (an anonymous session bound without rotating, an id made before slot tags), the
+// store takes the single-slot steps described at redis_store.
 inline constexpr std::string_view redis_lua_prelude = R"lua(
 local function parse(v)
   local a = string.find(v, ':', 1, true)
@@ -67,69 +76,85 @@ local function index_add(idx, key, ttl)
 end
 )lua";
 
-// KEYS[1] key; ARGV[1] sealed, ARGV[2] ttl ms, ARGV[3] user, ARGV[4] index prefix.
-inline constexpr std::string_view redis_lua_insert = R"lua(
-if not redis.call('SET', KEYS[1], value(1, ARGV[3], ARGV[1]), 'NX', 'PX', ARGV[2]) then return -2 end
-if ARGV[3] ~= '' then index_add(ARGV[4] .. ARGV[3], KEYS[1], ARGV[2]) end
+// KEYS[1] key, KEYS[2] index; ARGV[1] sealed, ARGV[2] ttl ms, ARGV[3] version. Stores a new key
+// bound to the user of that index. Returns the version, or -2 if the key exists.
+inline constexpr std::string_view redis_lua_create = R"lua(
+if not redis.call('SET', KEYS[1], value(ARGV[3], KEYS[2], ARGV[1]), 'NX', 'PX', ARGV[2]) then return -2 end
+index_add(KEYS[2], KEYS[1], ARGV[2])
+return tonumber(ARGV[3])
+)lua";
+
+// KEYS[1] index; ARGV[1] key, ARGV[2] ttl ms. The index step of a write whose key is in
+// another slot; it runs first, so a bound session is never missing from its index.
+inline constexpr std::string_view redis_lua_index_add = R"lua(
+index_add(KEYS[1], ARGV[1], ARGV[2])
 return 1
 )lua";
 
-// KEYS[1] key; ARGV[1] sealed, ARGV[2] ttl ms, ARGV[3] user, ARGV[4] index prefix,
-// ARGV[5] expected version. Returns the new version, -1 not found, -2 conflict, -3 malformed.
+// KEYS[1] key, KEYS[2] the user's index if it shares the key's slot (else absent); ARGV[1]
+// sealed, ARGV[2] ttl ms, ARGV[3] user (index name or ''), ARGV[4] expected version. Returns
+// the new version, -1 not found, -2 conflict, -3 malformed.
 inline constexpr std::string_view redis_lua_replace = R"lua(
-local ver, old_user = current(KEYS[1], ARGV[5])
+local ver, old_user = current(KEYS[1], ARGV[4])
 if not ver then return old_user end  -- then it holds the error code
 local nv = ver + 1
 redis.call('SET', KEYS[1], value(nv, ARGV[3], ARGV[1]), 'PX', ARGV[2])
-if old_user ~= ARGV[3] and old_user ~= '' then redis.call('ZREM', ARGV[4] .. old_user, KEYS[1]) end
-if ARGV[3] ~= '' then index_add(ARGV[4] .. ARGV[3], KEYS[1], ARGV[2]) end
+if KEYS[2] then index_add(KEYS[2], KEYS[1], ARGV[2]) end
 return nv
 )lua";
 
-// KEYS[1] old key, KEYS[2] new key; ARGV as replace.
+// KEYS[1] old key, KEYS[2] new key, KEYS[3] the user's index if bound (all in one slot);
+// ARGV as replace.
 inline constexpr std::string_view redis_lua_rotate = R"lua(
-local ver, old_user = current(KEYS[1], ARGV[5])
+local ver, old_user = current(KEYS[1], ARGV[4])
 if not ver then return old_user end  -- then it holds the error code
 if redis.call('EXISTS', KEYS[2]) == 1 then return -2 end
 local nv = ver + 1
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], value(nv, ARGV[3], ARGV[1]), 'PX', ARGV[2])
-if old_user ~= '' then redis.call('ZREM', ARGV[4] .. old_user, KEYS[1]) end
-if ARGV[3] ~= '' then index_add(ARGV[4] .. ARGV[3], KEYS[2], ARGV[2]) end
+if KEYS[3] then
+  if old_user == KEYS[3] then redis.call('ZREM', KEYS[3], KEYS[1]) end
+  index_add(KEYS[3], KEYS[2], ARGV[2])
+end
 return nv
 )lua";
 
-// KEYS[1] key; ARGV[1] index prefix. Returns 1 if a value was erased.
-inline constexpr std::string_view redis_lua_erase = R"lua(
-local cur = redis.call('GET', KEYS[1])
-if not cur then return 0 end
+// KEYS[1] key; ARGV[1] expected version. The last step of a rotation across slots: erases the
+// old key if it still holds the version that was copied. Returns 1, -1, -2 or -3.
+inline constexpr std::string_view redis_lua_erase_version = R"lua(
+local ver, user = current(KEYS[1], ARGV[1])
+if not ver then return user end
 redis.call('DEL', KEYS[1])
-local ver, user = parse(cur)
-if user and user ~= '' then redis.call('ZREM', ARGV[1] .. user, KEYS[1]) end
 return 1
 )lua";
 
-// ARGV[1] index key, ARGV[2] user. Erases the user's live sessions; returns their keys.
-inline constexpr std::string_view redis_lua_erase_user = R"lua(
-local out = {}
-for _, k in ipairs(redis.call('ZRANGE', ARGV[1], 0, -1)) do
-  local cur = redis.call('GET', k)
-  if cur then
-    local ver, user = parse(cur)
-    if user == ARGV[2] then
-      redis.call('DEL', k)
-      table.insert(out, k)
-    end
-  end
-end
-redis.call('DEL', ARGV[1])
-return out
+// KEYS[1] index; ARGV[1] how many. Prunes expired members; returns the first ARGV[1] of the rest
+// (all for 0).
+inline constexpr std::string_view redis_lua_index_range = R"lua(
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms())
+return redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 )lua";
 
-// ARGV[1] index key. Prunes expired members; returns the rest.
-inline constexpr std::string_view redis_lua_list_user = R"lua(
-redis.call('ZREMRANGEBYSCORE', ARGV[1], '-inf', now_ms())
-return redis.call('ZRANGE', ARGV[1], 0, -1)
+// KEYS: session keys of one slot, then (if ARGV[2] is '1') their index last; ARGV[1] the user.
+// Erases each key still bound to that user and takes every one of them off the index. Returns
+// the keys erased.
+inline constexpr std::string_view redis_lua_erase_members = R"lua(
+local out = {}
+local n = #KEYS
+local idx = nil
+if ARGV[2] == '1' then idx = KEYS[n]; n = n - 1 end
+for i = 1, n do
+  local cur = redis.call('GET', KEYS[i])
+  if cur then
+    local ver, user = parse(cur)
+    if user == ARGV[1] then
+      redis.call('DEL', KEYS[i])
+      table.insert(out, KEYS[i])
+    end
+  end
+  if idx then redis.call('ZREM', idx, KEYS[i]) end
+end
+return out
 )lua";
 
 // A Lua script and its SHA-1, for EVALSHA.
@@ -150,12 +175,13 @@ struct redis_script {
 };
 
 struct redis_scripts {
-  redis_script insert{redis_lua_insert};
+  redis_script create{redis_lua_create};
+  redis_script index_add{redis_lua_index_add};
   redis_script replace{redis_lua_replace};
   redis_script rotate{redis_lua_rotate};
-  redis_script erase{redis_lua_erase};
-  redis_script erase_user{redis_lua_erase_user};
-  redis_script list_user{redis_lua_list_user};
+  redis_script erase_version{redis_lua_erase_version};
+  redis_script index_range{redis_lua_index_range};
+  redis_script erase_members{redis_lua_erase_members};
 
   static const redis_scripts& get() {
     static const redis_scripts scripts;
@@ -179,46 +205,116 @@ inline bool parse_redis_value(std::string_view v, std::uint64_t& version, std::s
   return true;
 }
 
-// What Redis sees of a user id: base64url(SHA-256(user)), so neither the value headers nor the
-// index key names give away who is logged in. Empty stays empty (no user bound).
-inline std::string redis_user_tag(std::string_view user) {
-  if (user.empty()) return {};
-  unsigned char digest[sha256_size];
-  if (!sha256(user.data(), user.size(), digest)) throw std::runtime_error("websession: SHA-256 failed");
-  std::string out;
-  base64url_encode(digest, sizeof digest, out);
-  return out;
+// A value's header and sealed bytes: what the store writes without a script.
+inline std::string redis_value(std::uint64_t version, std::string_view user, std::string_view sealed) {
+  std::string v = std::to_string(version);
+  v += ':';
+  v += std::to_string(user.size());
+  v += ':';
+  v += user;
+  v += sealed;
+  return v;
+}
+
+// Before slot tags, an index was "<prefix>user:<hash>" and values named their user by <hash>.
+// For an index "<prefix>user:{tag}<hash>", that older index and user, so that revoking and
+// listing still reach sessions bound before (until they expire); empty if `index` is not of
+// that form.
+inline std::pair<std::string, std::string> redis_legacy_index(std::string_view index) {
+  const auto open = index.find("user:{");
+  if (open == std::string_view::npos) return {};
+  const auto close = index.find('}', open + 6);
+  if (close == std::string_view::npos || close + 1 >= index.size()) return {};
+  std::string legacy(index.substr(0, open + 5));
+  const std::string_view hash = index.substr(close + 1);
+  legacy += hash;
+  return {std::move(legacy), std::string(hash)};
 }
 
 }  // namespace detail
 
-/// Settings of redis_store beyond the connection's.
+/// Settings of redis_store beyond the client's.
 struct redis_store_options {
-  /// Prefix of the per-user index keys ("<index_prefix><hash of the user>"). Keep it under the
-  /// manager's key prefix so one prefix covers everything an application stores.
-  std::string index_prefix = "websession:user:";
+  /// Follow every write with `WAIT wait_replicas wait_timeout` and acknowledge it only when
+  /// that many replicas have it, so that an acknowledged write survives a failover (Redis
+  /// replicates asynchronously: without WAIT, a write acknowledged by a master that dies before
+  /// its replica got it is lost when the replica takes over). 0 (the default) sends no WAIT.
+  int wait_replicas = 0;
+  /// How long WAIT may block (it holds up the connection's other replies meanwhile): keep it
+  /// short, and below the connection's request_timeout and health_check_interval.
+  std::chrono::milliseconds wait_timeout = std::chrono::milliseconds(100);
+  /// Index members read and erased per script call by erase_user (each call is short, so no
+  /// single Redis command runs long however many sessions a user has).
+  std::size_t erase_batch = 256;
 };
 
 /// The Redis session store, a model of session_store.
 ///
-/// Keys are the manager's storage keys (prefix + hashed id). Values carry a version and a hash
-/// of the bound user in a small clear header before the sealed bytes (see detail above); the
-/// session data stays sealed, and nothing Redis holds names a session id or a user. Create is SET NX PX, load one GET, and every conditional write one EVALSHA
-/// (falling back to EVAL when Redis answers NOSCRIPT, after a restart or SCRIPT FLUSH).
+/// Keys are the manager's storage keys (`prefix{tag}hash`); values carry a version and the name
+/// of the bound user's index in a small clear header before the sealed bytes; the session data
+/// stays sealed, and nothing Redis holds names a session id or a user. Load is one GET, create
+/// one SET NX PX, and every conditional write one EVALSHA (EVAL when Redis answers NOSCRIPT,
+/// after a restart or SCRIPT FLUSH).
 ///
-/// A store is a cheap handle sharing one connection. Errors: every operation may complete with
-/// error::store_unavailable (refused, dropped, or a Redis error reply) or error::timeout.
+/// On every deployment (one server, Sentinel, Cluster), each operation is either one atomic
+/// Redis command or script, or a sequence of such steps, each on one hash slot:
+///
+/// | operation   | atomic when                                  | otherwise (cluster only)      |
+/// |-------------|----------------------------------------------|-------------------------------|
+/// | load        | always (GET)                                 |                               |
+/// | insert      | anonymous, or key and user index share a slot| index first, then SET NX      |
+/// | replace     | anonymous, or key and user index share a slot| index first, then the CAS     |
+/// | rotate      | old key, new key and index share a slot      | index, create new key, erase  |
+/// |             |                                              | old key if unchanged (else    |
+/// |             |                                              | the new key is erased again)  |
+/// | erase       | always (DEL; the index entry is dropped when | |
+/// |             | it expires or erase_user meets it)           |                               |
+/// | erase_user  | per batch of erase_batch sessions (a login   | per slot within a batch       |
+/// |             | made during the revocation may survive it)   |                               |
+/// | list_user   | the index read is one script                 |                               |
+///
+/// The manager gives a bound session its user's slot tag when the id rotates at login, so on a
+/// cluster a user's sessions and index share a slot and all of the above is atomic for them.
+/// Between the steps of a rotation across slots, both ids load the session; a save through the
+/// old id in between makes the rotation fail with conflict, and the new key is erased again.
+///
+/// A store is a cheap handle sharing one client. Errors: every operation may complete with
+/// error::store_unavailable (refused, dropped, or a Redis error reply) or error::timeout (also
+/// when fewer than wait_replicas replicas confirmed a write within wait_timeout: the write is on
+/// the master and may or may not survive a failover).
 class redis_store {
  public:
-  /// Uses `conn`, which the caller runs (connection::async_run) and keeps alive.
-  explicit redis_store(std::shared_ptr<redis::connection> conn, redis_store_options opts = {})
-      : conn_(std::move(conn)), opts_(std::make_shared<redis_store_options>(std::move(opts))) {}
+  /// Uses `client`, which the caller runs (client::async_run) and keeps running. Throws
+  /// std::invalid_argument for wait_replicas < 0, or, with wait_replicas > 0, a wait_timeout
+  /// that is not positive or not below the client's request_timeout and health_check_interval.
+  explicit redis_store(redis::client client, redis_store_options opts = {})
+      : client_(std::move(client)),
+        opts_(std::make_shared<const redis_store_options>(std::move(opts))) {
+    validate(*opts_, client_.get_config());
+  }
 
-  redis::connection& connection() noexcept { return *conn_; }
+  /// Uses one connection (standalone or Sentinel), as redis_store(redis::client(conn)).
+  explicit redis_store(std::shared_ptr<redis::connection> conn, redis_store_options opts = {})
+      : redis_store(redis::client(std::move(conn)), std::move(opts)) {}
+
+  /// Uses a cluster client, as redis_store(redis::client(c)).
+  explicit redis_store(std::shared_ptr<redis::cluster> c, redis_store_options opts = {})
+      : redis_store(redis::client(std::move(c)), std::move(opts)) {}
+
+  /// The client (a handle: copies share its connections).
+  redis::client& client() noexcept { return client_; }
+
+  /// The connection of a standalone or Sentinel client; throws std::logic_error on a cluster.
+  redis::connection& connection() {
+    if (!client_.connection()) throw std::logic_error("websession::redis_store: a cluster has no single connection");
+    return *client_.connection();
+  }
+
+  const redis_store_options& options() const noexcept { return *opts_; }
 
   awaitable<result<store_record>> load(std::string_view key) {
     redis::request req(true);
-    req.push("GET", key);
+    req.push("GET", key).route(key);
     auto replies = co_await exec(req);
     if (!replies) co_return replies.error();
     redis::reply& r = (*replies)[0];
@@ -237,139 +333,303 @@ class redis_store {
   }
 
   awaitable<result<std::uint64_t>> insert(std::string_view key, store_write w) {
-    if (w.user.empty()) {
-      // The common case needs no script: SET NX PX with the header of version 1.
-      std::string value = "1:0:";
-      value += w.value;
-      redis::request req;
-      req.push("SET", key, value, "NX", "PX", ttl_ms(w));
-      auto replies = co_await exec(req);
-      if (!replies) co_return replies.error();
-      const redis::reply& r = (*replies)[0];
-      if (r.is_nil()) co_return make_error_code(error::conflict);
-      if (r.is_error()) co_return make_error_code(error::store_unavailable);
-      co_return std::uint64_t{1};
+    result<std::uint64_t> r = co_await create(key, w, 1);
+    if (r) {
+      if (auto ec = co_await wait_replicas(key)) co_return ec;
     }
-    const std::string ttl = std::to_string(ttl_ms(w));
-    const std::string user = detail::redis_user_tag(w.user);
-    const std::vector<std::string_view> keys{key};
-    const std::vector<std::string_view> args{w.value, ttl, user, opts_->index_prefix};
-    result<redis::reply> r = co_await eval(detail::redis_scripts::get().insert, keys, args);
-    co_return version_reply(std::move(r));
+    co_return r;
   }
 
   awaitable<result<std::uint64_t>> replace(std::string_view key, store_write w,
                                            std::uint64_t expected_version) {
+    const bool together = w.user.empty() || client_.same_slot(key, w.user);
+    if (!together) {
+      if (auto ec = co_await index_add(w.user, key, w.ttl)) co_return ec;
+    }
     const std::string ttl = std::to_string(ttl_ms(w));
     const std::string expected = std::to_string(expected_version);
-    const std::string user = detail::redis_user_tag(w.user);
-    const std::vector<std::string_view> keys{key};
-    const std::vector<std::string_view> args{w.value, ttl, user, opts_->index_prefix, expected};
+    std::vector<std::string_view> keys{key};
+    if (!w.user.empty() && together) keys.push_back(w.user);
+    const std::vector<std::string_view> args{w.value, ttl, w.user, expected};
     result<redis::reply> r = co_await eval(detail::redis_scripts::get().replace, keys, args);
-    co_return version_reply(std::move(r));
+    result<std::uint64_t> v = version_reply(std::move(r));
+    if (v) {
+      if (auto ec = co_await wait_replicas(key)) co_return ec;
+    }
+    co_return v;
   }
 
   awaitable<result<std::uint64_t>> rotate(std::string_view old_key, std::string_view new_key,
                                           store_write w, std::uint64_t expected_version) {
+    const bool together = client_.same_slot(old_key, new_key) &&
+                          (w.user.empty() || client_.same_slot(new_key, w.user));
+    if (!together) co_return co_await rotate_in_steps(old_key, new_key, w, expected_version);
     const std::string ttl = std::to_string(ttl_ms(w));
     const std::string expected = std::to_string(expected_version);
-    const std::string user = detail::redis_user_tag(w.user);
-    const std::vector<std::string_view> keys{old_key, new_key};
-    const std::vector<std::string_view> args{w.value, ttl, user, opts_->index_prefix, expected};
+    std::vector<std::string_view> keys{old_key, new_key};
+    if (!w.user.empty()) keys.push_back(w.user);
+    const std::vector<std::string_view> args{w.value, ttl, w.user, expected};
     result<redis::reply> r = co_await eval(detail::redis_scripts::get().rotate, keys, args);
-    co_return version_reply(std::move(r));
+    result<std::uint64_t> v = version_reply(std::move(r));
+    if (v) {
+      if (auto ec = co_await wait_replicas(new_key)) co_return ec;
+    }
+    co_return v;
   }
 
   awaitable<result<bool>> erase(std::string_view key) {
-    const std::vector<std::string_view> keys{key};
-    const std::vector<std::string_view> args{opts_->index_prefix};
-    result<redis::reply> r = co_await eval(detail::redis_scripts::get().erase, keys, args);
+    redis::request req;
+    req.push("DEL", key).route(key);
+    auto replies = co_await exec(req);
     // result<bool> cannot be made implicitly from an error_code (which converts to bool).
-    if (!r) co_return result<bool>(boost::system::in_place_error, r.error());
-    if (r->type != redis::reply_type::integer)
+    if (!replies) co_return result<bool>(boost::system::in_place_error, replies.error());
+    const redis::reply& r = (*replies)[0];
+    if (r.type != redis::reply_type::integer)
       co_return result<bool>(boost::system::in_place_error, error::store_unavailable);
-    co_return r->integer == 1;
+    if (auto ec = co_await wait_replicas(key))
+      co_return result<bool>(boost::system::in_place_error, ec);
+    co_return r.integer == 1;
   }
 
   awaitable<result<std::vector<std::string>>> erase_user(std::string_view user) {
-    const std::string tag = detail::redis_user_tag(user);
-    const std::string index = opts_->index_prefix + tag;
-    const std::vector<std::string_view> args{index, tag};
-    const std::vector<std::string_view> no_keys;
-    result<redis::reply> r = co_await eval(detail::redis_scripts::get().erase_user, no_keys, args);
-    co_return key_list(std::move(r));
+    std::vector<std::string> erased;
+    if (auto ec = co_await erase_indexed(user, user, erased)) co_return ec;
+    // Sessions bound before slot tags existed, in the index of that time.
+    const auto [legacy, legacy_user] = detail::redis_legacy_index(user);
+    if (!legacy.empty()) {
+      if (auto ec = co_await erase_indexed(legacy, legacy_user, erased)) co_return ec;
+    }
+    co_return erased;
   }
 
   awaitable<result<std::vector<std::string>>> list_user(std::string_view user) {
-    const std::string index = opts_->index_prefix + detail::redis_user_tag(user);
-    const std::vector<std::string_view> args{index};
-    const std::vector<std::string_view> no_keys;
-    result<redis::reply> r = co_await eval(detail::redis_scripts::get().list_user, no_keys, args);
-    co_return key_list(std::move(r));
+    result<std::vector<std::string>> keys = co_await index_range(user, 0);
+    if (!keys) co_return keys;
+    const auto [legacy, legacy_user] = detail::redis_legacy_index(user);
+    if (!legacy.empty()) {
+      result<std::vector<std::string>> more = co_await index_range(legacy, 0);
+      if (!more) co_return more;
+      for (auto& k : *more) keys->push_back(std::move(k));
+    }
+    co_return keys;
   }
 
+  /// A PING to the server, or to every master of a cluster.
   awaitable<boost::system::error_code> ping() {
     redis::request req(true);
     req.push("PING");
-    auto replies = co_await exec(req);
-    if (!replies) co_return replies.error();
-    if ((*replies)[0].is_error()) co_return make_error_code(error::store_unavailable);
+    const std::size_t n = std::max<std::size_t>(client_.master_count(), 1);
+    for (std::size_t i = 0; i < n; ++i) {
+      auto [ec, replies] = co_await client_.async_exec_at(
+          i, req, boost::asio::as_tuple(boost::asio::use_awaitable));
+      if (ec) co_return ec;
+      if (replies.size() != 1 || replies[0].is_error())
+        co_return make_error_code(error::store_unavailable);
+    }
     co_return boost::system::error_code{};
   }
 
-  /// How many session values are stored under `key_prefix`, counted with SCAN (never KEYS, which
-  /// blocks Redis); index keys are not counted. A live count: concurrent writes may be missed.
+  /// How many session values are stored under `key_prefix` (on every master of a cluster),
+  /// counted with SCAN (never KEYS, which blocks Redis); index keys are not counted. A live
+  /// count: concurrent writes may be missed.
   awaitable<result<std::size_t>> count(std::string_view key_prefix) {
-    std::string cursor = "0";
     std::size_t n = 0;
     const std::string pattern = std::string(key_prefix) + "*";
-    do {
-      redis::request req(true);
-      req.push("SCAN", cursor, "MATCH", pattern, "COUNT", 1000);
-      auto replies = co_await exec(req);
-      if (!replies) co_return replies.error();
-      const redis::reply& r = (*replies)[0];
-      if (r.type != redis::reply_type::array || r.elements.size() != 2)
-        co_return make_error_code(error::store_unavailable);
-      cursor = r.elements[0].str;
-      for (const redis::reply& k : r.elements[1].elements)
-        if (k.str.size() == key_prefix.size() + 43 &&
-            k.str.find(':', key_prefix.size()) == std::string::npos)
-          ++n;
-    } while (cursor != "0");
+    const std::size_t masters = client_.master_count();
+    if (masters == 0) co_return make_error_code(error::store_unavailable);
+    for (std::size_t m = 0; m < masters; ++m) {
+      std::string cursor = "0";
+      do {
+        redis::request req(true);
+        req.push("SCAN", cursor, "MATCH", pattern, "COUNT", 1000);
+        auto [ec, replies] = co_await client_.async_exec_at(
+            m, req, boost::asio::as_tuple(boost::asio::use_awaitable));
+        if (ec) co_return ec;
+        if (replies.size() != 1) co_return make_error_code(error::store_unavailable);
+        const redis::reply& r = replies[0];
+        if (r.type != redis::reply_type::array || r.elements.size() != 2)
+          co_return make_error_code(error::store_unavailable);
+        cursor = r.elements[0].str;
+        for (const redis::reply& k : r.elements[1].elements) {
+          // prefix + hash (an id without a slot tag) or prefix{tag}hash; index names hold ':'.
+          const std::size_t rest = k.str.size() - std::min(k.str.size(), key_prefix.size());
+          if ((rest == 43 || rest == 48) && k.str.find(':', key_prefix.size()) == std::string::npos)
+            ++n;
+        }
+      } while (cursor != "0");
+    }
     co_return n;
   }
 
  private:
+  static void validate(const redis_store_options& o, const redis::config& c) {
+    if (o.wait_replicas < 0)
+      throw std::invalid_argument("websession::redis_store_options::wait_replicas must not be negative");
+    if (o.erase_batch == 0)
+      throw std::invalid_argument("websession::redis_store_options::erase_batch must be positive");
+    if (o.wait_replicas == 0) return;
+    if (o.wait_timeout <= std::chrono::milliseconds::zero() || o.wait_timeout >= c.request_timeout ||
+        (c.health_check_interval > std::chrono::milliseconds::zero() &&
+         o.wait_timeout >= c.health_check_interval))
+      throw std::invalid_argument(
+          "websession::redis_store_options::wait_timeout must be positive and below the "
+          "client's request_timeout and health_check_interval");
+  }
+
   static long long ttl_ms(const store_write& w) {
     return std::max<long long>(1, w.ttl.count());
   }
 
   awaitable<result<std::vector<redis::reply>>> exec(const redis::request& req) {
-    auto [ec, replies] = co_await conn_->async_exec(req, boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto [ec, replies] = co_await client_.async_exec(req, boost::asio::as_tuple(boost::asio::use_awaitable));
     if (ec) co_return ec;
     if (replies.size() != req.size()) co_return make_error_code(error::store_unavailable);
     co_return std::move(replies);
   }
 
-  // EVALSHA, and EVAL once if the script is not cached in Redis (restart, SCRIPT FLUSH).
+  // EVALSHA, and EVAL once if the script is not cached in Redis (restart, SCRIPT FLUSH). Routed
+  // by the first key (the script's keys share its slot).
   awaitable<result<redis::reply>> eval(const detail::redis_script& script,
                                        const std::vector<std::string_view>& keys,
                                        const std::vector<std::string_view>& args) {
     redis::request req;
     req.push("EVALSHA", script.sha1, keys.size(), keys, args);
+    if (!keys.empty()) req.route(keys.front());
     auto replies = co_await exec(req);
     if (!replies) co_return replies.error();
     redis::reply r = std::move((*replies)[0]);
     if (r.is_error() && std::string_view(r.str).starts_with("NOSCRIPT")) {
       redis::request full;
       full.push("EVAL", script.body, keys.size(), keys, args);
+      if (!keys.empty()) full.route(keys.front());
       replies = co_await exec(full);
       if (!replies) co_return replies.error();
       r = std::move((*replies)[0]);
     }
     if (r.is_error()) co_return make_error_code(error::store_unavailable);
     co_return r;
+  }
+
+  // With wait_replicas: WAIT on the master that took the write to `key`.
+  awaitable<boost::system::error_code> wait_replicas(std::string_view key) {
+    if (opts_->wait_replicas <= 0) co_return boost::system::error_code{};
+    redis::request req;
+    req.push("WAIT", opts_->wait_replicas, opts_->wait_timeout.count()).route(key);
+    auto replies = co_await exec(req);
+    if (!replies) co_return replies.error();
+    const redis::reply& r = (*replies)[0];
+    if (r.type != redis::reply_type::integer) co_return make_error_code(error::store_unavailable);
+    if (r.integer < opts_->wait_replicas) co_return make_error_code(error::timeout);
+    co_return boost::system::error_code{};
+  }
+
+  // A new key at `version`: SET NX PX, or with a user the create script (its index shares the
+  // key's slot) or the index step then SET NX PX.
+  awaitable<result<std::uint64_t>> create(std::string_view key, const store_write& w,
+                                          std::uint64_t version) {
+    if (!w.user.empty() && client_.same_slot(key, w.user)) {
+      const std::string ttl = std::to_string(ttl_ms(w));
+      const std::string ver = std::to_string(version);
+      const std::vector<std::string_view> keys{key, w.user};
+      const std::vector<std::string_view> args{w.value, ttl, ver};
+      result<redis::reply> r = co_await eval(detail::redis_scripts::get().create, keys, args);
+      co_return version_reply(std::move(r));
+    }
+    if (!w.user.empty()) {
+      if (auto ec = co_await index_add(w.user, key, w.ttl)) co_return ec;
+    }
+    const std::string value = detail::redis_value(version, w.user, w.value);
+    redis::request req;
+    req.push("SET", key, value, "NX", "PX", ttl_ms(w)).route(key);
+    auto replies = co_await exec(req);
+    if (!replies) co_return replies.error();
+    const redis::reply& r = (*replies)[0];
+    if (r.is_nil()) co_return make_error_code(error::conflict);
+    if (r.is_error()) co_return make_error_code(error::store_unavailable);
+    co_return version;
+  }
+
+  awaitable<boost::system::error_code> index_add(std::string_view index, std::string_view key,
+                                                 std::chrono::milliseconds ttl) {
+    const std::string t = std::to_string(std::max<long long>(1, ttl.count()));
+    const std::vector<std::string_view> keys{index};
+    const std::vector<std::string_view> args{key, t};
+    result<redis::reply> r = co_await eval(detail::redis_scripts::get().index_add, keys, args);
+    if (!r) co_return r.error();
+    co_return boost::system::error_code{};
+  }
+
+  // A rotation across slots: create the new key (after the index step), then erase the old one
+  // if it still holds the version copied; if it does not, erase the new one again.
+  awaitable<result<std::uint64_t>> rotate_in_steps(std::string_view old_key,
+                                                   std::string_view new_key, const store_write& w,
+                                                   std::uint64_t expected_version) {
+    const std::uint64_t next = expected_version + 1;
+    result<std::uint64_t> made = co_await create(new_key, w, next);
+    if (!made) co_return made;
+    const std::string expected = std::to_string(expected_version);
+    const std::vector<std::string_view> keys{old_key};
+    const std::vector<std::string_view> args{expected};
+    result<redis::reply> r = co_await eval(detail::redis_scripts::get().erase_version, keys, args);
+    result<std::uint64_t> gone = version_reply(std::move(r));
+    if (!gone) {
+      // Changed, gone, or unknown (the reply was lost): the rotation did not happen, so the
+      // new key must not outlive it. Best effort: if this fails too, its TTL ends it.
+      redis::request undo;
+      undo.push("DEL", new_key).route(new_key);
+      (void)co_await exec(undo);
+      co_return gone.error();
+    }
+    if (auto ec = co_await wait_replicas(old_key)) co_return ec;
+    if (auto ec = co_await wait_replicas(new_key)) co_return ec;
+    co_return next;
+  }
+
+  // The first `n` live members of an index (all for 0).
+  awaitable<result<std::vector<std::string>>> index_range(std::string_view index, long long n) {
+    const std::string count = std::to_string(n);
+    const std::vector<std::string_view> keys{index};
+    const std::vector<std::string_view> args{count};
+    result<redis::reply> r = co_await eval(detail::redis_scripts::get().index_range, keys, args);
+    co_return key_list(std::move(r));
+  }
+
+  // Erases, batch by batch, the sessions an index lists that are still bound to `user`
+  // (appended to `erased`), and empties the index.
+  awaitable<boost::system::error_code> erase_indexed(std::string_view index, std::string_view user,
+                                                     std::vector<std::string>& erased) {
+    const long long batch = static_cast<long long>(opts_->erase_batch);
+    // Each round takes its batch off the index; logins during the revocation add members, so
+    // bound the rounds (a million sessions at the default batch).
+    for (int round = 0; round < 4096; ++round) {
+      result<std::vector<std::string>> members = co_await index_range(index, batch);
+      if (!members) co_return members.error();
+      if (members->empty()) break;
+      // One script per slot (on one server: per batch).
+      std::map<int, std::vector<std::string_view>> by_slot;
+      for (const std::string& k : *members) {
+        by_slot[client_.is_cluster() ? redis::hash_slot(k) : 0].push_back(k);
+      }
+      for (auto& [slot, keys] : by_slot) {
+        const bool with_index = client_.same_slot(keys.front(), index);
+        std::vector<std::string_view> script_keys = keys;
+        if (with_index) script_keys.push_back(index);
+        const std::vector<std::string_view> args{user, with_index ? "1" : "0"};
+        result<redis::reply> r =
+            co_await eval(detail::redis_scripts::get().erase_members, script_keys, args);
+        result<std::vector<std::string>> gone = key_list(std::move(r));
+        if (!gone) co_return gone.error();
+        for (auto& k : *gone) erased.push_back(std::move(k));
+        if (auto ec = co_await wait_replicas(keys.front())) co_return ec;
+        if (!with_index) {
+          redis::request zrem;
+          zrem.push("ZREM", index, keys).route(index);
+          auto replies = co_await exec(zrem);
+          if (!replies) co_return replies.error();
+        }
+      }
+    }
+    co_return boost::system::error_code{};
   }
 
   static result<std::uint64_t> version_reply(result<redis::reply> r) {
@@ -395,7 +655,7 @@ class redis_store {
     return keys;
   }
 
-  std::shared_ptr<redis::connection> conn_;
+  redis::client client_;
   std::shared_ptr<const redis_store_options> opts_;
 };
 
