@@ -1,5 +1,5 @@
-// Tests of websession/redis/config.hpp: redis:// and rediss:// URLs, percent-decoding, IPv6
-// hosts, and a clear error for each kind of malformed URL.
+// Tests of websession/redis/config.hpp: redis://, rediss://, cluster and sentinel URLs,
+// percent-decoding, IPv6 hosts, and a clear error for each kind of malformed URL.
 #include <websession/redis/config.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -8,7 +8,9 @@
 
 namespace {
 
+using websession::redis::address;
 using websession::redis::config;
+using websession::redis::deployment;
 using websession::redis::parse_url;
 using websession::redis::url_error;
 
@@ -131,6 +133,71 @@ BOOST_AUTO_TEST_CASE(malformed) {
   expect_error("redis://:p%@h", url_error::bad_escape);
   expect_error("redis://h/0?timeout=5", url_error::unsupported_query);
   expect_error("redis://h#frag", url_error::unsupported_query);
+}
+
+BOOST_AUTO_TEST_CASE(cluster_urls) {
+  auto c = parse_ok("redis-cluster://10.0.0.1:7000,10.0.0.2:7001,[::1]:7002,node-4");
+  BOOST_TEST((c.deployment == deployment::cluster));
+  BOOST_TEST(!c.tls);
+  BOOST_TEST_REQUIRE(c.cluster.seeds.size() == 4u);
+  BOOST_TEST((c.cluster.seeds[0] == address{"10.0.0.1", 7000}));
+  BOOST_TEST((c.cluster.seeds[1] == address{"10.0.0.2", 7001}));
+  BOOST_TEST((c.cluster.seeds[2] == address{"::1", 7002}));
+  BOOST_TEST((c.cluster.seeds[3] == address{"node-4", 6379}));
+  c = parse_ok("rediss-cluster://app:p%40ss@h:7000/0");
+  BOOST_TEST((c.deployment == deployment::cluster));
+  BOOST_TEST(c.tls);
+  BOOST_TEST(c.username == "app");
+  BOOST_TEST(c.password == "p@ss");
+  BOOST_TEST(c.cluster.seeds.size() == 1u);
+  BOOST_TEST(parse_ok("REDIS-CLUSTER://h").cluster.seeds.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(sentinel_urls) {
+  auto c = parse_ok("redis-sentinel://:pw@s1:26380,s2,[fe80::1%25eth0]:26381/3#mymaster");
+  BOOST_TEST((c.deployment == deployment::sentinel));
+  BOOST_TEST(c.password == "pw");
+  BOOST_TEST(c.database == 3);
+  BOOST_TEST(c.sentinel.master_name == "mymaster");
+  BOOST_TEST_REQUIRE(c.sentinel.sentinels.size() == 3u);
+  BOOST_TEST((c.sentinel.sentinels[0] == address{"s1", 26380}));
+  BOOST_TEST((c.sentinel.sentinels[1] == address{"s2", 26379}));  // the sentinel port by default
+  BOOST_TEST((c.sentinel.sentinels[2] == address{"fe80::1%eth0", 26381}));
+  // The URL's credentials are the data nodes'; the sentinels' are set separately.
+  BOOST_TEST(c.sentinel.password.empty());
+  BOOST_TEST(!c.tls);
+  BOOST_TEST(!c.sentinel.tls);
+  c = parse_ok("rediss-sentinel://s1#my%20master");
+  BOOST_TEST(c.tls);
+  BOOST_TEST(c.sentinel.tls);
+  BOOST_TEST(c.sentinel.master_name == "my master");
+  // A '#' inside the password is not the master name.
+  c = parse_ok("redis-sentinel://u:a#b@s1#m");
+  BOOST_TEST(c.password == "a#b");
+  BOOST_TEST(c.sentinel.master_name == "m");
+}
+
+BOOST_AUTO_TEST_CASE(malformed_cluster_and_sentinel_urls) {
+  expect_error("redis-clusters://h", url_error::bad_scheme);
+  expect_error("redis-cluster://", url_error::missing_host);
+  expect_error("redis-cluster://h1,,h2", url_error::missing_host);
+  expect_error("redis-cluster://h1,", url_error::missing_host);
+  expect_error("redis-cluster://h1:0,h2", url_error::bad_port);
+  expect_error("redis-cluster://h1,[::1", url_error::bad_host);
+  expect_error("redis-cluster://h/1", url_error::cluster_database);
+  expect_error("redis-cluster://h#m", url_error::unsupported_query);
+  expect_error("redis-cluster://h?x=1", url_error::unsupported_query);
+  expect_error("redis-sentinel://s1", url_error::missing_master_name);
+  expect_error("redis-sentinel://s1#", url_error::missing_master_name);
+  expect_error("redis-sentinel://s1/x#m", url_error::bad_database);
+  expect_error("redis-sentinel://s1#m%zz", url_error::bad_escape);
+  expect_error("redis://h1,h2", url_error::multiple_hosts);
+  const auto r = parse_url("redis-sentinel://s1");
+  BOOST_TEST_REQUIRE(!r);
+  BOOST_TEST(r.error().message().find("master-name") != std::string::npos);
+  const auto d = parse_url("redis-cluster://h/2");
+  BOOST_TEST_REQUIRE(!d);
+  BOOST_TEST(d.error().message().find("database") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(messages_name_the_problem) {
