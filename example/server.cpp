@@ -138,17 +138,24 @@ int run_redis(prepared& p, example::audit_log& audit) {
   cfg->fail_fast_when_down = true;
   // Declared first, destroyed last: the connection and the sweep timer go before it.
   asio::io_context ioc(static_cast<int>(p.cfg.threads));
-  auto conn = std::make_shared<websession::redis::connection>(ioc.get_executor(), *cfg);
-  conn->set_error_handler([&audit](const boost::system::error_code& ec, std::string_view what) {
+  // One server, a Sentinel-managed master or a Cluster, as the URL says.
+  std::optional<websession::redis::client> client;
+  try {
+    client.emplace(ioc.get_executor(), *cfg);
+  } catch (const std::exception& e) {
+    std::cerr << "server: --redis-url / WEBSESSION_REDIS_URL: " << e.what() << std::endl;
+    return exit_config;
+  }
+  client->set_error_handler([&audit](const boost::system::error_code& ec, std::string_view what) {
     boost::json::object extra;
     extra["error"] = what.empty() ? ec.message() : std::string(what);
     audit.write("redis_error", {}, {}, std::move(extra));
   });
-  conn->async_run(asio::detached);
+  client->async_run(asio::detached);
 
   // Sessions survive a Redis outage in process memory (see fallback_store for what users see).
   using store_type = websession::fallback_store<websession::redis_store, websession::memory_store>;
-  store_type store(websession::redis_store(conn), websession::memory_store(ioc.get_executor()));
+  store_type store(websession::redis_store(*client), websession::memory_store(ioc.get_executor()));
   store.set_observer([&audit](bool degraded, const boost::system::error_code& ec) {
     boost::json::object extra;
     if (ec) extra["error"] = ec.message();
@@ -160,9 +167,9 @@ int run_redis(prepared& p, example::audit_log& audit) {
   websession::basic_session_manager<websession::json_serializer, websession::aes_gcm_cipher,
                                     store_type, std::chrono::system_clock>
       mgr(ioc.get_executor(), std::move(cipher), store, p.opts);
-  return serve(ioc, p, audit, mgr, "redis", [&store, conn] {
+  return serve(ioc, p, audit, mgr, "redis", [&store, c = *client]() mutable {
     store.secondary().stop_sweep();
-    conn->cancel();
+    c.cancel();
   });
 #else
   std::cerr << "server: redis store not available in this build (it needs hiredis and "

@@ -54,6 +54,9 @@ options (each also read from the environment variable shown; the command line wi
   --threads N           threads running the io_context     WEBSESSION_THREADS (1)
   --store memory|redis  session store                      WEBSESSION_STORE (memory)
   --redis-url URL       Redis to use with --store redis    WEBSESSION_REDIS_URL
+                        (redis://127.0.0.1:6379): redis://, rediss://, a Cluster as
+                        redis-cluster://host:port[,host:port...], a Sentinel-managed
+                        master as redis-sentinel://host:port[,...][/db]#master-name
   --audit-log FILE      append audit events (JSON lines)   WEBSESSION_AUDIT_LOG (stderr)
   --insecure-cookies    cookie for plain http: no __Host-  WEBSESSION_INSECURE_COOKIES (false)
                         prefix, no Secure (local use only)

@@ -44,7 +44,8 @@ struct reply {
 /// | GET    | /csrf               | {"csrf"}: a fresh token for this session                 |
 /// | POST   | /logout             | {"logged_out": true}; needs X-CSRF-Token (else 403)      |
 /// | POST   | /logout-everywhere  | {"destroyed": n}; needs X-CSRF-Token; ends all of a user |
-/// | GET    | /healthz            | store ping, degraded flag, manager counters; 200 or 503  |
+/// | GET    | /healthz            | store ping, degraded flag, Redis topology, manager       |
+/// |        |                     | counters; 200 or 503                                     |
 ///
 /// Unknown paths are 404, known paths with another method 405 (with Allow). A bad cookie of any
 /// kind gets a fresh session (the Beast glue), never an error. Store failures are 503, a session
@@ -312,6 +313,62 @@ class session_api {
       return false;
   }
 
+  // What a Redis store is connected to (redis::client::topology), found through a fallback
+  // store too; null for a store without one.
+  boost::json::value topology() const {
+    if constexpr (requires(Manager& m) { m.store().primary().client().topology(); })
+      return topology_json(mgr_.store().primary().client().topology());
+    else if constexpr (requires(Manager& m) { m.store().client().topology(); })
+      return topology_json(mgr_.store().client().topology());
+    else
+      return nullptr;
+  }
+
+  template <class Address>
+  static std::string address_text(const Address& a) {
+    return a.host.find(':') == std::string::npos ? a.host + ":" + std::to_string(a.port)
+                                                 : "[" + a.host + "]:" + std::to_string(a.port);
+  }
+
+  // Deployment, connection state, and per deployment: the server, the master a sentinel named,
+  // or a cluster's nodes, slot coverage and redirection counters.
+  template <class Topology>
+  static boost::json::value topology_json(const Topology& t) {
+    boost::json::object o;
+    o["deployment"] = to_string(t.deployment);
+    o["connected"] = t.connected;
+    if (t.deployment == decltype(t.deployment)::cluster) {
+      const auto& c = t.cluster;
+      boost::json::array nodes;
+      std::size_t masters = 0;
+      for (const auto& n : c.nodes) {
+        boost::json::object node;
+        node["address"] = address_text(n.node);
+        node["role"] = n.master ? "master" : "replica";
+        if (n.master) {
+          ++masters;
+          node["slots"] = n.slots;
+          node["connected"] = n.connected;
+        }
+        nodes.push_back(std::move(node));
+      }
+      o["masters"] = masters;
+      o["covered_slots"] = c.covered_slots;
+      o["nodes"] = std::move(nodes);
+      o["map_refreshes"] = c.refreshes;
+      o["moved"] = c.moved;
+      o["ask"] = c.ask;
+      o["retries"] = c.retries;
+    } else {
+      o[t.deployment == decltype(t.deployment)::sentinel ? "master" : "server"] =
+          address_text(t.server);
+      if (!t.master_name.empty()) o["master_name"] = t.master_name;
+    }
+    if (t.last_error) o["last_error"] = t.last_error_message.empty() ? t.last_error.message()
+                                                                      : t.last_error_message;
+    return o;
+  }
+
   static boost::json::object stats_json(const websession::session_stats& st) {
     boost::json::object o;
     o["created"] = st.created;
@@ -343,6 +400,7 @@ class session_api {
     body["status"] = ec ? "unavailable" : "ok";
     body["store"] = std::move(store);
     body["degraded"] = degraded();
+    if (auto t = topology(); !t.is_null()) body["topology"] = std::move(t);
     body["stats"] = stats_json(mgr_.stats());
     body["audit_write_errors"] = audit_.write_errors();
     const bhttp::status st = ec ? bhttp::status::service_unavailable : bhttp::status::ok;

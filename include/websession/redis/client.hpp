@@ -21,6 +21,23 @@
 
 namespace websession::redis {
 
+/// What a client is connected to, for health checks (client::topology).
+struct topology {
+  redis::deployment deployment = redis::deployment::standalone;
+  /// Standalone: connected to the server; Sentinel: to the master; Cluster: a map was read
+  /// and every master in it is connected.
+  bool connected = false;
+  /// Standalone: the server; Sentinel: the current (or last) master; Cluster: empty.
+  address server;
+  /// Sentinel: the master's name.
+  std::string master_name;
+  /// Cluster: nodes, slot coverage, redirections.
+  cluster_status cluster;
+  /// Why the last connect, refresh or node connection failed (empty when none did since).
+  boost::system::error_code last_error;
+  std::string last_error_message;
+};
+
 /// A Redis client for any deployment: a redis::connection for a standalone server or a
 /// Sentinel-managed master, a redis::cluster for a Cluster. A cheap handle: copies share the
 /// same connection(s). Thread safety, lifetime and cancellation are those of the client inside.
@@ -120,6 +137,22 @@ class client {
 
   /// connection::connected or cluster::connected.
   bool connected() const { return conn_ ? conn_->connected() : cluster_->connected(); }
+
+  /// What the client is connected to right now. Any thread.
+  redis::topology topology() const {
+    redis::topology t;
+    t.deployment = get_config().deployment;
+    t.connected = connected();
+    t.last_error = last_error();
+    t.last_error_message = last_error_message();
+    if (conn_) {
+      t.server = conn_->server_address();
+      t.master_name = get_config().sentinel.master_name;
+    } else {
+      t.cluster = cluster_->status();
+    }
+    return t;
+  }
 
   boost::system::error_code last_error() const {
     return conn_ ? conn_->last_error() : cluster_->last_error();

@@ -32,6 +32,16 @@ enum class deployment {
   cluster,
 };
 
+/// "standalone", "sentinel" or "cluster".
+inline const char* to_string(deployment d) noexcept {
+  switch (d) {
+    case deployment::standalone: return "standalone";
+    case deployment::sentinel: return "sentinel";
+    case deployment::cluster: return "cluster";
+  }
+  return "unknown";
+}
+
 /// How to find the master through Redis Sentinel (config::deployment is sentinel).
 struct sentinel_config {
   /// The sentinels, asked in order; the one that answered is asked first next time.

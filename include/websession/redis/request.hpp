@@ -5,6 +5,7 @@
 #include <websession/redis/resp.hpp>
 #include <websession/redis/slot.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -57,6 +58,23 @@ class request {
   /// The slot set by route(), or -1.
   int slot() const noexcept { return slot_; }
 
+  /// Makes the request durable: it completes only once `replicas` replicas have it, as a
+  /// `WAIT replicas timeout` sent after it on the same connection says. The connection sends
+  /// one WAIT for all the durable requests written since the last one (group commit; WAIT
+  /// blocks the connection while it waits, so only one is in flight). When fewer replicas
+  /// confirmed within `timeout`, the request completes with error::timeout: it ran on the
+  /// master, but may be lost if the master fails before a replica has it. 0 (the default):
+  /// no WAIT. `timeout` must stay below the connection's health_check_interval.
+  request& wait_for_replicas(int replicas, std::chrono::milliseconds timeout) noexcept {
+    wait_replicas_ = replicas;
+    wait_timeout_ = timeout;
+    return *this;
+  }
+
+  /// See wait_for_replicas.
+  int wait_replicas() const noexcept { return wait_replicas_; }
+  std::chrono::milliseconds wait_timeout() const noexcept { return wait_timeout_; }
+
   /// The number of commands, which is the number of replies the request completes with.
   std::size_t size() const noexcept { return commands_; }
 
@@ -66,8 +84,8 @@ class request {
   /// The RESP2 bytes of all commands.
   std::string_view payload() const noexcept { return payload_; }
 
-  /// Removes every command and the route (keeps the buffer's capacity and the idempotent
-  /// flag).
+  /// Removes every command and the route (keeps the buffer's capacity, the idempotent flag
+  /// and wait_for_replicas).
   void clear() noexcept {
     payload_.clear();
     commands_ = 0;
@@ -83,6 +101,8 @@ class request {
   std::string payload_;
   std::size_t commands_ = 0;
   int slot_ = -1;
+  int wait_replicas_ = 0;
+  std::chrono::milliseconds wait_timeout_{0};
   bool idempotent_ = false;
 };
 

@@ -235,10 +235,11 @@ inline std::pair<std::string, std::string> redis_legacy_index(std::string_view i
 
 /// Settings of redis_store beyond the client's.
 struct redis_store_options {
-  /// Follow every write with `WAIT wait_replicas wait_timeout` and acknowledge it only when
-  /// that many replicas have it, so that an acknowledged write survives a failover (Redis
-  /// replicates asynchronously: without WAIT, a write acknowledged by a master that dies before
-  /// its replica got it is lost when the replica takes over). 0 (the default) sends no WAIT.
+  /// Acknowledge a write only when `WAIT wait_replicas wait_timeout`, sent after it on the same
+  /// connection, says that many replicas have it, so that an acknowledged write survives a
+  /// failover (Redis replicates asynchronously: without WAIT, a write acknowledged by a master
+  /// that dies before its replica got it is lost when the replica takes over). One WAIT covers
+  /// all the writes sent before it (group commit). 0 (the default) sends no WAIT.
   int wait_replicas = 0;
   /// How long WAIT may block (it holds up the connection's other replies meanwhile): keep it
   /// short, and below the connection's request_timeout and health_check_interval.
@@ -281,7 +282,9 @@ struct redis_store_options {
 /// A store is a cheap handle sharing one client. Errors: every operation may complete with
 /// error::store_unavailable (refused, dropped, or a Redis error reply) or error::timeout (also
 /// when fewer than wait_replicas replicas confirmed a write within wait_timeout: the write is on
-/// the master and may or may not survive a failover).
+/// the master and may or may not survive a failover). With wait_replicas, every write request
+/// is durable (redis::request::wait_for_replicas): the connection follows the writes of a
+/// moment with one WAIT and acknowledges them when it answers.
 class redis_store {
  public:
   /// Uses `client`, which the caller runs (client::async_run) and keeps running. Throws
@@ -333,11 +336,7 @@ class redis_store {
   }
 
   awaitable<result<std::uint64_t>> insert(std::string_view key, store_write w) {
-    result<std::uint64_t> r = co_await create(key, w, 1);
-    if (r) {
-      if (auto ec = co_await wait_replicas(key)) co_return ec;
-    }
-    co_return r;
+    co_return co_await create(key, w, 1);
   }
 
   awaitable<result<std::uint64_t>> replace(std::string_view key, store_write w,
@@ -352,11 +351,7 @@ class redis_store {
     if (!w.user.empty() && together) keys.push_back(w.user);
     const std::vector<std::string_view> args{w.value, ttl, w.user, expected};
     result<redis::reply> r = co_await eval(detail::redis_scripts::get().replace, keys, args);
-    result<std::uint64_t> v = version_reply(std::move(r));
-    if (v) {
-      if (auto ec = co_await wait_replicas(key)) co_return ec;
-    }
-    co_return v;
+    co_return version_reply(std::move(r));
   }
 
   awaitable<result<std::uint64_t>> rotate(std::string_view old_key, std::string_view new_key,
@@ -370,24 +365,19 @@ class redis_store {
     if (!w.user.empty()) keys.push_back(w.user);
     const std::vector<std::string_view> args{w.value, ttl, w.user, expected};
     result<redis::reply> r = co_await eval(detail::redis_scripts::get().rotate, keys, args);
-    result<std::uint64_t> v = version_reply(std::move(r));
-    if (v) {
-      if (auto ec = co_await wait_replicas(new_key)) co_return ec;
-    }
-    co_return v;
+    co_return version_reply(std::move(r));
   }
 
   awaitable<result<bool>> erase(std::string_view key) {
     redis::request req;
     req.push("DEL", key).route(key);
+    durable(req);
     auto replies = co_await exec(req);
     // result<bool> cannot be made implicitly from an error_code (which converts to bool).
     if (!replies) co_return result<bool>(boost::system::in_place_error, replies.error());
     const redis::reply& r = (*replies)[0];
     if (r.type != redis::reply_type::integer)
       co_return result<bool>(boost::system::in_place_error, error::store_unavailable);
-    if (auto ec = co_await wait_replicas(key))
-      co_return result<bool>(boost::system::in_place_error, ec);
     co_return r.integer == 1;
   }
 
@@ -487,14 +477,22 @@ class redis_store {
     co_return std::move(replies);
   }
 
+  // With wait_replicas: the request completes once that many replicas have it (see
+  // redis::request::wait_for_replicas; the connection sends one WAIT for many writes).
+  void durable(redis::request& req) const {
+    if (opts_->wait_replicas > 0) req.wait_for_replicas(opts_->wait_replicas, opts_->wait_timeout);
+  }
+
   // EVALSHA, and EVAL once if the script is not cached in Redis (restart, SCRIPT FLUSH). Routed
-  // by the first key (the script's keys share its slot).
+  // by the first key (the script's keys share its slot). `writes`: made durable.
   awaitable<result<redis::reply>> eval(const detail::redis_script& script,
                                        const std::vector<std::string_view>& keys,
-                                       const std::vector<std::string_view>& args) {
+                                       const std::vector<std::string_view>& args,
+                                       bool writes = true) {
     redis::request req;
     req.push("EVALSHA", script.sha1, keys.size(), keys, args);
     if (!keys.empty()) req.route(keys.front());
+    if (writes) durable(req);
     auto replies = co_await exec(req);
     if (!replies) co_return replies.error();
     redis::reply r = std::move((*replies)[0]);
@@ -502,25 +500,13 @@ class redis_store {
       redis::request full;
       full.push("EVAL", script.body, keys.size(), keys, args);
       if (!keys.empty()) full.route(keys.front());
+      if (writes) durable(full);
       replies = co_await exec(full);
       if (!replies) co_return replies.error();
       r = std::move((*replies)[0]);
     }
     if (r.is_error()) co_return make_error_code(error::store_unavailable);
     co_return r;
-  }
-
-  // With wait_replicas: WAIT on the master that took the write to `key`.
-  awaitable<boost::system::error_code> wait_replicas(std::string_view key) {
-    if (opts_->wait_replicas <= 0) co_return boost::system::error_code{};
-    redis::request req;
-    req.push("WAIT", opts_->wait_replicas, opts_->wait_timeout.count()).route(key);
-    auto replies = co_await exec(req);
-    if (!replies) co_return replies.error();
-    const redis::reply& r = (*replies)[0];
-    if (r.type != redis::reply_type::integer) co_return make_error_code(error::store_unavailable);
-    if (r.integer < opts_->wait_replicas) co_return make_error_code(error::timeout);
-    co_return boost::system::error_code{};
   }
 
   // A new key at `version`: SET NX PX, or with a user the create script (its index shares the
@@ -541,6 +527,7 @@ class redis_store {
     const std::string value = detail::redis_value(version, w.user, w.value);
     redis::request req;
     req.push("SET", key, value, "NX", "PX", ttl_ms(w)).route(key);
+    durable(req);
     auto replies = co_await exec(req);
     if (!replies) co_return replies.error();
     const redis::reply& r = (*replies)[0];
@@ -580,8 +567,6 @@ class redis_store {
       (void)co_await exec(undo);
       co_return gone.error();
     }
-    if (auto ec = co_await wait_replicas(old_key)) co_return ec;
-    if (auto ec = co_await wait_replicas(new_key)) co_return ec;
     co_return next;
   }
 
@@ -590,7 +575,8 @@ class redis_store {
     const std::string count = std::to_string(n);
     const std::vector<std::string_view> keys{index};
     const std::vector<std::string_view> args{count};
-    result<redis::reply> r = co_await eval(detail::redis_scripts::get().index_range, keys, args);
+    result<redis::reply> r =
+        co_await eval(detail::redis_scripts::get().index_range, keys, args, false);
     co_return key_list(std::move(r));
   }
 
@@ -620,7 +606,6 @@ class redis_store {
         result<std::vector<std::string>> gone = key_list(std::move(r));
         if (!gone) co_return gone.error();
         for (auto& k : *gone) erased.push_back(std::move(k));
-        if (auto ec = co_await wait_replicas(keys.front())) co_return ec;
         if (!with_index) {
           redis::request zrem;
           zrem.push("ZREM", index, keys).route(index);

@@ -445,11 +445,7 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
     const auto now = steady::now();
     const bool fail_fast = cfg_.fail_fast_when_down && why.type == cluster_retry::kind::node_down;
     if (now >= op->deadline || fail_fast) {
-      if (why.type == cluster_retry::kind::no_route) {
-        note_error(make_error_code(client_error::slots_uncovered),
-                   op->slot >= 0 ? "no master serves slot " + std::to_string(op->slot)
-                                 : std::string("no master is known"));
-      }
+      // last_error() says why (no map, uncovered slots, the node's connection error).
       finish(op, make_error_code(websession::error::store_unavailable), {}, true);
       return;
     }
@@ -479,6 +475,7 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
   // ASKING before each command of `req`: ASKING is good for the next command only.
   static request asking_request(const request& req) {
     request out(req.idempotent());
+    out.wait_for_replicas(req.wait_replicas(), req.wait_timeout());
     for (std::string_view c : split_commands(req.payload())) {
       out.push("ASKING");
       request_access::append_encoded(out, c);
@@ -528,7 +525,7 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
     node->conn->set_error_handler(
         [w = weak_from_this(), name](const error_code& ec, std::string_view message) {
           if (auto self = w.lock()) {
-            self->note_error(ec, "node " + name + ": " + std::string(message));
+            self->note_error(ec, "node " + name + ": " + std::string(message), false);
             boost::asio::post(self->strand_, [self] { self->request_refresh(); });
           }
         });
@@ -703,6 +700,10 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
     const std::size_t covered = next->covered;
     install(std::move(next));
     refreshes_.fetch_add(1, std::memory_order_relaxed);
+    // Requests waiting for a map (or a master) try this one at once.
+    for (const auto& op : waiting_) {
+      if (op->wait) op->wait->cancel();
+    }
     if (covered < slot_count) {
       // Requests for those slots wait (asking for the map again) until their deadline.
       note_error(make_error_code(client_error::slots_uncovered),
@@ -710,20 +711,26 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
                      " slots have no master that is online");
     } else {
       std::lock_guard lock(mutex_);
-      if (last_error_ == client_error::slots_uncovered || last_error_ == client_error::no_cluster_map ||
-          last_error_ == client_error::not_a_cluster) {
+      if (map_error(last_error_)) {
         last_error_ = {};
         last_error_message_.clear();
       }
     }
   }
 
-  // Any thread.
-  void note_error(error_code ec, std::string message) {
+  static bool map_error(const error_code& ec) {
+    return ec == client_error::not_a_cluster || ec == client_error::no_cluster_map ||
+           ec == client_error::slots_uncovered;
+  }
+
+  // Any thread. A node's own failure does not hide a problem with the map (which says more).
+  void note_error(error_code ec, std::string message, bool about_map = true) {
     {
       std::lock_guard lock(mutex_);
-      last_error_ = ec;
-      last_error_message_ = message;
+      if (about_map || !map_error(last_error_)) {
+        last_error_ = ec;
+        last_error_message_ = message;
+      }
     }
     if (on_error_) {
       try {

@@ -93,7 +93,9 @@ struct exec_op {
   state st = state::queued;
   bool idempotent = false;
   bool internal = false;
+  bool is_wait = false;        // the internal WAIT that confirms durable requests
   bool report_unsent = false;  // see exec_options
+  std::uint64_t seq = 0;       // position in the stream of written requests
 };
 
 // What a cluster asks of a node's connection beyond async_exec.
@@ -479,7 +481,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   // One write at a time, carrying everything queued since the last one.
   void start_write() {
-    if (!connected_ || writing_ || stopped_ || queue_.empty()) return;
+    const bool wait_due = uncovered_ > 0 && !wait_in_flight_;
+    if (!connected_ || writing_ || stopped_ || (queue_.empty() && !wait_due)) return;
     write_buf_.clear();
     write_offset_ = 0;
     ++batch_;
@@ -491,15 +494,63 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       op->st = exec_op::state::written;
       op->expected = op->req->size();
       op->batch = batch_;
+      op->seq = ++write_seq_;
       op->sent_at = {};
       op->replies.clear();
       op->replies.reserve(op->expected);
+      if (op->req->wait_replicas() > 0) {
+        ++uncovered_;
+        wait_replicas_ = std::max(wait_replicas_, op->req->wait_replicas());
+        wait_timeout_ = std::max(wait_timeout_, op->req->wait_timeout());
+      }
       in_flight_.push_back(std::move(op));
     }
+    // Group commit: one WAIT, right behind the durable requests of this write, confirms them
+    // all; while one is in flight, the next waits for its answer (WAIT blocks the connection).
+    if (uncovered_ > 0 && !wait_in_flight_) append_wait();
     if (write_buf_.empty()) return;
     writing_ = true;
     last_write_ = steady::now();
     write_some();
+  }
+
+  // Appends a WAIT for every durable request written before it on this connection.
+  void append_wait() {
+    wait_req_.clear();
+    wait_req_.push("WAIT", wait_replicas_, wait_timeout_.count());
+    auto op = std::make_shared<exec_op>();
+    op->req = &wait_req_;
+    op->internal = true;
+    op->is_wait = true;
+    op->st = exec_op::state::written;
+    op->expected = 1;
+    op->batch = batch_;
+    op->seq = ++write_seq_;
+    write_buf_.append(wait_req_.payload());
+    in_flight_.push_back(std::move(op));
+    wait_in_flight_ = true;
+    uncovered_ = 0;
+    wait_replicas_ = 0;
+    wait_timeout_ = {};
+  }
+
+  // The WAIT written at `seq` said `confirmed` replicas have everything written before it:
+  // the durable requests it covers complete (error::timeout for those that wanted more).
+  void on_wait_reply(std::uint64_t seq, const reply& r) {
+    wait_in_flight_ = false;
+    const long long confirmed = r.type == reply_type::integer ? r.integer : -1;
+    while (!held_.empty() && held_.front()->seq < seq) {
+      auto op = std::move(held_.front());
+      held_.pop_front();
+      if (op->st == exec_op::state::done) continue;
+      if (confirmed >= op->req->wait_replicas()) {
+        op->st = exec_op::state::done;
+        answered_.push_back(std::move(op));
+      } else {
+        complete(*op, make_error_code(websession::error::timeout));
+      }
+    }
+    // Durable requests written after it need the next one (start_write sends it).
   }
 
   // Partial writes one by one (rather than async_write) so the health check sees the progress
@@ -575,12 +626,19 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
           return true;
         }
       }
-      if (done->internal) {
+      if (done->is_wait) {
+        done->st = exec_op::state::done;
+        on_wait_reply(done->seq, done->replies.front());
+      } else if (done->internal) {
         ping_outstanding_ = false;
         done->st = exec_op::state::done;
       } else if (done->st != exec_op::state::done) {
-        done->st = exec_op::state::done;
-        answered_.push_back(std::move(done));
+        if (done->req->wait_replicas() > 0) {
+          held_.push_back(std::move(done));  // until a WAIT written after it answers
+        } else {
+          done->st = exec_op::state::done;
+          answered_.push_back(std::move(done));
+        }
       }
     }
     return true;
@@ -623,6 +681,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         co_return parse_ec;
       }
       trim_deadlines();
+      if (uncovered_ > 0 && !wait_in_flight_) start_write();
       if (role_lost_) {
         // Sentinel: the master was demoted (READONLY) or is loading; ask the sentinels again.
         role_lost_ = false;
@@ -997,6 +1056,18 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     }
     in_flight_.clear();
     ping_outstanding_ = false;
+    // Ran, but whether replicas have them is unknown (a WAIT on a new connection would not
+    // cover them).
+    for (auto& op : held_) {
+      if (op->st != exec_op::state::done) {
+        complete(*op, make_error_code(websession::error::store_unavailable));
+      }
+    }
+    held_.clear();
+    wait_in_flight_ = false;
+    uncovered_ = 0;
+    wait_replicas_ = 0;
+    wait_timeout_ = {};
     queue_.insert(queue_.begin(), std::make_move_iterator(again.begin()),
                   std::make_move_iterator(again.end()));
     // Refused by a demoted master (READONLY): those came before everything still in flight.
@@ -1070,6 +1141,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         complete(*op, boost::asio::error::operation_aborted);
       }
     }
+    for (auto& op : held_) {
+      if (op->st != exec_op::state::done) complete(*op, boost::asio::error::operation_aborted);
+    }
+    held_.clear();
     deadlines_.clear();
     resolver_.cancel();
     close_socket();
@@ -1273,6 +1348,14 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::atomic<bool> down_flag_{false};  // down_, readable from any thread
   bool role_lost_ = false;  // sentinel: a reply said READONLY/LOADING in the current read
   std::vector<std::shared_ptr<exec_op>> refused_;  // requeued after READONLY/LOADING
+  // Durable requests (request::wait_for_replicas): answered, waiting for a WAIT behind them.
+  std::deque<std::shared_ptr<exec_op>> held_;
+  request wait_req_;                      // the WAIT in flight (at most one)
+  std::uint64_t write_seq_ = 0;           // requests written on this connection
+  std::size_t uncovered_ = 0;             // durable requests written after the last WAIT
+  int wait_replicas_ = 0;                 // the most any of those asks for
+  std::chrono::milliseconds wait_timeout_{};
+  bool wait_in_flight_ = false;
   std::optional<side_channel> sentinel_query_;   // asks for the master during a connect
   std::optional<side_channel> sentinel_watch_;   // subscribed to +switch-master
   std::optional<boost::asio::ssl::context> sentinel_ssl_ctx_;
