@@ -22,8 +22,9 @@ namespace {
 constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
 
 #ifdef WEBSESSION_TEST_REDIS
-// The Redis test program runs this suite for the Redis store only.
-using stacks = boost::mpl::list<redis_stack>;
+// The Redis test program runs this suite for the Redis store only: on one server, on a Cluster
+// and on a Sentinel-managed master.
+using stacks = boost::mpl::list<redis_stack, cluster_stack, sentinel_stack>;
 #else
 using stacks = boost::mpl::list<memory_stack, archetype_stack>;
 #endif

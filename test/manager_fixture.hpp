@@ -8,6 +8,7 @@
 
 #ifdef WEBSESSION_TEST_REDIS
 #include "redis/server_fixture.hpp"
+#include "redis/topology_fixture.hpp"
 
 #include <websession/store/redis.hpp>
 
@@ -101,6 +102,56 @@ struct redis_stack {
   // Each fixture gets its own key prefix (and so its own user indexes).
   static void prepare(options& o) { o.key_prefix = unique_prefix(); }
   static aes_gcm_cipher make_cipher() { return aes_gcm_cipher(test_secret); }
+};
+
+/// The Redis store on a Redis Cluster of 3 masters and 3 replicas shared by the whole test
+/// program, through redis::cluster: the same suite, unchanged, on Redis's distributed engine.
+struct cluster_stack : redis_stack {
+  static constexpr const char* name = "cluster";
+
+  static redis_test::redis_cluster& cluster() {
+    static redis_test::redis_cluster instance;
+    return instance;
+  }
+
+  static std::string url() {
+    std::string u = "redis-cluster://";
+    for (auto port : cluster().master_ports()) u += "127.0.0.1:" + std::to_string(port) + ",";
+    u.pop_back();
+    return u;
+  }
+
+  static store_type make_store(boost::asio::any_io_executor ex, manual_clock,
+                               memory_store_options = {}) {
+    auto c = std::make_shared<redis::cluster>(ex, redis::parse_url(url()).value());
+    c->async_run(boost::asio::detached);
+    return redis_store(c);
+  }
+};
+
+/// The Redis store on the master of 1 master + 1 replica that 3 sentinels watch (shared by the
+/// whole test program), found through the sentinels.
+struct sentinel_stack : redis_stack {
+  static constexpr const char* name = "sentinel";
+
+  static redis_test::redis_sentinel_group& group() {
+    static redis_test::redis_sentinel_group instance;
+    return instance;
+  }
+
+  static std::string url() {
+    std::string u = "redis-sentinel://";
+    for (auto port : group().sentinel_ports()) u += "127.0.0.1:" + std::to_string(port) + ",";
+    u.pop_back();
+    return u + "#" + group().master_name();
+  }
+
+  static store_type make_store(boost::asio::any_io_executor ex, manual_clock,
+                               memory_store_options = {}) {
+    auto conn = std::make_shared<redis::connection>(ex, redis::parse_url(url()).value());
+    conn->async_run(boost::asio::detached);
+    return redis_store(conn);
+  }
 };
 #endif
 

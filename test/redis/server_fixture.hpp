@@ -93,13 +93,39 @@ class redis_server {
   struct options {
     std::vector<std::string> args;  // extra arguments, e.g. {"--requirepass", "secret"}
     bool tls = false;               // the port is a TLS port (args must hold the tls files)
+    // The program to run: "redis-sentinel" runs a sentinel (it then needs config_text).
+    std::string executable = "redis-server";
+    // If not empty: written once to dir()/redis.conf before the first start and passed as the
+    // config file (the command-line arguments still follow it and win). The server may rewrite
+    // it (CONFIG REWRITE; a sentinel rewrites it on every state change), and a restart after
+    // kill_hard() reads the rewritten file.
+    std::string config_text = {};
+    // Passes --save '' --appendonly no. Set to false to leave persistence to `args`/config_text.
+    bool no_persistence = true;
+    // The port to listen on; 0 picks a free one.
+    std::uint16_t port = 0;
   };
 
   redis_server() : redis_server(options{}) {}
 
   explicit redis_server(options opts)
-      : opts_(std::move(opts)), dir_(make_temp_dir()), port_(free_port()) {
-    start();
+      : opts_(std::move(opts)), dir_(make_temp_dir()), port_(opts_.port ? opts_.port : free_port()) {
+    try {
+      if (!opts_.config_text.empty()) {
+        const std::string file = config_file().string();
+        const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) throw std::runtime_error("cannot write " + file);
+        const bool ok = ::write(fd, opts_.config_text.data(), opts_.config_text.size()) ==
+                        static_cast<ssize_t>(opts_.config_text.size());
+        ::close(fd);
+        if (!ok) throw std::runtime_error("cannot write " + file);
+      }
+      start();
+    } catch (...) {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir_, ignored);
+      throw;
+    }
   }
 
   redis_server(const redis_server&) = delete;
@@ -114,24 +140,19 @@ class redis_server {
   std::uint16_t port() const noexcept { return port_; }
   const std::filesystem::path& dir() const noexcept { return dir_; }
   pid_t pid() const noexcept { return pid_; }
+  bool running() const noexcept { return pid_ > 0; }
+  // The config file given to the server (exists only with options::config_text).
+  std::filesystem::path config_file() const { return dir_ / "redis.conf"; }
 
   // Starts the server (on the same port as before, after a kill) and waits until it answers.
   void start() {
-    std::vector<std::string> args{"redis-server",
-                                   "--bind",
-                                   "127.0.0.1",
-                                   "--save",
-                                   "",
-                                   "--appendonly",
-                                   "no",
-                                   "--dir",
-                                   dir_.string(),
-                                   "--logfile",
-                                   (dir_ / "redis.log").string(),
-                                   "--daemonize",
-                                   "no",
-                                   "--enable-debug-command",
-                                   "local"};
+    if (pid_ > 0) return;
+    std::vector<std::string> args{opts_.executable};
+    if (!opts_.config_text.empty()) args.push_back(config_file().string());
+    if (opts_.no_persistence) args.insert(args.end(), {"--save", "", "--appendonly", "no"});
+    args.insert(args.end(), {"--bind", "127.0.0.1", "--dir", dir_.string(), "--logfile",
+                             (dir_ / "redis.log").string(), "--daemonize", "no",
+                             "--enable-debug-command", "local"});
     if (opts_.tls) {
       args.insert(args.end(), {"--port", "0", "--tls-port", std::to_string(port_)});
     } else {
@@ -142,6 +163,8 @@ class redis_server {
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
 
+    // Errors found before the log file is open (a bad option) go to stderr: keep them.
+    const std::string output = (dir_ / "output.log").string();
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error("fork failed");
@@ -149,12 +172,13 @@ class redis_server {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) ::_exit(127);
       const int null = ::open("/dev/null", O_RDWR);
-      if (null >= 0) {
-        ::dup2(null, 0);
-        ::dup2(null, 1);
-        ::dup2(null, 2);
+      if (null >= 0) ::dup2(null, 0);
+      const int out = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      if (out >= 0) {
+        ::dup2(out, 1);
+        ::dup2(out, 2);
       }
-      ::execvp("redis-server", argv.data());
+      ::execvp(argv[0], argv.data());
       ::_exit(127);
     }
     pid_ = pid;
@@ -164,12 +188,14 @@ class redis_server {
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
-        throw std::runtime_error("redis-server exited at start; see " +
-                                 (dir_ / "redis.log").string());
+        throw std::runtime_error(opts_.executable + " on port " + std::to_string(port_) +
+                                 " exited at start; its output and log end with:\n" +
+                                 file_tail(dir_ / "output.log") + file_tail(dir_ / "redis.log"));
       }
       if (std::chrono::steady_clock::now() > give_up) {
         stop();
-        throw std::runtime_error("redis-server did not answer within 10 s");
+        throw std::runtime_error(opts_.executable + " on port " + std::to_string(port_) +
+                                 " did not answer within 10 s");
       }
       std::this_thread::sleep_for(5ms);
     }
@@ -179,14 +205,32 @@ class redis_server {
   void kill_hard() { signal_and_reap(SIGKILL); }
 
   // SIGSTOP / SIGCONT: the server stays connected but says nothing (a hung host).
-  void pause() { ::kill(pid_, SIGSTOP); }
-  void resume() { ::kill(pid_, SIGCONT); }
+  void pause() {
+    if (pid_ > 0) ::kill(pid_, SIGSTOP);
+  }
+  void resume() {
+    if (pid_ > 0) ::kill(pid_, SIGCONT);
+  }
 
   // Nothing is persisted (--save '', no AOF), so there is nothing to wait for: SIGKILL, which
   // unlike SIGTERM does not wait for the server's next cron tick (up to 100 ms).
   void stop() { signal_and_reap(SIGKILL); }
 
  private:
+  // The last 2 KB of a file (for error messages: the directory goes with the object).
+  static std::string file_tail(const std::filesystem::path& file) {
+    std::string text;
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return text;
+    const off_t size = ::lseek(fd, 0, SEEK_END);
+    const off_t from = size > 2048 ? size - 2048 : 0;
+    text.resize(static_cast<std::size_t>(size - from));
+    const ssize_t n = ::pread(fd, text.data(), text.size(), from);
+    text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    ::close(fd);
+    return text;
+  }
+
   void signal_and_reap(int sig) {
     if (pid_ <= 0) return;
     ::kill(pid_, sig);
