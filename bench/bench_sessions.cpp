@@ -1,10 +1,10 @@
 // bench_sessions: latency percentiles and throughput of the session manager, one cell of the
 // benchmark matrix per run (scripts/bench.sh runs the matrix and the baselines).
 //
-//   bench_sessions --store memory|redis [--redis-port P] --cipher aes_gcm|plaintext
-//                  --payload BYTES --concurrency C --threads T
-//                  [--scenarios create,load,load_save,rotate,destroy] [--seconds S] [--json FILE]
-//                  [--tag T]
+//   bench_sessions --store memory|redis [--redis-port P | --redis-url URL]
+//                  --cipher aes_gcm|plaintext --payload BYTES --concurrency C --threads T
+//                  [--sessions N] [--scenarios create,load,load_save,rotate,destroy]
+//                  [--seconds S] [--json FILE] [--tag T]
 //   bench_sessions --micro --payload BYTES [--seconds S] [--json FILE]
 //
 // A cell: C coroutines on an io_context run by T threads, each looping on one scenario for S
@@ -15,23 +15,33 @@
 //   rotate     async_rotate of a loaded session (new id, seal, store rotate)
 //   destroy    async_destroy of the sessions `create` made (create runs first, untimed if not
 //              asked for)
-//   conn_get   (Redis only) a bare GET of the same stored value through the same
-//              redis::connection, no manager: the client's own floor
+//   conn_get   (Redis only) a bare GET of the same stored value through the same redis::client
+//              (one redis::connection, or the cluster's routing), no manager: the client's own
+//              floor
 //   store_load (Redis only) redis_store::load of the same session, no manager: the GET, the
 //              value's version header checked, the sealed bytes handed back (what a manager
 //              load asks of the store before it opens and parses)
-//   socket_get (Redis only, 1 coroutine) the same GET on a blocking socket of its own, no
-//              Asio and no websession: send, then recv until the whole reply is in, timed
-//              end to end like the others (the floor of any client of one request at a time)
+//   socket_get (Redis on --redis-port only, 1 coroutine) the first session's GET on a blocking
+//              socket of its own, no Asio and no websession: send, then recv until the whole
+//              reply is in, timed end to end like the others (the floor of any client of one
+//              request at a time)
+// The Redis store talks to the server on 127.0.0.1:--redis-port, or to what --redis-url names
+// (any URL redis::parse_url takes; redis-cluster://H:P,H:P,... is a Cluster, reached through
+// redis::client and a redis_store over a redis::cluster).
+// Each coroutine has --sessions stored sessions (default 1), which load, load_save, conn_get
+// and store_load take in turn: sessions get random slot tags, so on a cluster several per
+// coroutine spread even one coroutine's requests over the masters.
 // --micro times the parts of a load and a save alone on the same payload: AES-256-GCM seal
 // and open, Boost.JSON serialize and parse, and a map find + copy of the sealed bytes.
 //
-// Output: a table on stdout; with --json, one JSON object per line appended to FILE.
+// Output: a table on stdout; with --json, one JSON object per line appended to FILE (Redis
+// lines also name the deployment; a cluster's give its masters and the sessions each holds).
 #include "latency.hpp"
 
 #include <websession/websession.hpp>
 #ifdef WEBSESSION_WITH_REDIS
-#include <websession/redis/connection.hpp>
+#include <websession/redis/client.hpp>
+#include <websession/redis/config.hpp>
 #include <websession/store/redis.hpp>
 #endif
 
@@ -81,10 +91,12 @@ constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
 struct settings {
   std::string store = "memory";
   std::uint16_t redis_port = 6379;
+  std::string redis_url;  // instead of redis_port when set
   std::string cipher = "aes_gcm";
   std::size_t payload = 1024;
   int concurrency = 1;
   int threads = 1;
+  int sessions = 1;  // per coroutine
   std::vector<std::string> scenarios{"create", "load", "load_save", "rotate", "destroy"};
   double seconds = 1.0;
   std::string json_path;
@@ -94,9 +106,9 @@ struct settings {
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "bench_sessions: " << problem << "\n"
-            << "usage: bench_sessions --store memory|redis [--redis-port P] "
+            << "usage: bench_sessions --store memory|redis [--redis-port P | --redis-url URL] "
                "--cipher aes_gcm|plaintext --payload BYTES --concurrency C --threads T "
-               "[--scenarios a,b,...] [--seconds S] [--json FILE] [--tag T]\n"
+               "[--sessions N] [--scenarios a,b,...] [--seconds S] [--json FILE] [--tag T]\n"
                "       bench_sessions --micro --payload BYTES [--seconds S] [--json FILE]\n";
   std::exit(2);
 }
@@ -123,10 +135,12 @@ settings parse_args(int argc, char** argv) {
     };
     if (a == "--store") s.store = value();
     else if (a == "--redis-port") s.redis_port = static_cast<std::uint16_t>(std::stoul(value()));
+    else if (a == "--redis-url") s.redis_url = value();
     else if (a == "--cipher") s.cipher = value();
     else if (a == "--payload") s.payload = std::stoul(value());
     else if (a == "--concurrency") s.concurrency = std::stoi(value());
     else if (a == "--threads") s.threads = std::stoi(value());
+    else if (a == "--sessions") s.sessions = std::stoi(value());
     else if (a == "--scenarios" || a == "--scenario") s.scenarios = split(value());
     else if (a == "--seconds") s.seconds = std::stod(value());
     else if (a == "--json") s.json_path = value();
@@ -136,7 +150,9 @@ settings parse_args(int argc, char** argv) {
   }
   if (s.store != "memory" && s.store != "redis") usage("--store must be memory or redis");
   if (s.cipher != "aes_gcm" && s.cipher != "plaintext") usage("--cipher must be aes_gcm or plaintext");
-  if (s.concurrency < 1 || s.threads < 1 || s.seconds <= 0) usage("bad concurrency, threads or seconds");
+  if (s.concurrency < 1 || s.threads < 1 || s.sessions < 1 || s.seconds <= 0)
+    usage("bad concurrency, threads, sessions or seconds");
+  if (!s.redis_url.empty() && s.store != "redis") usage("--redis-url needs --store redis");
   for (const auto& sc : s.scenarios)
     if (sc != "create" && sc != "load" && sc != "load_save" && sc != "rotate" && sc != "destroy" &&
         sc != "conn_get" && sc != "store_load" && sc != "socket_get")
@@ -145,9 +161,10 @@ settings parse_args(int argc, char** argv) {
     if (s.store != "redis" &&
         std::find(s.scenarios.begin(), s.scenarios.end(), redis_only) != s.scenarios.end())
       usage(std::string(redis_only) + " needs --store redis");
-  if (s.concurrency != 1 &&
-      std::find(s.scenarios.begin(), s.scenarios.end(), "socket_get") != s.scenarios.end())
-    usage("socket_get needs --concurrency 1");
+  if (std::find(s.scenarios.begin(), s.scenarios.end(), "socket_get") != s.scenarios.end()) {
+    if (s.concurrency != 1) usage("socket_get needs --concurrency 1");
+    if (!s.redis_url.empty()) usage("socket_get needs --redis-port (a server on 127.0.0.1)");
+  }
   return s;
 }
 
@@ -176,6 +193,7 @@ struct row {
   std::uint64_t errors = 0;
   std::size_t plain_bytes = 0;   // serialized session (metadata + data)
   std::size_t stored_bytes = 0;  // what the store keeps (sealed)
+  boost::json::object facts;     // about the Redis deployment, copied into the JSON line
 };
 
 void emit(const settings& cfg, const std::vector<row>& rows) {
@@ -197,7 +215,9 @@ void emit(const settings& cfg, const std::vector<row>& rows) {
       o["cipher"] = cfg.cipher;
       o["concurrency"] = cfg.concurrency;
       o["threads"] = cfg.threads;
+      o["sessions"] = cfg.sessions;
     }
+    for (const auto& f : r.facts) o[f.key()] = f.value();
     if (!cfg.tag.empty()) o["tag"] = cfg.tag;
     o["payload"] = cfg.payload;
     o["ops_per_s"] = r.sum.ops_per_s;
@@ -256,8 +276,27 @@ class cell {
     create_cap_ = std::max<std::size_t>(20000, (std::size_t{128} << 20) / (cfg.payload + 512));
   }
 
+  // Stores --sessions sessions per coroutine, for load, load_save, rotate and the raw reads.
+  void setup() {
+    for (int i = 0; i < cfg_.concurrency * cfg_.sessions; ++i) {
+      session s = make_filled();
+      run_sync(ioc_, [&]() -> asio::awaitable<void> {
+        auto [ec] = co_await m_.async_save(s, tuple_token);
+        if (ec) throw boost::system::system_error(ec, "setup save");
+      });
+      ids_.push_back(s.id());
+      keys_.push_back(s.storage_key());
+    }
+    session s = make_filled();
+    json_serializer{}.serialize(s.metadata(), s.data(), plain_);
+    plain_bytes_ = plain_.size();
+    std::string sealed;
+    m_.get_cipher().seal(plain_, s.storage_key(), sealed);
+    stored_bytes_ = sealed.size();
+  }
+
+  // The scenarios, after setup().
   std::vector<row> run() {
-    setup();
     std::vector<row> rows;
     const bool want_create = has("create");
     const bool want_destroy = has("destroy");
@@ -287,25 +326,6 @@ class cell {
     session s = m_.new_session();
     s.mutable_data() = payload_;
     return s;
-  }
-
-  // One stored session per worker, for load, load_save and rotate.
-  void setup() {
-    for (int i = 0; i < cfg_.concurrency; ++i) {
-      session s = make_filled();
-      run_sync(ioc_, [&]() -> asio::awaitable<void> {
-        auto [ec] = co_await m_.async_save(s, tuple_token);
-        if (ec) throw boost::system::system_error(ec, "setup save");
-      });
-      ids_.push_back(s.id());
-      keys_.push_back(s.storage_key());
-    }
-    session s = make_filled();
-    json_serializer{}.serialize(s.metadata(), s.data(), plain_);
-    plain_bytes_ = plain_.size();
-    std::string sealed;
-    m_.get_cipher().seal(plain_, s.storage_key(), sealed);
-    stored_bytes_ = sealed.size();
   }
 
   // The untimed warm-up before a scenario's measured span, and the span (--seconds).
@@ -349,16 +369,20 @@ class cell {
   }
 
   asio::awaitable<void> worker(std::string sc, int w, run_state& st, recorder& rec) {
+    // This worker's sessions: [first, first + sessions), taken in turn; rotate keeps to the first.
+    const auto sessions = static_cast<std::size_t>(cfg_.sessions);
+    const std::size_t first = static_cast<std::size_t>(w) * sessions;
     session mine;
     if (sc == "rotate") {
-      auto [ec, s] = co_await m_.async_load(ids_[w], tuple_token);
+      auto [ec, s] = co_await m_.async_load(ids_[first], tuple_token);
       if (ec) throw boost::system::system_error(ec, "worker load");
       mine = std::move(s);
     }
     std::int64_t counter = 0;
-    for (;;) {
+    for (std::size_t turn = 0;; ++turn) {
       const clk::time_point a = clk::now();
       if (a >= st.stop_at) break;
+      const std::size_t at = first + turn % sessions;
       bool ok = true;
       if (sc == "create") {
         const std::size_t slot = st.next.fetch_add(1);
@@ -368,10 +392,10 @@ class cell {
         ok = !ec;
         created_[slot] = std::move(s);
       } else if (sc == "load") {
-        auto [ec, s] = co_await m_.async_load(ids_[w], tuple_token);
+        auto [ec, s] = co_await m_.async_load(ids_[at], tuple_token);
         ok = !ec;
       } else if (sc == "load_save") {
-        auto [ec, s] = co_await m_.async_load(ids_[w], tuple_token);
+        auto [ec, s] = co_await m_.async_load(ids_[at], tuple_token);
         if (!ec) {
           s.set("counter", ++counter);
           auto [ec2] = co_await m_.async_save(s, tuple_token);
@@ -383,9 +407,9 @@ class cell {
         auto [ec] = co_await m_.async_rotate(mine, tuple_token);
         ok = !ec;
       } else if (sc == "conn_get") {
-        ok = co_await raw_get_(keys_[w]);
+        ok = co_await raw_get_(keys_[at]);
       } else if (sc == "store_load") {
-        ok = co_await store_get_(keys_[w]);
+        ok = co_await store_get_(keys_[at]);
       } else {  // destroy
         const std::size_t slot = st.next.fetch_add(1);
         if (slot >= created_count_) break;
@@ -400,8 +424,8 @@ class cell {
       }
     }
     if (sc == "rotate") {  // for any scenario that follows
-      ids_[w] = mine.id();
-      keys_[w] = mine.storage_key();
+      ids_[first] = mine.id();
+      keys_[first] = mine.storage_key();
     }
   }
 
@@ -501,41 +525,79 @@ std::vector<row> run_store(const settings& cfg, asio::io_context& ioc, Cipher ci
     so.max_bytes = std::size_t{4} << 30;
     manager_for<Cipher, memory_store> m(ioc.get_executor(), std::move(cipher),
                                         memory_store(ioc.get_executor(), so));
-    return cell<decltype(m)>(m, cfg, ioc).run();
+    cell<decltype(m)> c(m, cfg, ioc);
+    c.setup();
+    return c.run();
   }
 #ifdef WEBSESSION_WITH_REDIS
   redis::config rc;
-  rc.port = cfg.redis_port;
-  auto conn = std::make_shared<redis::connection>(ioc.get_executor(), rc);
-  conn->async_run(asio::detached);
+  std::string where = "redis on port " + std::to_string(cfg.redis_port);
+  if (cfg.redis_url.empty()) {
+    rc.port = cfg.redis_port;
+  } else {
+    auto parsed = redis::parse_url(cfg.redis_url);
+    if (!parsed) usage("--redis-url " + cfg.redis_url + ": " + parsed.error().message());
+    rc = std::move(*parsed);
+    where = cfg.redis_url;
+  }
+  redis::client client(ioc.get_executor(), rc);
+  client.async_run(asio::detached);
   struct cancel_on_exit {
-    std::shared_ptr<redis::connection> c;
-    ~cancel_on_exit() { c->cancel(); }
-  } guard{conn};
+    redis::client c;
+    ~cancel_on_exit() { c.cancel(); }
+  } guard{client};
   manager_for<Cipher, redis_store> m(ioc.get_executor(), std::move(cipher),
-                                     redis_store(conn, redis_store_options{}));
-  // The first requests wait for the connection; make sure it is up before timing anything.
+                                     redis_store(client, redis_store_options{}));
+  // The first requests wait for the connection (on a cluster: the map, then a connection per
+  // master); make sure every one is up before timing anything.
+  const clk::time_point give_up = clk::now() + std::chrono::seconds(10);
+  while (!client.connected() && clk::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   boost::system::error_code ping_ec = run_sync(ioc, [&]() -> asio::awaitable<boost::system::error_code> {
     auto [ec] = co_await m.async_ping(tuple_token);
     co_return ec;
   });
-  if (ping_ec)
-    throw std::runtime_error("redis on port " + std::to_string(cfg.redis_port) + ": " +
-                             ping_ec.message() + " (" + conn->last_error_message() + ")");
+  if (ping_ec || !client.connected())
+    throw std::runtime_error(where + ": " + (ping_ec ? ping_ec.message() : "not connected") +
+                             " (" + client.last_error_message() + ")");
   // What redis_store::load sends, minus everything else the manager does.
-  raw_get_fn raw_get = [conn](const std::string& key) -> asio::awaitable<bool> {
+  raw_get_fn raw_get = [client](const std::string& key) mutable -> asio::awaitable<bool> {
     redis::request req(true);
-    req.push("GET", key);
-    auto [ec, replies] = co_await conn->async_exec(req, tuple_token);
+    req.push("GET", key).route(key);
+    auto [ec, replies] = co_await client.async_exec(req, tuple_token);
     co_return !ec && replies.size() == 1 && replies[0].type == redis::reply_type::string;
   };
-  // The store's own part of a load: a second handle on the same connection.
-  raw_get_fn store_get = [store = redis_store(conn)](const std::string& key) mutable
+  // The store's own part of a load: a second handle on the same client.
+  raw_get_fn store_get = [store = redis_store(client)](const std::string& key) mutable
       -> asio::awaitable<bool> {
     auto rec = co_await store.load(key);
     co_return rec && !rec->value.empty();
   };
-  return cell<decltype(m)>(m, cfg, ioc, std::move(raw_get), std::move(store_get)).run();
+  cell<decltype(m)> c(m, cfg, ioc, std::move(raw_get), std::move(store_get));
+  c.setup();
+  boost::json::object facts;
+  facts["deployment"] = redis::to_string(rc.deployment);
+  if (client.is_cluster()) {
+    // Where the sessions landed (DBSIZE of each master right after setup; bench.sh flushes
+    // between cells): with random slot tags, every master should hold some.
+    boost::json::array per_master;
+    for (std::size_t i = 0; i < client.master_count(); ++i) {
+      std::int64_t keys = run_sync(ioc, [&]() -> asio::awaitable<std::int64_t> {
+        redis::request req;
+        req.push("DBSIZE");
+        auto [ec, replies] = co_await client.async_exec_at(i, req, tuple_token);
+        co_return !ec && replies.size() == 1 && replies[0].type == redis::reply_type::integer
+            ? replies[0].integer
+            : -1;
+      });
+      per_master.push_back(keys);
+    }
+    facts["masters"] = client.master_count();
+    facts["keys_per_master"] = std::move(per_master);
+  }
+  std::vector<row> rows = c.run();
+  for (row& r : rows) r.facts = facts;
+  return rows;
 #else
   throw std::runtime_error("built without hiredis: no redis store");
 #endif
@@ -623,10 +685,12 @@ int main(int argc, char** argv) {
                                 ? run_store(cfg, ioc, aes_gcm_cipher(secret))
                                 : run_store(cfg, ioc, plaintext_cipher{});
     std::printf("store %s, cipher %s, payload %zu B (serialized %zu B, stored %zu B), "
-                "%d coroutines, %d threads\n",
+                "%d coroutines (%d sessions each), %d threads\n",
                 cfg.store.c_str(), cfg.cipher.c_str(), cfg.payload,
                 rows.empty() ? 0 : rows[0].plain_bytes, rows.empty() ? 0 : rows[0].stored_bytes,
-                cfg.concurrency, cfg.threads);
+                cfg.concurrency, cfg.sessions, cfg.threads);
+    if (!rows.empty() && !rows[0].facts.empty())
+      std::printf("redis: %s\n", boost::json::serialize(rows[0].facts).c_str());
     emit(cfg, rows);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_sessions: %s\n", e.what());

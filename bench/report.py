@@ -9,6 +9,8 @@ RAW_DIR holds what bench.sh collected:
   redis_benchmark.tsv   payload <TAB> label <TAB> value bytes <TAB> CSV file of redis-benchmark --csv
   http.jsonl            one line per wrk run (kind "http")
   meta.json             run facts (date, commit, machine load, durations, notes)
+Manager lines of a Redis Cluster ("deployment": "cluster") are reported apart, against the
+single node's cells of the same run.
 Targets are reported, never enforced: the exit status is 0 whatever they say.
 """
 import csv
@@ -33,7 +35,8 @@ if os.path.exists(os.path.join(raw, "meta.json")):
         meta = json.load(f)
 
 rows = read_jsonl("manager.jsonl")
-manager = [r for r in rows if r["kind"] == "manager"]
+manager = [r for r in rows if r["kind"] == "manager" and r.get("deployment") != "cluster"]
+cluster = [r for r in rows if r["kind"] == "manager" and r.get("deployment") == "cluster"]
 micro = [r for r in rows if r["kind"] == "micro"]
 http = read_jsonl("http.jsonl")
 
@@ -143,6 +146,9 @@ def ratio(a, b):
     return round(a / b, 3) if a and b else None
 
 
+FIELDS = ("scenario", "store", "cipher", "payload", "concurrency", "sessions", "threads",
+          "ops_per_s", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "samples", "errors",
+          "plain_bytes", "stored_bytes")
 results = []
 rounds = []  # tagged rows: the repeated target rounds, kept out of the main table
 for r in manager:
@@ -150,9 +156,7 @@ for r in manager:
         rounds.append(r)
         continue
     f = floor_for(r)
-    res = {k: r[k] for k in ("scenario", "store", "cipher", "payload", "concurrency", "threads",
-                             "ops_per_s", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
-                             "samples", "errors", "plain_bytes", "stored_bytes")}
+    res = {k: r[k] for k in FIELDS}
     res["level"] = "manager"
     res["baseline"] = f["name"] if f else None
     res["ops_ratio"] = ratio(r["ops_per_s"], f["ops_per_s"]) if f else None
@@ -325,6 +329,76 @@ if rr64:
                    "adds open + parse, CPU-bound on the one client core"))
 else:
     target(T64, None, None, None, "not measured")
+
+# Redis Cluster: the same reads on a cluster of 3 masters, each against the single node's cell of
+# the same scenario in the same run. The target is what routing costs one request at a time (the
+# key's slot, its master's connection among three): like the targets above it is the median over
+# the rounds, each round's cluster cell right after the single node's with the same sessions.
+# With 64 coroutines the figure is throughput, with no target.
+TC = "cluster routing overhead: store_load p50 on a 3-master cluster <= 1.10x single node, 1 coroutine"
+cluster_rounds = [r for r in cluster if r.get("tag")]
+for r in cluster:
+    if r.get("tag"):
+        continue
+    one = find(scenario=r["scenario"], store="redis", cipher=r["cipher"], payload=r["payload"],
+               concurrency=r["concurrency"], threads=r["threads"], sessions=r["sessions"])
+    res = {k: r[k] for k in FIELDS}
+    res.update(level="cluster", masters=r.get("masters"), keys_per_master=r.get("keys_per_master"))
+    res["baseline"] = f"single node {r['scenario']} (same run)" if one else None
+    res["ops_ratio"] = ratio(r["ops_per_s"], one["ops_per_s"]) if one else None
+    res["p50_ratio"] = ratio(r["p50_us"], one["p50_us"]) if one and r["concurrency"] == 1 else None
+    results.append(res)
+
+
+def cluster_round_ratios(concurrency, metric):
+    """[(k, cluster value, single-node value, cluster / single)] for every round with both."""
+    def of(rs):
+        return {r["tag"]: r for r in rs if r["scenario"] == "store_load"
+                and r["concurrency"] == concurrency and r["payload"] == 1024}
+    single = of(rounds)
+    out = []
+    for tag, c in of(cluster_rounds).items():
+        one = single.get(tag)
+        if one and one[metric] and c[metric]:
+            out.append((tag.split()[-1], c[metric], one[metric], c[metric] / one[metric]))
+    return out
+
+
+def spread(concurrency):
+    """How the rounds' sessions lay on the masters (keys on each master after setup)."""
+    return ", ".join("/".join(str(n) for n in r.get("keys_per_master", []))
+                     for r in cluster_rounds if r["concurrency"] == concurrency)
+
+
+cluster_doc = {"url": meta.get("cluster") or None, "skipped": meta.get("cluster_skipped") or None,
+               "masters": cluster[0].get("masters") if cluster else None}
+rc1 = cluster_round_ratios(1, "p50_us")
+if rc1:
+    med, how, per, _ = round_verdict(rc1, True, lambda v, b, q: f"{v:.1f}/{b:.1f} us = {q:.2f}x")
+    more = f"; sessions per master in each round: {spread(1)}"
+    c1 = find(level="cluster", scenario="store_load", concurrency=1)
+    if c1 and c1["p50_ratio"]:
+        more += f"; main cells: store_load {c1['p50_us']:.1f} us ({c1['p50_ratio']:.2f}x)"
+        for sc, what in (("conn_get", "bare GET"), ("load", "manager async_load")):
+            c = find(level="cluster", scenario=sc, concurrency=1)
+            if c and c["p50_ratio"]:
+                more += f", {what} {c['p50_us']:.1f} us ({c['p50_ratio']:.2f}x)"
+    target(TC, round(med, 3), "1.10x", med <= 1.10,
+           f"{how} (cluster p50 / single-node p50: {per})" + more)
+    cluster_doc["routing_overhead_c1"] = {"p50_ratio": med, "detail": f"{how}: {per}"}
+else:
+    target(TC, None, "1.10x", None, meta.get("cluster_skipped") or "not measured")
+rc64 = cluster_round_ratios(64, "ops_per_s")
+if rc64:
+    med, how, per, judged = round_verdict(rc64, False, lambda v, b, q: f"{v:.0f}/{b:.0f} = {q:.2f}x")
+    kept = [r for r in cluster_rounds if r["concurrency"] == 64 and r["scenario"] == "store_load"
+            and r["tag"].split()[-1] in judged]
+    fig = {k: median([r[k] for r in kept]) for k in ("ops_per_s", "p50_us", "p90_us", "p99_us", "p999_us")}
+    fig["single_ops_per_s"] = median([x[2] for x in rc64 if x[0] in judged])
+    fig["ops_ratio"] = med
+    fig["detail"] = (f"{how} (cluster ops/s / single-node ops/s: {per}); sessions per master in "
+                     f"each round: {spread(64)}")
+    cluster_doc["store_load_c64"] = fig
 # Judged with 16 wrk connections: enough to keep both CPUs busy, without the queueing that a
 # closed loop of 64 adds by itself (at 50k req/s, 64 connections mean 1.28 ms per request).
 h = find(level="http", scenario="http /visits", store="memory", threads=2, concurrency=16)
@@ -359,7 +433,8 @@ def tidy(v):
     return v
 
 
-doc = tidy({"meta": meta, "results": results, "baselines": baselines, "targets": targets})
+doc = tidy({"meta": meta, "results": results, "baselines": baselines, "targets": targets,
+            "cluster": cluster_doc})
 with open(os.path.join(out, "latest.json"), "w") as f:
     json.dump(doc, f, indent=1)
     f.write("\n")
@@ -414,6 +489,11 @@ md.append("`store_load` is `redis_store::load` alone (the GET, the version heade
           "C = coroutines, T = io_context threads; latencies in microseconds. `ops ×` and `p50 ×` "
           "are the ratios to the baseline named in the last column (p50 only for one request at "
           "a time; a memory floor is the sum of the p50s of its parts, times T for its ops/s).")
+spread1 = find(scenario="store_load", store="redis", cipher="aes_gcm", payload=1024, concurrency=1)
+if spread1 and spread1["sessions"] > 1:
+    md[-1] += (f" The Redis cell of one coroutine on 1 KB encrypted sessions takes "
+               f"{spread1['sessions']} sessions in turn, as its Redis Cluster counterpart must to "
+               "reach every master.")
 md.append("")
 md.append("| scenario | store | cipher | payload | C | T | ops/s | p50 | p90 | p99 | p99.9 | ops × | p50 × | baseline |")
 md.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
@@ -425,6 +505,39 @@ for r in results:
               f"{r['concurrency']} | {r['threads']} | {num(r['ops_per_s'])} | {num(r['p50_us'])} | "
               f"{num(r['p90_us'])} | {num(r['p99_us'])} | {num(r['p999_us'])} | {x(r['ops_ratio'])} | "
               f"{x(r['p50_ratio'])} | {r['baseline'] or '–'} |")
+md.append("")
+md.append("## Redis Cluster")
+md.append("")
+if cluster:
+    md.append(f"The same 1 KB encrypted sessions on a Redis Cluster of {cluster_doc['masters']} "
+              "masters (no replicas) on loopback, through `redis::client` over a `redis::cluster` "
+              "(one connection per master, each request sent to the master of its key's hash "
+              "slot). Sessions get random slot tags, so they spread over the masters (`per "
+              "master`: the keys each master held after setup); one coroutine takes several "
+              "sessions in turn, and the single-node cells it is compared with do the same. `ops ×` and "
+              "`p50 ×` are the ratios to the single node's cell of the same scenario in the same "
+              "run (p50 only for one coroutine). The routing target (above) is judged on the "
+              "rounds, where each cluster cell runs right after the single node's.")
+    md.append("")
+    f64 = cluster_doc.get("store_load_c64")
+    if f64:
+        md.append(f"**64 coroutines, store_load, over the rounds:** {num(f64['ops_per_s'])} ops/s "
+                  f"(p50 {num(f64['p50_us'])}, p90 {num(f64['p90_us'])}, p99 {num(f64['p99_us'])}, "
+                  f"p99.9 {num(f64['p999_us'])} us: medians) = **{f64['ops_ratio']:.2f}x** the "
+                  f"single node's {num(f64['single_ops_per_s'])} ops/s; {f64['detail']}.")
+        md.append("")
+    md.append("| scenario | C | sessions per C | ops/s | p50 | p90 | p99 | p99.9 | ops × | p50 × | per master |")
+    md.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in results:
+        if r["level"] != "cluster":
+            continue
+        err = f" ({r['errors']} errors)" if r["errors"] else ""
+        md.append(f"| {r['scenario']}{err} | {r['concurrency']} | {r['sessions']} | "
+                  f"{num(r['ops_per_s'])} | {num(r['p50_us'])} | {num(r['p90_us'])} | "
+                  f"{num(r['p99_us'])} | {num(r['p999_us'])} | {x(r['ops_ratio'])} | "
+                  f"{x(r['p50_ratio'])} | {'/'.join(str(n) for n in r['keys_per_master'] or [])} |")
+else:
+    md.append(f"Skipped: {meta.get('cluster_skipped') or 'no cluster results'}.")
 md.append("")
 md.append("## HTTP level (wrk through example/server)")
 md.append("")

@@ -9,11 +9,11 @@
 # Writes bench/results/latest.json, latest.md and latency.png; raw outputs (every tool's own
 # output) go to bench/results/raw/ (not committed). Targets are reported, never enforced.
 #
-# CPU placement on a 2-CPU machine: redis-server runs on CPU 1; one-thread clients
-# (bench_sessions --threads 1, redis-benchmark) on CPU 0; two-thread cells and the HTTP runs
-# use both CPUs. Everything of ours runs at nice -10 when allowed.
+# CPU placement on a 2-CPU machine: the redis-servers (the single one, the cluster's) on CPU 1;
+# one-thread clients (bench_sessions --threads 1, redis-benchmark) on CPU 0; two-thread cells
+# and the HTTP runs use both CPUs. Everything of ours runs at nice -10 when allowed.
 # Scheduling of the Redis round trips one at a time (redis-benchmark -c 1 and the Redis cells
-# with one coroutine, and redis-server meanwhile): a 50 us round trip on a shared machine
+# with one coroutine, and the redis-servers meanwhile): a 50 us round trip on a shared machine
 # otherwise measures the scheduler (a compiler holding the CPU adds milliseconds), so these run
 # SCHED_FIFO (chrt -f 5) when allowed. Only these: they leave the CPU idle between requests,
 # while a CPU-bound real-time task gets throttled by the kernel (50 ms stalls once it has used
@@ -25,6 +25,9 @@
 # The Redis targets are judged on WS_BENCH_ROUNDS (default 7) rounds of a redis-benchmark
 # baseline followed at once by redis_store::load, and the median of the rounds' ratios, leaving
 # out disturbed rounds (see report.py's DISTURBED).
+# Redis Cluster: a cluster of our own (3 masters, no replicas, on CPU 1 beside the single
+# redis-server) gets the same store_load right after the single node's in every round, so the
+# cluster / single-node ratio is the cost of routing by slot over one connection per master.
 set -euo pipefail
 
 if [[ -z ${WS_BENCH_IN_SESSION:-} && ${WS_BENCH_NICE:-1} != 0 ]] &&
@@ -100,11 +103,12 @@ rm -rf "$RAW"
 mkdir -p "$RAW"
 tmp=$(mktemp -d)
 redis_pid=""
+cluster_pids=()
 server_pid=""
 sampler_pid=""
 cleanup() {
   local pid
-  for pid in "$server_pid" "$redis_pid" "$sampler_pid"; do
+  for pid in "$server_pid" "$redis_pid" "${cluster_pids[@]}" "$sampler_pid"; do
     if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   done
   rm -rf "$tmp"
@@ -134,8 +138,15 @@ if nice -n -10 true 2>/dev/null; then prio=(nice -n -10); fi
 rt=("${prio[@]}") rt_ok=0
 if [[ ${WS_BENCH_RT:-1} != 0 ]] && chrt -f 5 true 2>/dev/null; then rt=(chrt -f 5) rt_ok=1; fi
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+# free_ports N: N free loopback ports, all bound at once so that no two are the same.
+free_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
 }
 
 # bench_sessions ARGS...: one cell. One thread goes on CPU 0 (real-time for Redis one request
@@ -186,7 +197,7 @@ cell --store memory --cipher aes_gcm   --payload 1024 --concurrency 64 --threads
 
 # --------------------------------------------------------------------------------------------
 # redis-server of our own: free loopback port, nothing persisted, on CPU 1
-redis_port=$(free_port)
+redis_port=$(free_ports 1)
 mkdir -p "$tmp/redis"
 "${prio[@]}" "${cpu1[@]}" redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
   --dir "$tmp/redis" --logfile "$RAW/redis-server.log" --daemonize no &
@@ -198,14 +209,73 @@ done
 [[ $(redis-cli -p "$redis_port" ping 2>/dev/null) == PONG ]] || { echo "redis-server did not start" >&2; exit 1; }
 ws_log "redis-server $(redis-server --version | awk '{print $3}') on 127.0.0.1:$redis_port (pid $redis_pid)"
 flush() { redis-cli -p "$redis_port" flushall >/dev/null; }
-# redis_sched rt|normal: redis-server (every thread) real-time, or back to nice -10.
+
+# A Redis Cluster of our own: 3 masters, no replicas (no failover is measured), on CPU 1 like the
+# single server (each idles while another is measured). Every node's cluster bus gets a port of
+# its own: the default, port + 10000, does not exist for ports above 55535.
+cluster_ports=() cluster_url="" cluster_skipped=""
+start_cluster() {
+  local ports i p ok
+  read -r -a ports <<<"$(free_ports 6)"  # 3 client ports, then 3 bus ports
+  mkdir -p "$tmp/cluster"
+  for i in 0 1 2; do
+    p=${ports[i]}
+    "${prio[@]}" "${cpu1[@]}" redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
+      --cluster-port "${ports[i + 3]}" --cluster-config-file "nodes-$p.conf" \
+      --cluster-node-timeout 1000 --save '' --appendonly no --dir "$tmp/cluster" \
+      --logfile "$RAW/redis-cluster-$p.log" --daemonize no &
+    cluster_pids+=("$!")
+    cluster_ports+=("$p")
+  done
+  for p in "${cluster_ports[@]}"; do
+    for _ in $(seq 100); do
+      if [[ $(redis-cli -p "$p" ping 2>/dev/null) == PONG ]]; then break; fi
+      sleep 0.1
+    done
+    [[ $(redis-cli -p "$p" ping 2>/dev/null) == PONG ]] || { cluster_skipped="a cluster node did not start"; return 1; }
+  done
+  redis-cli --cluster create "${cluster_ports[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes \
+    >"$RAW/redis-cluster-create.log" 2>&1 \
+    || { cluster_skipped="redis-cli --cluster create failed (see $RAW/redis-cluster-create.log)"; return 1; }
+  # The nodes agree on the map through the bus a moment later (about 1-2 s here).
+  for _ in $(seq 100); do
+    ok=0
+    for p in "${cluster_ports[@]}"; do
+      if redis-cli -p "$p" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; then ok=$((ok + 1)); fi
+    done
+    if ((ok == ${#cluster_ports[@]})); then break; fi
+    sleep 0.1
+  done
+  ((ok == ${#cluster_ports[@]})) || { cluster_skipped="the cluster did not reach cluster_state:ok in 10 s"; return 1; }
+  cluster_url=redis-cluster://$(IFS=,; echo "${cluster_ports[*]/#/127.0.0.1:}")
+}
+stop_cluster() {
+  local pid
+  for pid in "${cluster_pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  cluster_pids=()
+}
+if start_cluster; then
+  ws_log "Redis Cluster of 3 masters: $cluster_url (pids ${cluster_pids[*]})"
+else
+  ws_log "Redis Cluster cells skipped: $cluster_skipped"
+  stop_cluster
+fi
+cluster_flush() {
+  local p
+  for p in "${cluster_ports[@]}"; do redis-cli -p "$p" flushall >/dev/null; done
+}
+
+# redis_sched rt|normal: every redis-server of ours (every thread) real-time, or back to nice -10.
 redis_sched() {
   ((rt_ok)) || return 0
-  if [[ $1 == rt ]]; then
-    chrt -a -f -p 5 "$redis_pid" >/dev/null
-  else
-    chrt -a -o -p 0 "$redis_pid" >/dev/null
-  fi
+  local pid
+  for pid in "$redis_pid" "${cluster_pids[@]}"; do
+    if [[ $1 == rt ]]; then
+      chrt -a -f -p 5 "$pid" >/dev/null
+    else
+      chrt -a -o -p 0 "$pid" >/dev/null
+    fi
+  done
 }
 
 # redis-benchmark PAYLOAD LABEL N ARGS...: SET then GET of one key (GET must find a value of the
@@ -227,6 +297,16 @@ n() { python3 -c "print(int($1 * $scale))"; }
 # Redis store cells, each group right after its redis-benchmark baselines.
 rs=$(secs 1.0)
 rcell() { cell --store redis --redis-port "$redis_port" --seconds "$rs" "$@"; flush; }
+# The same on the cluster, when it started.
+ccell() {
+  [[ -n $cluster_url ]] || return 0
+  cell --store redis --redis-url "$cluster_url" --seconds "$rs" "$@"
+  cluster_flush
+}
+# One coroutine takes 16 sessions in turn: on the cluster their random slot tags spread its loads
+# over the masters (all three hold some but for a chance of 3 * (2/3)^16 = 0.5%); the single-node
+# cells compared with it do the same, so both sides do the same work.
+spread=16
 
 ws_log "Redis one request at a time: redis-benchmark -c 1, then the store with 1 coroutine"
 redis_sched rt
@@ -234,7 +314,9 @@ rbench 1024 "-c 1" "$(n 15000)" -c 1
 # Right after its baseline (the machine drifts): store_load, redis_store::load alone (the
 # targets'); conn_get, a bare GET through the same redis::connection (the client's floor);
 # socket_get, the same GET on a blocking socket without Asio (the floor of any client).
-rcell --cipher aes_gcm   --payload 1024 --concurrency 1  --threads 1 --scenarios store_load,conn_get,socket_get,$all
+rcell --cipher aes_gcm   --payload 1024 --concurrency 1  --threads 1 --sessions $spread --scenarios store_load,conn_get,socket_get,$all
+# The same reads on the cluster, right after: routed to the master of each session's slot.
+ccell --cipher aes_gcm   --payload 1024 --concurrency 1  --threads 1 --sessions $spread --scenarios store_load,conn_get,load
 rbench 256 "-c 1" "$(n 12000)" -c 1
 rbench 8192 "-c 1" "$(n 12000)" -c 1
 rcell --cipher plaintext --payload 1024 --concurrency 1  --threads 1 --scenarios load,load_save
@@ -247,6 +329,7 @@ ws_log "Redis under load: redis-benchmark -c 50 and -P 16, then the store with 6
 redis_sched normal
 rbench 1024 "-c 50" "$(n 150000)" -c 50
 rcell --cipher aes_gcm   --payload 1024 --concurrency 64 --threads 1 --scenarios store_load,conn_get,$all
+ccell --cipher aes_gcm   --payload 1024 --concurrency 64 --threads 1 --scenarios store_load,conn_get,load
 rbench 1024 "-c 1 -P 16" "$(n 200000)" -c 1 -P 16
 rbench 1024 "-c 50 -P 16" "$(n 1000000)" -c 50 -P 16
 rbench 256 "-c 50" "$(n 120000)" -c 50
@@ -258,17 +341,22 @@ rcell --cipher aes_gcm   --payload 8192 --concurrency 64 --threads 1 --scenarios
 
 # The Redis targets are judged on repeated rounds (this machine's speed drifts within seconds):
 # each round measures a baseline and then the store right after it; report.py takes the median
-# of the rounds' ratios over the rounds where neither side was disturbed.
+# of the rounds' ratios over the rounds where neither side was disturbed. The cluster's
+# store_load follows the single node's in each round: its ratio to it is judged the same way.
 rounds=${WS_BENCH_ROUNDS:-7}
-ws_log "Redis target rounds: $rounds x (GET -c 1, store_load x1; GET -c 50, store_load x64)"
+ws_log "Redis target rounds: $rounds x (GET -c 1, store_load x1${cluster_url:+, cluster x1}; GET -c 50, store_load x64${cluster_url:+, cluster x64})"
 for ((k = 1; k <= rounds; ++k)); do
   redis_sched rt
   rbench 1024 "-c 1 round $k" "$(n 10000)" -c 1
-  rcell --cipher aes_gcm --payload 1024 --concurrency 1 --threads 1 --scenarios store_load,socket_get --tag "round $k"
+  rcell --cipher aes_gcm --payload 1024 --concurrency 1 --threads 1 --sessions $spread --scenarios store_load,socket_get --tag "round $k"
+  ccell --cipher aes_gcm --payload 1024 --concurrency 1 --threads 1 --sessions $spread --scenarios store_load --tag "round $k"
   redis_sched normal
   rbench 1024 "-c 50 round $k" "$(n 100000)" -c 50
   rcell --cipher aes_gcm --payload 1024 --concurrency 64 --threads 1 --scenarios store_load --tag "round $k"
+  ccell --cipher aes_gcm --payload 1024 --concurrency 64 --threads 1 --scenarios store_load --tag "round $k"
 done
+# Nothing below uses the cluster.
+stop_cluster
 
 # --------------------------------------------------------------------------------------------
 # HTTP through the example server, with wrk
@@ -408,11 +496,12 @@ busy=$(awk '$1 > 0 { n++; if ($1 > m) m = $1; k = split($2, a, ","); for (i = 1;
 commit=$(git -C "$WS_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 commit_note=$(git -C "$WS_ROOT" diff --quiet HEAD 2>/dev/null && echo "clean" || echo "with uncommitted changes")
 
-setup_note="redis-server on CPU 1; one-thread clients (bench_sessions, redis-benchmark) on CPU 0;"
+setup_note="redis-server on CPU 1${cluster_url:+ (and the 3 cluster masters)}; one-thread clients"
+setup_note+=" (bench_sessions, redis-benchmark) on CPU 0;"
 setup_note+=" two-thread cells and HTTP runs on both CPUs; all at nice -10"
 if ((rt_ok)); then
   setup_note+=", except the Redis runs one request at a time (redis-benchmark -c 1, the store with"
-  setup_note+=" 1 coroutine, redis-server meanwhile): SCHED_FIFO"
+  setup_note+=" 1 coroutine, the redis-servers meanwhile): SCHED_FIFO"
 fi
 setup_note+=". Manager cells: ${ms} s (memory) or ${rs} s (Redis) per scenario, every latency kept;"
 setup_note+=" redis-benchmark values are the stored size of the same sealed session."
@@ -420,6 +509,7 @@ M_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ) M_COMMIT=$commit M_COMMIT_NOTE=$commit_not
 M_SCALE=$scale M_BUILD=$build_seconds M_RUN=$run_seconds M_LOAD0=$loadavg_start M_LOAD1=$loadavg_end \
 M_BUSY=$busy M_REDIS=$(redis-server --version | awk '{print $3}' | sed 's/v=//') \
 M_HTTP_SKIPPED=$http_skipped M_HTTP_NOTES="${http_notes[*]:-}" M_SETUP=$setup_note \
+M_CLUSTER=$cluster_url M_CLUSTER_SKIPPED=$cluster_skipped \
   python3 - "$RAW/meta.json" <<'EOF'
 import json, os, sys
 e = os.environ
@@ -429,6 +519,7 @@ json.dump({
     "run_seconds": int(e["M_RUN"]), "loadavg_start": e["M_LOAD0"], "loadavg_end": e["M_LOAD1"],
     "busy": e["M_BUSY"], "redis_server": e["M_REDIS"], "http_skipped": e["M_HTTP_SKIPPED"],
     "http_notes": e["M_HTTP_NOTES"], "setup_note": e["M_SETUP"],
+    "cluster": e["M_CLUSTER"], "cluster_skipped": e["M_CLUSTER_SKIPPED"],
 }, open(sys.argv[1], "w"), indent=1)
 EOF
 
