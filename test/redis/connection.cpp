@@ -3,6 +3,7 @@
 // connection can fail (server killed, client killed, server hung, slow command, wrong password,
 // cancel), each checked to complete every operation within a bound.
 #include "server_fixture.hpp"
+#include "topology_fixture.hpp"
 
 #include <websession/redis/connection.hpp>
 
@@ -157,6 +158,77 @@ BOOST_AUTO_TEST_CASE(pipelined_request) {
     BOOST_TEST(replies.empty());
     conn.cancel();
   });
+}
+
+// Durable requests (wait_for_replicas) on one connection share WAITs: 300 concurrent writes cost
+// a few WAIT calls, not 300. With a replica they succeed; without one, each fails with timeout
+// after about wait_timeout (one round of WAIT, not 300 in a row), and reads on the connection
+// are not held up for long.
+BOOST_AUTO_TEST_CASE(durable_requests_share_one_wait) {
+  redis_server master(redis_server::options{{"--repl-diskless-sync-delay", "0"}});
+  redis_server replica(redis_server::options{{"--replicaof", "127.0.0.1", std::to_string(master.port())}});
+  redis_server lonely;
+  run_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
+    // Until the replica has synced and the master streams to it: after a full sync, Redis 7
+    // streams only once the replica's first REPLCONF ACK came (up to a second), and WAIT says 0
+    // until then.
+    const bool synced = co_await wait_until(
+        [&] {
+          redis_test::resp_connection c(master.port());
+          c.command({"SET", "sync", "1"});
+          return c.command({"WAIT", "1", "50"}).integer == 1;
+        },
+        10s);
+    BOOST_TEST_REQUIRE(synced);
+    constexpr int n = 300;
+    for (const bool with_replica : {true, false}) {
+      const std::uint16_t port = with_replica ? master.port() : lonely.port();
+      redis::connection conn(ioc.get_executor(), local(port));
+      conn.async_run(asio::detached);
+      (void)co_await cmd(conn, "CONFIG", "RESETSTAT");
+      std::vector<request> reqs(n);
+      int ok = 0, timed = 0, other = 0, done = 0;
+      const auto start = steady::now();
+      for (int i = 0; i < n; ++i) {
+        reqs[i].push("SET", "durable:" + std::to_string(i), i).wait_for_replicas(1, 200ms);
+        asio::co_spawn(ioc, [&, i]() -> asio::awaitable<void> {
+          auto o = co_await exec(conn, reqs[i]);
+          if (!o.ec && o.replies.size() == 1 && o.replies[0].str == "OK") ++ok;
+          else if (o.ec == timed_out()) ++timed;
+          else ++other;
+          ++done;
+        }, asio::detached);
+      }
+      const bool all = co_await wait_until([&] { return done == n; }, 10s);
+      BOOST_TEST_REQUIRE(all);
+      const auto took = steady::now() - start;
+      // A plain read after the durable writes is answered soon.
+      auto pong = co_await cmd(conn, "PING");
+      BOOST_TEST(pong.str == "PONG");
+      const auto stats = co_await cmd(conn, "INFO", "commandstats");
+      const std::string waits = redis_test::info_field(stats.str, "cmdstat_wait");
+      BOOST_TEST_MESSAGE((with_replica ? "with" : "without") << " a replica: " << ok << " ok, "
+                         << timed << " timeout, WAIT stats: " << waits << ", "
+                         << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+      const auto calls_at = waits.find("calls=");
+      BOOST_TEST_REQUIRE(calls_at != std::string::npos);
+      const int calls = std::stoi(waits.substr(calls_at + 6));
+      BOOST_TEST(calls >= 1);
+      BOOST_TEST(calls <= 20, calls << " WAIT calls for " << n << " durable writes");
+      BOOST_TEST(other == 0);
+      if (with_replica) {
+        BOOST_TEST(ok == n);
+      } else {
+        BOOST_TEST(timed == n);
+        BOOST_TEST((took < 2s), "durable writes without a replica took "
+                                    << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+      }
+      // The writes ran either way (WAIT confirms, it does not undo).
+      auto got = co_await cmd(conn, "GET", "durable:7");
+      BOOST_TEST(got.str == "7");
+      conn.cancel();
+    }
+  }, 30s);
 }
 
 // 500 coroutines on two threads share one connection; every reply must reach its own caller.

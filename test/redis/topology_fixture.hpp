@@ -389,6 +389,19 @@ inline resp_reply redis_command_ok(std::uint16_t port, const std::vector<std::st
 }
 
 // The value of `name:` in INFO or CLUSTER INFO text; empty if absent.
+// Whether the master on `port` streams its writes to `replicas` replicas: a write, then WAIT on
+// the same connection. A replica whose link is "up" may not get anything yet: after a full sync,
+// Redis 7 starts streaming only at the replica's first REPLCONF ACK (up to a second later).
+inline bool streams_to_replicas(std::uint16_t port, int replicas) {
+  try {
+    resp_connection c(port);
+    c.command({"SET", "{fixture}:sync", "1"});
+    return c.command({"WAIT", std::to_string(replicas), "50"}).integer >= replicas;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 inline std::string info_field(std::string_view text, std::string_view name) {
   std::size_t pos = 0;
   while (pos < text.size()) {
@@ -1279,11 +1292,15 @@ class redis_sentinel_group {
                         " master_link_status:" + info_field(info, "master_link_status");
         return false;
       }
-      return true;
     } catch (const std::exception& e) {
       last_problem_ = at + e.what();
       return false;
     }
+    if (!streams_to_replicas(master_port, 1)) {
+      last_problem_ = at + "the master does not stream to it yet (WAIT 1 says 0)";
+      return false;
+    }
+    return true;
   }
 
   bool ready_now() const {

@@ -172,9 +172,6 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     return server_;
   }
 
-  // True while the last connect attempt failed (the server is known to be down).
-  bool known_down() const noexcept { return down_flag_.load(std::memory_order_acquire); }
-
   // Any thread. The op is built here, where the deadline starts, and handed to the strand.
   // `handler_ex` is the handler's associated executor (known only before type erasure).
   void exec(const request* req, exec_handler handler, boost::asio::any_io_executor handler_ex,
@@ -618,7 +615,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       in_flight_.pop_front();
       if (sentinel_mode() && refused_as_not_master(*done)) {
         role_lost_ = true;
-        if (!done->internal && done->st != exec_op::state::done && std::all_of(done->replies.begin(), done->replies.end(), [](const reply& x) { return x.is_error() && not_master_error(x.str); })) {
+        const bool none_ran =
+            std::all_of(done->replies.begin(), done->replies.end(),
+                        [](const reply& x) { return x.is_error() && not_master_error(x.str); });
+        if (!done->internal && done->st != exec_op::state::done && none_ran) {
           // Nothing of it ran: it goes to the new master after the reconnect.
           done->st = exec_op::state::queued;
           done->replies.clear();
@@ -1001,7 +1001,6 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // A connect attempt failed: the server is down (or refuses us) until one succeeds.
   void note_down() {
     down_ = true;
-    down_flag_.store(true, std::memory_order_release);
     if (!cfg_.fail_fast_when_down) return;
     for (auto& op : queue_) {
       if (op->st != exec_op::state::done) complete(*op, unsent_error(*op));
@@ -1012,7 +1011,6 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   void on_connected() {
     connected_ = true;
     down_ = false;
-    down_flag_.store(false, std::memory_order_release);
     connected_at_ = steady::now();
     last_read_ = last_write_ = connected_at_;
     drop_ec_ = {};
@@ -1345,7 +1343,6 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::string drop_message_;
   address target_;  // the server of the current connect attempt or connection (strand)
   address server_;  // target_ for server_address(), under error_mutex_
-  std::atomic<bool> down_flag_{false};  // down_, readable from any thread
   bool role_lost_ = false;  // sentinel: a reply said READONLY/LOADING in the current read
   std::vector<std::shared_ptr<exec_op>> refused_;  // requeued after READONLY/LOADING
   // Durable requests (request::wait_for_replicas): answered, waiting for a WAIT behind them.
