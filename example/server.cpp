@@ -155,7 +155,10 @@ int run_redis(prepared& p, example::audit_log& audit) {
 
   // Sessions survive a Redis outage in process memory (see fallback_store for what users see).
   using store_type = websession::fallback_store<websession::redis_store, websession::memory_store>;
-  store_type store(websession::redis_store(*client), websession::memory_store(ioc.get_executor()));
+  websession::redis_store_options ro;
+  ro.wait_replicas = p.cfg.redis_wait_replicas;
+  store_type store(websession::redis_store(*client, ro),
+                   websession::memory_store(ioc.get_executor()));
   store.set_observer([&audit](bool degraded, const boost::system::error_code& ec) {
     boost::json::object extra;
     if (ec) extra["error"] = ec.message();

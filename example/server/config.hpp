@@ -32,6 +32,8 @@ struct server_config {
   unsigned threads = 1;
   store_kind store = store_kind::memory;
   std::string redis_url = "redis://127.0.0.1:6379";
+  /// redis_store_options::wait_replicas: acknowledge a write once this many replicas have it.
+  int redis_wait_replicas = 0;
   /// Empty: audit lines go to stderr.
   std::string audit_log;
   /// Plain-http local use (curl): cookie without the __Host- prefix and without Secure.
@@ -57,6 +59,9 @@ options (each also read from the environment variable shown; the command line wi
                         (redis://127.0.0.1:6379): redis://, rediss://, a Cluster as
                         redis-cluster://host:port[,host:port...], a Sentinel-managed
                         master as redis-sentinel://host:port[,...][/db]#master-name
+  --redis-wait-replicas N                                  WEBSESSION_REDIS_WAIT_REPLICAS (0)
+                        acknowledge a session write only once N replicas have it
+                        (WAIT), so that it survives a failover
   --audit-log FILE      append audit events (JSON lines)   WEBSESSION_AUDIT_LOG (stderr)
   --insecure-cookies    cookie for plain http: no __Host-  WEBSESSION_INSECURE_COOKIES (false)
                         prefix, no Secure (local use only)
@@ -141,6 +146,8 @@ inline server_config parse_config(const std::vector<std::string_view>& args,
     c.threads = parse_int<unsigned>("WEBSESSION_THREADS", v, 1, 256);
   if (const char* v = env("WEBSESSION_STORE")) c.store = parse_store("WEBSESSION_STORE", v);
   if (const char* v = env("WEBSESSION_REDIS_URL")) c.redis_url = v;
+  if (const char* v = env("WEBSESSION_REDIS_WAIT_REPLICAS"))
+    c.redis_wait_replicas = parse_int<int>("WEBSESSION_REDIS_WAIT_REPLICAS", v, 0, 16);
   if (const char* v = env("WEBSESSION_AUDIT_LOG")) c.audit_log = v;
   if (const char* v = env("WEBSESSION_INSECURE_COOKIES"))
     c.insecure_cookies = parse_flag("WEBSESSION_INSECURE_COOKIES", v);
@@ -167,6 +174,8 @@ inline server_config parse_config(const std::vector<std::string_view>& args,
     else if (arg == "--threads") c.threads = parse_int<unsigned>("--threads", value(), 1, 256);
     else if (arg == "--store") c.store = parse_store("--store", value());
     else if (arg == "--redis-url") c.redis_url = value();
+    else if (arg == "--redis-wait-replicas")
+      c.redis_wait_replicas = parse_int<int>("--redis-wait-replicas", value(), 0, 16);
     else if (arg == "--audit-log") c.audit_log = value();
     else if (arg == "--shutdown-grace") c.shutdown_grace = detail::parse_grace("--shutdown-grace", value());
     else if (arg == "--insecure-cookies") { no_value(); c.insecure_cookies = true; }
