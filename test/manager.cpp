@@ -299,6 +299,57 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(rotation_kills_the_old_id, Stack, stacks) {
   BOOST_TEST(f.mgr->stats().rotated == 1u);
 }
 
+// Slot tags: an anonymous session keeps its tag through a rotation (one slot on a cluster), a
+// login rotation gives it the user's tag (the slot of the user's index), and an id from before
+// slot tags (43 characters, stored under prefix + hash) still loads and rotates into a tagged one.
+BOOST_AUTO_TEST_CASE_TEMPLATE(slot_tags_follow_the_user_and_old_ids_still_work, Stack, stacks) {
+  manager_fixture<Stack> f;
+  const auto rotate = [&](session& s) {
+    return f.run([&]() -> awaitable<error_code> {
+      auto [e] = co_await f.mgr->async_rotate(s, tuple_token);
+      co_return e;
+    });
+  };
+  const auto tag_of = [](const session& s) { return s.id().substr(session_id::encoded_size + 1); };
+  session s = create(f);
+  const std::string anonymous_tag = tag_of(s);
+  BOOST_TEST(s.storage_key().find("{" + anonymous_tag + "}") != std::string::npos);
+  BOOST_TEST_REQUIRE(!rotate(s));
+  BOOST_TEST(tag_of(s) == anonymous_tag);
+  f.mgr->bind_user(s, "ada");
+  BOOST_TEST_REQUIRE(!rotate(s));
+  BOOST_TEST(tag_of(s) == user_slot_tag("ada"));
+  BOOST_TEST(s.storage_key().find("{" + user_slot_tag("ada") + "}") != std::string::npos);
+
+  // A session stored the way ids were before slot tags.
+  session t = create(f);
+  t.set("kept", 5);
+  BOOST_TEST_REQUIRE(!save(f, t));
+  const std::string prefix = f.mgr->get_options().key_prefix;
+  const std::string legacy_id = t.id().substr(0, session_id::encoded_size);
+  const std::string legacy_key = session_id::parse(legacy_id)->storage_key(prefix);
+  BOOST_TEST(legacy_key.size() == prefix.size() + 43);
+  std::string plain, sealed;
+  BOOST_TEST_REQUIRE(!f.mgr->get_cipher().open(raw(f, t.storage_key()).value, t.storage_key(), plain));
+  BOOST_TEST_REQUIRE(!f.mgr->get_cipher().seal(plain, legacy_key, sealed));
+  f.run([&]() -> awaitable<void> {
+    auto r = co_await f.store.insert(legacy_key, store_write{sealed, std::chrono::hours(1), {}});
+    BOOST_TEST_REQUIRE(r.has_value());
+  });
+  session old = load(f, legacy_id);
+  BOOST_TEST(old.id() == legacy_id);
+  BOOST_TEST(old.storage_key() == legacy_key);
+  BOOST_TEST(old.template get_as<int>("kept").value_or(0) == 5);
+  old.set("kept", 6);
+  BOOST_TEST_REQUIRE(!save(f, old));
+  f.mgr->bind_user(old, "grace");
+  BOOST_TEST_REQUIRE(!rotate(old));
+  BOOST_TEST(old.id().size() == session_id::tagged_size);
+  BOOST_TEST(tag_of(old) == user_slot_tag("grace"));
+  BOOST_TEST(load_error(f, legacy_id) == error::not_found);
+  BOOST_TEST(load(f, old.id()).template get_as<int>("kept").value_or(0) == 6);
+}
+
 BOOST_AUTO_TEST_CASE_TEMPLATE(destroy_then_load_is_not_found, Stack, stacks) {
   manager_fixture<Stack> f;
   session s = create(f);

@@ -358,10 +358,18 @@ class basic_session_manager {
   }
 
   // A bound session's id carries its user's slot tag, so that on a Redis Cluster it lives in
-  // the slot of the user's index; an anonymous one gets a random tag (see session_id).
+  // the slot of the user's index; an anonymous one keeps the tag it has (its rotation then stays
+  // in one slot), and a new one gets a random tag (see session_id).
   void assign_new_id(session& s) const {
     const std::string& user = access::meta(s).user;
-    session_id id = user.empty() ? session_id::generate() : session_id::generate(user_slot_tag(user));
+    const std::string& old = access::id(s);
+    std::string tag;
+    if (!user.empty()) {
+      tag = user_slot_tag(user);
+    } else if (old.size() == session_id::tagged_size) {
+      tag = old.substr(session_id::encoded_size + 1);
+    }
+    session_id id = tag.empty() ? session_id::generate() : session_id::generate(tag);
     access::id(s) = id.to_string();
     access::key(s) = id.storage_key(opts_.key_prefix);
     access::meta(s).csrf_secret = detail::random_bytes(32);

@@ -316,6 +316,8 @@ BOOST_AUTO_TEST_CASE(slot_migration_during_traffic) {
                                               << after.refreshes - before.refreshes);
         BOOST_TEST(t.total_failed() == 0, t.error_summary());
         BOOST_TEST(after.ask > before.ask);
+        // Thousands of redirections, a handful of map reads: refreshes are shared.
+        BOOST_TEST(after.refreshes - before.refreshes < 40u);
         BOOST_TEST(after.moved > before.moved);
         BOOST_TEST(t.total_acked() > 100);
         co_await t.verify(mgr);
