@@ -535,20 +535,21 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
     return node;
   }
 
+  // The index of `node` among the masters of `r`, which it joins if it is not there yet.
+  static std::int16_t master_index(cluster_routing& r, const std::shared_ptr<cluster_node>& node) {
+    for (std::size_t i = 0; i < r.masters.size(); ++i) {
+      if (r.masters[i] == node) return static_cast<std::int16_t>(i);
+    }
+    r.masters.push_back(node);
+    return static_cast<std::int16_t>(r.masters.size() - 1);
+  }
+
   // On the strand: after a MOVED, the slot is served by `to` until the next map says otherwise.
   void apply_moved(std::uint16_t slot, const address& to) {
-    auto node = node_for(to);
     auto cur = routing();
     auto next = cur ? std::make_shared<cluster_routing>(*cur) : std::make_shared<cluster_routing>();
     if (!cur) next->slot_node.fill(-1);
-    std::int16_t index = -1;
-    for (std::size_t i = 0; i < next->masters.size(); ++i) {
-      if (next->masters[i] == node) index = static_cast<std::int16_t>(i);
-    }
-    if (index < 0) {
-      index = static_cast<std::int16_t>(next->masters.size());
-      next->masters.push_back(node);
-    }
+    const std::int16_t index = master_index(*next, node_for(to));
     if (next->slot_node[slot] < 0) ++next->covered;
     next->slot_node[slot] = index;
     install(std::move(next));
@@ -681,15 +682,7 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
     for (const cluster_shard& s : shards) {
       for (const address& a : s.replicas) next->replicas.push_back(a);
       if (s.master.host.empty()) continue;
-      auto node = node_for(s.master);
-      std::int16_t index = -1;
-      for (std::size_t i = 0; i < next->masters.size(); ++i) {
-        if (next->masters[i] == node) index = static_cast<std::int16_t>(i);
-      }
-      if (index < 0) {
-        index = static_cast<std::int16_t>(next->masters.size());
-        next->masters.push_back(node);
-      }
+      const std::int16_t index = master_index(*next, node_for(s.master));
       for (const slot_range& r : s.slots) {
         for (std::uint32_t slot = r.first; slot <= r.last; ++slot) {
           if (next->slot_node[slot] < 0) ++next->covered;
