@@ -2,6 +2,7 @@
 // openssl CLI, a redis-server with only a TLS port, and rediss:// connections that must verify
 // the chain and the name (and fail clearly when they cannot).
 #include "server_fixture.hpp"
+#include "tls_fixture.hpp"
 
 #include <websession/redis/connection.hpp>
 
@@ -29,45 +30,7 @@ using redis::reply;
 using redis::request;
 using redis_test::redis_server;
 using redis_test::run_test;
-
-// A throwaway PKI: ca.crt signs server.crt (for 127.0.0.1 and localhost); other-ca.crt signs
-// nothing we use, to check that verification really happens.
-class test_pki {
- public:
-  test_pki() : dir_(redis_test::make_temp_dir()) {
-    const std::string d = dir_.string();
-    const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    run("openssl req -x509" + ec + " -keyout " + d + "/ca.key -out " + d +
-        "/ca.crt -days 2 -subj /CN=websession-test-ca");
-    run("openssl req -x509" + ec + " -keyout " + d + "/other-ca.key -out " + d +
-        "/other-ca.crt -days 2 -subj /CN=websession-other-ca");
-    run("openssl req" + ec + " -keyout " + d + "/server.key -out " + d +
-        "/server.csr -subj /CN=localhost");
-    std::ofstream(dir_ / "ext.cnf") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
-    run("openssl x509 -req -in " + d + "/server.csr -CA " + d + "/ca.crt -CAkey " + d +
-        "/ca.key -CAcreateserial -out " + d + "/server.crt -days 2 -extfile " + d + "/ext.cnf");
-  }
-
-  ~test_pki() {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-
-  std::string file(const char* name) const { return (dir_ / name).string(); }
-
- private:
-  void run(const std::string& command) {
-    const std::string full = command + " >" + (dir_ / "openssl.log").string() + " 2>&1";
-    if (std::system(full.c_str()) != 0) {
-      std::ifstream log(dir_ / "openssl.log");
-      std::stringstream text;
-      text << log.rdbuf();
-      throw std::runtime_error("failed: " + command + "\n" + text.str());
-    }
-  }
-
-  std::filesystem::path dir_;
-};
+using redis_test::test_pki;
 
 // Starts a TLS-only server, or explains why it cannot (a redis-server built without TLS).
 std::unique_ptr<redis_server> start_tls_server(const test_pki& pki, std::string& why_not) {

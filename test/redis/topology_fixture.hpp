@@ -136,11 +136,32 @@ inline std::string join_args(const std::vector<std::string>& args) {
   return s;
 }
 
+// Credentials the fixtures use on their own connections to servers that want a password:
+// AUTH [user] password right after connecting (resp_connection), `-a` or `--user --pass` for
+// redis-cli. An empty password means no AUTH.
+struct resp_auth {
+  std::string user;      // empty: the default user (AUTH password)
+  std::string password;  // empty: no AUTH at all
+
+  bool empty() const noexcept { return password.empty(); }
+};
+
+// The redis-cli options for `auth` (none if it is empty); --no-auth-warning keeps the output
+// free of the "using a password on the command line" warning.
+inline std::vector<std::string> redis_cli_auth_args(const resp_auth& auth) {
+  if (auth.empty()) return {};
+  if (auth.user.empty()) return {"-a", auth.password, "--no-auth-warning"};
+  return {"--user", auth.user, "--pass", auth.password, "--no-auth-warning"};
+}
+
 // Runs `redis-cli -h 127.0.0.1 -p PORT args...` and returns what it printed (stdout and stderr).
 // Its stdout is a pipe, so replies come in redis-cli's raw format unless args hold "--no-raw".
 // Error replies are printed, not thrown; throws only if redis-cli cannot run or times out.
+// With `auth`, redis-cli authenticates first.
 inline std::string redis_cli(std::uint16_t port, std::vector<std::string> args,
-                             std::chrono::milliseconds timeout = 10s) {
+                             std::chrono::milliseconds timeout = 10s, const resp_auth& auth = {}) {
+  const auto a = redis_cli_auth_args(auth);
+  args.insert(args.begin(), a.begin(), a.end());
   args.insert(args.begin(), {"redis-cli", "-h", "127.0.0.1", "-p", std::to_string(port)});
   process_result r = run_process(args, timeout);
   if (r.timed_out) {
@@ -290,9 +311,10 @@ inline std::string escape_resp(std::string_view bytes) {
 }
 
 // One blocking TCP connection to 127.0.0.1:port speaking RESP (RESP2 unless sent HELLO 3).
+// With a non-empty `auth` it sends AUTH first (and throws if the server refuses it).
 class resp_connection {
  public:
-  explicit resp_connection(std::uint16_t port) {
+  explicit resp_connection(std::uint16_t port, const resp_auth& auth = {}) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw std::runtime_error("socket failed");
     sockaddr_in addr{};
@@ -304,6 +326,19 @@ class resp_connection {
       ::close(fd_);
       throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) + ": " +
                                std::strerror(err));
+    }
+    if (auth.empty()) return;
+    try {
+      std::vector<std::string> cmd{"AUTH"};
+      if (!auth.user.empty()) cmd.push_back(auth.user);
+      cmd.push_back(auth.password);
+      const resp_reply r = command(cmd);
+      if (r.is_error()) {
+        throw std::runtime_error("AUTH on 127.0.0.1:" + std::to_string(port) + ": -" + r.str);
+      }
+    } catch (...) {
+      ::close(fd_);
+      throw;
     }
   }
   resp_connection(const resp_connection&) = delete;
@@ -370,17 +405,19 @@ class resp_connection {
   std::string buf_;
 };
 
-// One command on a fresh connection.
+// One command on a fresh connection (authenticated with `auth`, if not empty).
 inline resp_reply redis_command(std::uint16_t port, const std::vector<std::string>& args,
-                                std::chrono::milliseconds timeout = 5s) {
-  resp_connection c(port);
+                                std::chrono::milliseconds timeout = 5s,
+                                const resp_auth& auth = {}) {
+  resp_connection c(port, auth);
   return c.command(args, timeout);
 }
 
 // The same, but an error reply throws (with the port and the command in the message).
 inline resp_reply redis_command_ok(std::uint16_t port, const std::vector<std::string>& args,
-                                   std::chrono::milliseconds timeout = 5s) {
-  resp_reply r = redis_command(port, args, timeout);
+                                   std::chrono::milliseconds timeout = 5s,
+                                   const resp_auth& auth = {}) {
+  resp_reply r = redis_command(port, args, timeout, auth);
   if (r.is_error()) {
     throw std::runtime_error("127.0.0.1:" + std::to_string(port) + " " + join_args(args) +
                              ": -" + r.str);
@@ -392,9 +429,9 @@ inline resp_reply redis_command_ok(std::uint16_t port, const std::vector<std::st
 // Whether the master on `port` streams its writes to `replicas` replicas: a write, then WAIT on
 // the same connection. A replica whose link is "up" may not get anything yet: after a full sync,
 // Redis 7 starts streaming only at the replica's first REPLCONF ACK (up to a second later).
-inline bool streams_to_replicas(std::uint16_t port, int replicas) {
+inline bool streams_to_replicas(std::uint16_t port, int replicas, const resp_auth& auth = {}) {
   try {
-    resp_connection c(port);
+    resp_connection c(port, auth);
     c.command({"SET", "{fixture}:sync", "1"});
     return c.command({"WAIT", std::to_string(replicas), "50"}).integer >= replicas;
   } catch (const std::exception&) {
@@ -537,6 +574,15 @@ inline std::vector<cluster_node_entry> parse_cluster_nodes(std::string_view text
 // ------------------------------------------------------------------------------------------
 // A Redis Cluster on loopback
 
+// PEM files for a server's TLS port (see redis_cluster::options::tls).
+struct tls_files {
+  std::string cert_file;  // the server's certificate (chain)
+  std::string key_file;   // its private key
+  std::string ca_file;    // the CA that signed it: servers verify each other's (bus, replication)
+
+  bool enabled() const noexcept { return !cert_file.empty(); }
+};
+
 class redis_cluster {
  public:
   struct options {
@@ -545,6 +591,17 @@ class redis_cluster {
     int node_timeout_ms = 1000;   // --cluster-node-timeout
     std::vector<std::string> args;                    // extra arguments for every node
     std::chrono::milliseconds ready_timeout = 20s;    // creation until state ok and replicas synced
+    // The default user's password: every node gets --requirepass and --masterauth with it (so
+    // replicas authenticate to their masters), and the fixture authenticates with it on all its
+    // own connections (AUTH, redis-cli -a). Empty: no password. ACL users for the client under
+    // test go in `args`, e.g. {"--user", "app", "on", ">apppw", "~*", "&*", "+@all"}.
+    std::string password = {};
+    // If enabled: every node also listens with TLS on tls_port(i), and the cluster bus and
+    // replication use TLS (--tls-cluster yes, --tls-replication yes); clients need no
+    // certificate (--tls-auth-clients no). port(i) stays a plain port, which the fixture itself
+    // uses. CLUSTER SHARDS then lists both "port" (plain) and "tls-port"; CLUSTER SLOTS, CLUSTER
+    // NODES, MOVED and ASK name the TLS port to a TLS client and the plain one to the others.
+    tls_files tls = {};
   };
 
   enum class migration_step { importing, migrating, keys_moved, done };
@@ -560,27 +617,44 @@ class redis_cluster {
     const auto give_up = std::chrono::steady_clock::now() + opts_.ready_timeout;
     const std::size_t n = static_cast<std::size_t>(opts_.masters) *
                           static_cast<std::size_t>(1 + opts_.replicas_per_master);
-    // Node and bus ports from the kernel, all distinct. --cluster-port avoids the default bus
-    // port (port + 10000), which may be taken or above 65535 for an ephemeral port.
+    auth_.password = opts_.password;
+    // Node, bus (and TLS) ports from the kernel, all distinct. --cluster-port avoids the default
+    // bus port (port + 10000), which may be taken or above 65535 for an ephemeral port.
+    const std::size_t per_node = opts_.tls.enabled() ? 3 : 2;
     std::set<std::uint16_t> seen;
     std::vector<std::uint16_t> picked;
-    while (picked.size() < 2 * n) {
+    while (picked.size() < per_node * n) {
       const auto p = free_port();
       if (seen.insert(p).second) picked.push_back(p);
     }
     for (std::size_t i = 0; i < n; ++i) {
       redis_server::options o;
-      o.port = picked[2 * i];
+      o.port = picked[per_node * i];
       // Relative to --dir, which is the node's own temporary directory.
       // repl-diskless-sync-delay 0: a master otherwise waits 5 s before the first full sync.
       o.args = {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", std::to_string(opts_.node_timeout_ms), "--cluster-port",
-                std::to_string(picked[2 * i + 1]), "--repl-diskless-sync-delay", "0"};
+                std::to_string(picked[per_node * i + 1]), "--repl-diskless-sync-delay", "0"};
+      if (!opts_.password.empty()) {
+        o.args.insert(o.args.end(), {"--requirepass", opts_.password, "--masterauth",
+                                     opts_.password});
+      }
+      if (opts_.tls.enabled()) {
+        tls_ports_.push_back(picked[per_node * i + 2]);
+        o.args.insert(o.args.end(),
+                      {"--tls-port", std::to_string(tls_ports_.back()), "--tls-cert-file",
+                       opts_.tls.cert_file, "--tls-key-file", opts_.tls.key_file,
+                       "--tls-ca-cert-file", opts_.tls.ca_file, "--tls-auth-clients", "no",
+                       "--tls-cluster", "yes", "--tls-replication", "yes"});
+      }
       o.args.insert(o.args.end(), opts_.args.begin(), opts_.args.end());
       nodes_.push_back(std::make_unique<redis_server>(std::move(o)));
       paused_.push_back(false);
     }
-    std::vector<std::string> create{"redis-cli", "--cluster", "create"};
+    std::vector<std::string> create{"redis-cli"};
+    const auto cli_auth = redis_cli_auth_args(auth_);
+    create.insert(create.end(), cli_auth.begin(), cli_auth.end());
+    create.insert(create.end(), {"--cluster", "create"});
     for (const auto& node : nodes_) create.push_back("127.0.0.1:" + std::to_string(node->port()));
     create.insert(create.end(), {"--cluster-replicas", std::to_string(opts_.replicas_per_master),
                                  "--cluster-yes"});
@@ -605,8 +679,8 @@ class redis_cluster {
         for (const auto& e : view) {
           if (!e.has_flag("myself") || e.slots.empty()) continue;
           const std::string key = key_for_slot(e.slots.front().first, "websession-fixture:");
-          redis_command_ok(p, {"SET", key, "1"});
-          redis_command_ok(p, {"DEL", key});
+          command_ok(p, {"SET", key, "1"});
+          command_ok(p, {"DEL", key});
         }
       }
     }
@@ -625,6 +699,8 @@ class redis_cluster {
   }
 
   const options& get_options() const noexcept { return opts_; }
+  // What the fixture authenticates with (empty without options::password).
+  const resp_auth& auth() const noexcept { return auth_; }
   std::size_t size() const noexcept { return nodes_.size(); }
   // Node i's port, in creation order: redis-cli made nodes 0..masters-1 the first masters.
   std::uint16_t port(std::size_t i) const { return nodes_.at(i)->port(); }
@@ -633,6 +709,9 @@ class redis_cluster {
     for (const auto& node : nodes_) v.push_back(node->port());
     return v;
   }
+  // Node i's TLS port (only with options::tls).
+  std::uint16_t tls_port(std::size_t i) const { return tls_ports_.at(i); }
+  const std::vector<std::uint16_t>& tls_ports() const noexcept { return tls_ports_; }
   std::size_t index_of(std::uint16_t port) const {
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       if (nodes_[i]->port() == port) return i;
@@ -661,23 +740,30 @@ class redis_cluster {
     paused_.at(i) = false;
   }
 
-  // redis-cli -h 127.0.0.1 -p port args... (numbers are formatted); returns its output.
+  // redis-cli -h 127.0.0.1 -p port args... (numbers are formatted; authenticated as auth());
+  // returns its output.
   template <class... Args>
   std::string cli(std::uint16_t port, const Args&... args) const {
-    return redis_cli(port, std::vector<std::string>{to_arg(args)...});
+    return redis_cli(port, std::vector<std::string>{to_arg(args)...}, 10s, auth_);
   }
 
+  // One command on a fresh connection (authenticated as auth()).
   resp_reply command(std::uint16_t port, const std::vector<std::string>& args) const {
-    return redis_command(port, args);
+    return redis_command(port, args, 5s, auth_);
+  }
+  // The same, but an error reply throws.
+  resp_reply command_ok(std::uint16_t port, const std::vector<std::string>& args,
+                        std::chrono::milliseconds timeout = 5s) const {
+    return redis_command_ok(port, args, timeout, auth_);
   }
 
   // CLUSTER NODES as seen by the node on `port`.
   std::vector<cluster_node_entry> nodes_view(std::uint16_t port) const {
-    return parse_cluster_nodes(redis_command_ok(port, {"CLUSTER", "NODES"}, 1s).str);
+    return parse_cluster_nodes(command_ok(port, {"CLUSTER", "NODES"}, 1s).str);
   }
 
   std::string node_id(std::uint16_t port) const {
-    return redis_command_ok(port, {"CLUSTER", "MYID"}, 1s).str;
+    return command_ok(port, {"CLUSTER", "MYID"}, 1s).str;
   }
 
   // The masters not marked failing, asked from the first live node that answers, ordered by
@@ -756,7 +842,7 @@ class redis_cluster {
         continue;
       }
       try {
-        const auto info = redis_command_ok(p, {"CLUSTER", "INFO"}, 500ms).str;
+        const auto info = command_ok(p, {"CLUSTER", "INFO"}, 500ms).str;
         s += " cluster_state:" + info_field(info, "cluster_state");
         for (const auto& e : nodes_view(p)) {
           if (!e.has_flag("myself")) continue;
@@ -779,29 +865,40 @@ class redis_cluster {
 
   // On the target: CLUSTER SETSLOT slot IMPORTING <source id>.
   void set_importing(int slot, std::uint16_t from_port, std::uint16_t to_port) const {
-    redis_command_ok(to_port,
-                     {"CLUSTER", "SETSLOT", std::to_string(slot), "IMPORTING", node_id(from_port)});
+    command_ok(to_port,
+               {"CLUSTER", "SETSLOT", std::to_string(slot), "IMPORTING", node_id(from_port)});
   }
   // On the source: CLUSTER SETSLOT slot MIGRATING <target id>. From here the source answers
   // -ASK for keys of the slot it no longer has.
   void set_migrating(int slot, std::uint16_t from_port, std::uint16_t to_port) const {
-    redis_command_ok(from_port,
-                     {"CLUSTER", "SETSLOT", std::to_string(slot), "MIGRATING", node_id(to_port)});
+    command_ok(from_port,
+               {"CLUSTER", "SETSLOT", std::to_string(slot), "MIGRATING", node_id(to_port)});
   }
   // Moves up to `max_keys` keys of the slot (CLUSTER GETKEYSINSLOT, then MIGRATE ... KEYS in
-  // batches of up to 100); returns how many were moved.
+  // batches of up to 100); returns how many were moved. With options::password MIGRATE passes
+  // AUTH; with options::tls it goes to the target's TLS port (--tls-cluster makes MIGRATE talk
+  // TLS).
   std::size_t move_keys(int slot, std::uint16_t from_port, std::uint16_t to_port,
                         std::size_t max_keys = std::numeric_limits<std::size_t>::max()) const {
+    const std::uint16_t target = opts_.tls.enabled() ? tls_ports_.at(index_of(to_port)) : to_port;
     std::size_t moved = 0;
     while (moved < max_keys) {
       const std::size_t batch = std::min<std::size_t>(100, max_keys - moved);
-      const auto keys = redis_command_ok(
+      const auto keys = command_ok(
           from_port, {"CLUSTER", "GETKEYSINSLOT", std::to_string(slot), std::to_string(batch)});
       if (keys.elements.empty()) break;
-      std::vector<std::string> migrate{"MIGRATE", "127.0.0.1", std::to_string(to_port), "", "0",
-                                       "5000", "KEYS"};
+      std::vector<std::string> migrate{"MIGRATE", "127.0.0.1", std::to_string(target), "", "0",
+                                       "5000"};
+      if (!auth_.empty()) {
+        if (auth_.user.empty()) {
+          migrate.insert(migrate.end(), {"AUTH", auth_.password});
+        } else {
+          migrate.insert(migrate.end(), {"AUTH2", auth_.user, auth_.password});
+        }
+      }
+      migrate.push_back("KEYS");
       for (const auto& k : keys.elements) migrate.push_back(k.str);
-      redis_command_ok(from_port, migrate, 10s);
+      command_ok(from_port, migrate, 10s);
       moved += keys.elements.size();
     }
     return moved;
@@ -811,10 +908,10 @@ class redis_cluster {
   void set_node(int slot, std::uint16_t from_port, std::uint16_t to_port) const {
     const std::string id = node_id(to_port);
     const std::vector<std::string> cmd{"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", id};
-    redis_command_ok(to_port, cmd);
-    redis_command_ok(from_port, cmd);
+    command_ok(to_port, cmd);
+    command_ok(from_port, cmd);
     for (const auto p : master_ports()) {
-      if (p != to_port && p != from_port) redis_command_ok(p, cmd);
+      if (p != to_port && p != from_port) command_ok(p, cmd);
     }
   }
   // The whole migration of one slot, or its first steps: stop_after = importing leaves only the
@@ -882,7 +979,7 @@ class redis_cluster {
     for (const auto p : live_ports) {
       const std::string at = "127.0.0.1:" + std::to_string(p) + ": ";
       try {
-        resp_connection c(p);
+        resp_connection c(p, auth_);
         const auto info = c.command({"CLUSTER", "INFO"}, 1s);
         const auto state = info_field(info.str, "cluster_state");
         if (state != "ok") {
@@ -938,13 +1035,13 @@ class redis_cluster {
       const auto p = nodes_[i]->port();
       const std::string at = "127.0.0.1:" + std::to_string(p) + ": ";
       try {
-        const auto info = redis_command_ok(p, {"INFO", "replication"}, 1s).str;
+        const auto info = command_ok(p, {"INFO", "replication"}, 1s).str;
         if (info_field(info, "role") == "slave" && info_field(info, "master_link_status") != "up") {
           last_problem_ = at + "master_link_status:" + info_field(info, "master_link_status");
           return false;
         }
         // CLUSTER SHARDS (RESP2): [["slots", [...], "nodes", [[field, value, ...], ...]], ...]
-        const auto shards = redis_command_ok(p, {"CLUSTER", "SHARDS"}, 1s);
+        const auto shards = command_ok(p, {"CLUSTER", "SHARDS"}, 1s);
         for (const auto& shard : shards.elements) {
           for (std::size_t k = 0; k + 1 < shard.elements.size(); k += 2) {
             if (shard.elements[k].str != "nodes") continue;
@@ -972,7 +1069,9 @@ class redis_cluster {
   }
 
   options opts_;
+  resp_auth auth_;
   std::vector<std::unique_ptr<redis_server>> nodes_;
+  std::vector<std::uint16_t> tls_ports_;  // with options::tls: nodes_[i]'s TLS port
   std::vector<bool> paused_;
   mutable std::string last_problem_;
 };
@@ -1006,6 +1105,14 @@ class redis_sentinel_group {
     std::vector<std::string> data_args;        // extra arguments for the master and the replica
     std::vector<std::string> sentinel_config;  // extra lines for every sentinel's config file
     std::chrono::milliseconds ready_timeout = 20s;
+    // The data nodes' password: the master and the replica get --requirepass and --masterauth
+    // with it, the sentinels `sentinel auth-pass NAME password`, and the fixture authenticates
+    // with it on the data nodes. Empty: none.
+    std::string data_password = {};
+    // The sentinels' own password: `requirepass` in their config, `sentinel sentinel-pass` so
+    // that they can still talk to each other, and the fixture authenticates with it on the
+    // sentinels. Empty: none.
+    std::string sentinel_password = {};
   };
 
   redis_sentinel_group() : redis_sentinel_group(options{}) {}
@@ -1015,15 +1122,22 @@ class redis_sentinel_group {
   explicit redis_sentinel_group(options opts) : opts_(std::move(opts)) {
     if (opts_.sentinels < 1) throw std::invalid_argument("redis_sentinel_group: no sentinels");
     const auto give_up = std::chrono::steady_clock::now() + opts_.ready_timeout;
+    data_auth_.password = opts_.data_password;
+    sentinel_auth_.password = opts_.sentinel_password;
+    std::vector<std::string> data_args;
+    if (!opts_.data_password.empty()) {
+      data_args = {"--requirepass", opts_.data_password, "--masterauth", opts_.data_password};
+    }
+    data_args.insert(data_args.end(), opts_.data_args.begin(), opts_.data_args.end());
     // repl-diskless-sync-delay 0: a master otherwise waits 5 s before the first full sync.
     redis_server::options m;
     m.args = {"--repl-diskless-sync-delay", "0"};
-    m.args.insert(m.args.end(), opts_.data_args.begin(), opts_.data_args.end());
+    m.args.insert(m.args.end(), data_args.begin(), data_args.end());
     data_.push_back(std::make_unique<redis_server>(std::move(m)));
     redis_server::options r;
     r.args = {"--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1",
               std::to_string(data_[0]->port())};
-    r.args.insert(r.args.end(), opts_.data_args.begin(), opts_.data_args.end());
+    r.args.insert(r.args.end(), data_args.begin(), data_args.end());
     data_.push_back(std::make_unique<redis_server>(std::move(r)));
     // Sentinels find replicas in the master's INFO, which they ask for at once and then every
     // 10 s (unless fast_timers): the replica must be attached before they start.
@@ -1056,6 +1170,14 @@ class redis_sentinel_group {
                       std::to_string(opts_.failover_timeout_ms) +
                       "\n"
                       "sentinel parallel-syncs " + name + " 1\n";
+      // Passwords in double quotes (the config parser's string syntax); tests use plain ones.
+      if (!opts_.data_password.empty()) {
+        s.config_text += "sentinel auth-pass " + name + " \"" + opts_.data_password + "\"\n";
+      }
+      if (!opts_.sentinel_password.empty()) {
+        s.config_text += "requirepass \"" + opts_.sentinel_password + "\"\n"
+                         "sentinel sentinel-pass \"" + opts_.sentinel_password + "\"\n";
+      }
       for (const auto& line : opts_.sentinel_config) s.config_text += line + "\n";
       sentinels_.push_back(std::make_unique<redis_server>(std::move(s)));
       apply_timers(sentinels_.back()->port());
@@ -1108,9 +1230,10 @@ class redis_sentinel_group {
     const auto master = master_port_now();
     if (master == 0) return;
     if (master == data_[i]->port()) {
-      redis_command_ok(master, {"REPLICAOF", "NO", "ONE"});
+      redis_command_ok(master, {"REPLICAOF", "NO", "ONE"}, 5s, data_auth_);
     } else {
-      redis_command_ok(data_[i]->port(), {"REPLICAOF", "127.0.0.1", std::to_string(master)});
+      redis_command_ok(data_[i]->port(), {"REPLICAOF", "127.0.0.1", std::to_string(master)}, 5s,
+                       data_auth_);
     }
   }
   void kill_sentinel(std::size_t i) { sentinels_.at(i)->kill_hard(); }
@@ -1120,8 +1243,18 @@ class redis_sentinel_group {
     apply_timers(sentinels_[i]->port());
   }
 
+  // What the fixture authenticates with on the data nodes and on the sentinels (empty without
+  // options::data_password / options::sentinel_password).
+  const resp_auth& data_auth() const noexcept { return data_auth_; }
+  const resp_auth& sentinel_auth() const noexcept { return sentinel_auth_; }
+
+  // One command to sentinel i (authenticated as sentinel_auth()).
   resp_reply sentinel_command(std::size_t i, const std::vector<std::string>& args) const {
-    return redis_command(sentinels_.at(i)->port(), args);
+    return redis_command(sentinels_.at(i)->port(), args, 5s, sentinel_auth_);
+  }
+  // One command to data node i (authenticated as data_auth()).
+  resp_reply data_command(std::size_t i, const std::vector<std::string>& args) const {
+    return redis_command(data_.at(i)->port(), args, 5s, data_auth_);
   }
 
   // The master's port as sentinel i names it (SENTINEL GET-MASTER-ADDR-BY-NAME); 0 if it cannot
@@ -1130,7 +1263,8 @@ class redis_sentinel_group {
     if (!sentinels_.at(i)->running()) return 0;
     try {
       const auto r = redis_command(sentinels_[i]->port(),
-                                   {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", opts_.master_name}, 1s);
+                                   {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", opts_.master_name}, 1s,
+                                   sentinel_auth_);
       if (r.null || r.elements.size() != 2) return 0;
       return static_cast<std::uint16_t>(detail::parse_resp_number(r.elements[1].str));
     } catch (const std::exception&) {
@@ -1159,7 +1293,8 @@ class redis_sentinel_group {
     for (;;) {
       for (const auto& s : sentinels_) {
         if (!s->running()) continue;
-        const auto r = redis_command(s->port(), {"SENTINEL", "FAILOVER", opts_.master_name});
+        const auto r = redis_command(s->port(), {"SENTINEL", "FAILOVER", opts_.master_name}, 5s,
+                                     sentinel_auth_);
         if (!r.is_error()) return;
         last = r.str;
         if (last.rfind("NOGOODSLAVE", 0) != 0 && last.rfind("INPROG", 0) != 0) {
@@ -1218,7 +1353,8 @@ class redis_sentinel_group {
            " pid " + std::to_string(data_[i]->pid());
       if (data_[i]->running()) {
         try {
-          const auto info = redis_command_ok(data_[i]->port(), {"INFO", "replication"}, 500ms).str;
+          const auto info =
+              redis_command_ok(data_[i]->port(), {"INFO", "replication"}, 500ms, data_auth_).str;
           s += " role:" + info_field(info, "role");
           if (info_field(info, "role") == "slave") {
             s += " master_port:" + info_field(info, "master_port") +
@@ -1238,7 +1374,8 @@ class redis_sentinel_group {
       if (sentinels_[i]->running()) {
         try {
           auto f = reply_fields(redis_command_ok(
-              sentinels_[i]->port(), {"SENTINEL", "MASTER", opts_.master_name}, 500ms));
+              sentinels_[i]->port(), {"SENTINEL", "MASTER", opts_.master_name}, 500ms,
+              sentinel_auth_));
           s += " master " + f["ip"] + ":" + f["port"] + " flags " + f["flags"] + " num-slaves " +
                f["num-slaves"] + " num-other-sentinels " + f["num-other-sentinels"];
         } catch (const std::exception& e) {
@@ -1273,7 +1410,8 @@ class redis_sentinel_group {
   void apply_timers(std::uint16_t sentinel_port) const {
     if (!opts_.fast_timers) return;
     redis_command_ok(sentinel_port,
-                     {"SENTINEL", "DEBUG", "info-period", "100", "publish-period", "500"});
+                     {"SENTINEL", "DEBUG", "info-period", "100", "publish-period", "500"}, 5s,
+                     sentinel_auth_);
   }
 
   bool replica_link_up(std::size_t i, std::uint16_t master_port) const {
@@ -1283,7 +1421,8 @@ class redis_sentinel_group {
       return false;
     }
     try {
-      const auto info = redis_command_ok(data_[i]->port(), {"INFO", "replication"}, 1s).str;
+      const auto info =
+          redis_command_ok(data_[i]->port(), {"INFO", "replication"}, 1s, data_auth_).str;
       if (info_field(info, "role") != "slave" ||
           info_field(info, "master_port") != std::to_string(master_port) ||
           info_field(info, "master_link_status") != "up") {
@@ -1296,7 +1435,7 @@ class redis_sentinel_group {
       last_problem_ = at + e.what();
       return false;
     }
-    if (!streams_to_replicas(master_port, 1)) {
+    if (!streams_to_replicas(master_port, 1, data_auth_)) {
       last_problem_ = at + "the master does not stream to it yet (WAIT 1 says 0)";
       return false;
     }
@@ -1326,7 +1465,8 @@ class redis_sentinel_group {
       const std::string at = "sentinel 127.0.0.1:" + std::to_string(s->port()) + ": ";
       try {
         auto f = reply_fields(
-            redis_command_ok(s->port(), {"SENTINEL", "MASTER", opts_.master_name}, 1s));
+            redis_command_ok(s->port(), {"SENTINEL", "MASTER", opts_.master_name}, 1s,
+                             sentinel_auth_));
         if (f["flags"] != "master" || f["port"] != std::to_string(master)) {
           last_problem_ = at + "master " + f["port"] + " flags " + f["flags"];
           return false;
@@ -1336,7 +1476,8 @@ class redis_sentinel_group {
           return false;
         }
         const auto replicas =
-            redis_command_ok(s->port(), {"SENTINEL", "REPLICAS", opts_.master_name}, 1s);
+            redis_command_ok(s->port(), {"SENTINEL", "REPLICAS", opts_.master_name}, 1s,
+                             sentinel_auth_);
         bool seen = false;
         for (const auto& e : replicas.elements) {
           auto rf = reply_fields(e);
@@ -1359,6 +1500,8 @@ class redis_sentinel_group {
   }
 
   options opts_;
+  resp_auth data_auth_;
+  resp_auth sentinel_auth_;
   std::vector<std::unique_ptr<redis_server>> data_;       // declared first: destroyed last
   std::vector<std::unique_ptr<redis_server>> sentinels_;
   mutable std::string last_problem_;
