@@ -226,16 +226,8 @@ BOOST_AUTO_TEST_CASE(acl_user_and_password_on_every_node) {
 
 // A wrong password, a wrong user and no credentials at all: the requests fail with
 // store_unavailable within request_timeout, the error handler reports auth_failed with the
-// server's words, and last_error() should say that AUTH was refused.
-//
-// KNOWN LIBRARY BUG (the one expected failure): last_error() is no_cluster_map with the message
-// "no node told the slot map: 127.0.0.1:P: session store unavailable; ...", which does not say
-// why. cluster_impl::refresh_once() records ec.message() of its CLUSTER SHARDS request, which a
-// node connection that cannot log in fails with store_unavailable (fail_fast_when_down), instead
-// of the node connection's own last_error() / last_error_message() ("AUTH failed: WRONGPASS
-// ..."); and that no_cluster_map then hides the node's auth_failed for good (note_error() lets a
-// node error replace a map error never). Remove expected_failures once that is fixed.
-BOOST_AUTO_TEST_CASE(wrong_credentials_fail_clearly, *boost::unit_test::expected_failures(1)) {
+// server's words, and last_error() says that AUTH was refused (not just "no map").
+BOOST_AUTO_TEST_CASE(wrong_credentials_fail_clearly) {
   redis_cluster::options o;
   o.replicas_per_master = 0;
   o.args = app_user_args;
@@ -283,8 +275,7 @@ BOOST_AUTO_TEST_CASE(wrong_credentials_fail_clearly, *boost::unit_test::expected
       BOOST_TEST(!c->connected());
       c->cancel();
     }
-    BOOST_TEST(unclear.empty(), "KNOWN LIBRARY BUG: the cluster's last_error() hides the AUTH "
-                                "failure:" << unclear);
+    BOOST_TEST(unclear.empty(), "the cluster's last_error() hides the AUTH failure:" << unclear);
   });
 }
 
@@ -293,12 +284,8 @@ BOOST_AUTO_TEST_CASE(wrong_credentials_fail_clearly, *boost::unit_test::expected
 // master, routes by the "tls-port" of CLUSTER SHARDS (the plain ports are open too, so a client
 // that took "port" would fail its handshakes), and follows a MOVED to the TLS port after a slot
 // moved. A CA that did not sign the nodes' certificate fails in time.
-//
-// KNOWN LIBRARY BUG (the one expected failure): with that wrong CA, last_error_message() is "no
-// node told the slot map: 127.0.0.1:P: session store unavailable" instead of naming the failed
-// certificate verification: the same cause as in wrong_credentials_fail_clearly (the node's own
-// error, which the error handler does get, is dropped by refresh_once()).
-BOOST_AUTO_TEST_CASE(tls_cluster_with_acl_user, *boost::unit_test::expected_failures(1)) {
+// The cluster's last_error_message() names the failed certificate verification.
+BOOST_AUTO_TEST_CASE(tls_cluster_with_acl_user) {
   test_pki pki;
   redis_cluster::options o;
   o.replicas_per_master = 1;
@@ -398,7 +385,7 @@ BOOST_AUTO_TEST_CASE(tls_cluster_with_acl_user, *boost::unit_test::expected_fail
     BOOST_TEST_MESSAGE("wrong CA: last_error() " << untrusted->last_error().message() << ": "
                                                  << untrusted->last_error_message());
     BOOST_TEST(contains(untrusted->last_error_message(), "certificate verify failed"),
-               "KNOWN LIBRARY BUG: the cluster's last_error() hides the TLS failure: "
+               "the cluster's last_error() hides the TLS failure: "
                    << untrusted->last_error().message() << ": "
                    << untrusted->last_error_message());
     c->cancel();

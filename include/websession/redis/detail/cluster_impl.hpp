@@ -627,6 +627,11 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
 
     std::string failures;
     bool not_cluster = false;
+    // Why the nodes' connections failed, when they all failed alike with one of our codes (a
+    // wrong password: auth_failed): that, rather than "no map", is what the user must fix. The
+    // message names each node's own failure in any case (refused, certificate not trusted...).
+    error_code node_cause;
+    bool causes_alike = true;
     request shards(true);
     shards.push("CLUSTER", "SHARDS");
     request slots(true);
@@ -657,7 +662,15 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
         parsed = parse_cluster_shards(replies.front(), a, cfg_.tls);
       }
       if (ec) {
-        failures += (failures.empty() ? "" : "; ") + name_of(a) + ": " + ec.message();
+        const error_code cause = node->conn->last_error();
+        const std::string detail = node->conn->last_error_message();
+        failures += (failures.empty() ? "" : "; ") + name_of(a) + ": " +
+                    (detail.empty() ? ec.message() : detail);
+        if (!cause || cause.category() != client_error_category() ||
+            (node_cause && cause != node_cause)) {
+          causes_alike = false;
+        }
+        if (cause) node_cause = cause;
         continue;
       }
       if (!parsed) {
@@ -671,7 +684,8 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
     if (not_cluster) {
       note_error(make_error_code(client_error::not_a_cluster), failures);
     } else {
-      note_error(make_error_code(client_error::no_cluster_map),
+      note_error(node_cause && causes_alike ? node_cause
+                                            : make_error_code(client_error::no_cluster_map),
                  "no node told the slot map: " + failures);
     }
   }
