@@ -1,5 +1,6 @@
-// Settings of a Redis connection (a plain struct with documented defaults) and their parsing
-// from a redis:// or rediss:// URL.
+// Settings of a Redis client (a plain struct with documented defaults: one server, a Sentinel-
+// managed master or a Cluster) and their parsing from a redis://, rediss://, redis-cluster://
+// or redis-sentinel:// URL.
 #pragma once
 
 #include <websession/concepts.hpp>
