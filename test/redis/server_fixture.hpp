@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -290,6 +291,25 @@ inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   asio::steady_timer t(co_await asio::this_coro::executor, d);
   boost::system::error_code ignored;
   co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+}
+
+// Runs a blocking step (a fixture's redis-cli or failover wait) on a thread of its own, and waits
+// for it without blocking the io_context. It must not start servers: their PR_SET_PDEATHSIG
+// fires when that thread ends (it follows the thread that forked, not the process).
+inline asio::awaitable<void> off_loop(std::function<void()> f) {
+  std::atomic<bool> done{false};
+  std::exception_ptr failure;
+  std::thread t([&] {
+    try {
+      f();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    done = true;
+  });
+  while (!done) co_await sleep_for(5ms);
+  t.join();
+  if (failure) std::rethrow_exception(failure);
 }
 
 // Polls `pred` every 5 ms until it holds or `limit` passes; returns whether it held.

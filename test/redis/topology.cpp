@@ -192,29 +192,6 @@ struct traffic {
   }
 };
 
-asio::awaitable<void> sleep_ms(int ms) {
-  asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(ms));
-  co_await t.async_wait(tuple_token);
-}
-
-// Runs `f` on a thread of its own (fixture steps block), and waits for it without blocking the
-// io_context.
-asio::awaitable<void> off_loop(std::function<void()> f) {
-  std::atomic<bool> done{false};
-  std::exception_ptr failure;
-  std::thread t([&] {
-    try {
-      f();
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    done = true;
-  });
-  while (!done) co_await sleep_ms(5);
-  t.join();
-  if (failure) std::rethrow_exception(failure);
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(redis_cluster_store)
@@ -285,7 +262,7 @@ BOOST_AUTO_TEST_CASE(slot_migration_during_traffic) {
         traffic t;
         co_await t.start(mgr, 32, "mover");
         const int slot = redis::hash_slot(user_index_key("tt:", "mover"));
-        co_await sleep_ms(300);
+        co_await sleep_for(std::chrono::milliseconds(300));
         const auto before = c->status();
         // Move the slot to another master and back, step by step, with traffic between steps.
         for (int round = 0; round < 2; ++round) {
@@ -296,14 +273,14 @@ BOOST_AUTO_TEST_CASE(slot_migration_during_traffic) {
           }
           co_await off_loop([&] { cluster.set_importing(slot, from, to); });
           co_await off_loop([&] { cluster.set_migrating(slot, from, to); });
-          co_await sleep_ms(200);
+          co_await sleep_for(std::chrono::milliseconds(200));
           // Half the keys first, so that some scripts find their keys split (TRYAGAIN).
           co_await off_loop([&] { cluster.move_keys(slot, from, to, 5); });
-          co_await sleep_ms(200);
+          co_await sleep_for(std::chrono::milliseconds(200));
           co_await off_loop([&] { cluster.move_keys(slot, from, to); });
-          co_await sleep_ms(200);
+          co_await sleep_for(std::chrono::milliseconds(200));
           co_await off_loop([&] { cluster.set_node(slot, from, to); });
-          co_await sleep_ms(400);
+          co_await sleep_for(std::chrono::milliseconds(400));
         }
         co_await t.finish();
         const auto after = c->status();
@@ -345,7 +322,7 @@ BOOST_AUTO_TEST_CASE(master_killed_during_200_updaters) {
                           redis_store(c, so), test_opts());
         traffic t;
         co_await t.start(mgr, 200);
-        co_await sleep_ms(1000);
+        co_await sleep_for(std::chrono::milliseconds(1000));
         const std::uint16_t victim = cluster.master_ports().front();
         const std::size_t victim_index = cluster.index_of(victim);
         int victim_slot = 0;
@@ -367,7 +344,7 @@ BOOST_AUTO_TEST_CASE(master_killed_during_200_updaters) {
         // On this thread, not off_loop's: the fixture's children die with the thread that
         // started them (PR_SET_PDEATHSIG follows the thread, not the process).
         cluster.start(victim_index);
-        co_await sleep_ms(2500);
+        co_await sleep_for(std::chrono::milliseconds(2500));
         co_await t.finish();
         const auto recovered = t.recovery(killed_at);
         BOOST_TEST_MESSAGE("cluster kill -9: replica took over, cluster_state:ok after "
@@ -502,7 +479,7 @@ void failover_during_traffic(bool kill) {
         co_await t.start(mgr, 200);
         const std::uint16_t old_master = group.master_port_now();
         BOOST_TEST(conn->server_address().port == old_master);
-        co_await sleep_ms(1000);
+        co_await sleep_for(std::chrono::milliseconds(1000));
         const auto started = steady::now();
         std::uint16_t new_master = 0;
         if (kill) {
@@ -521,7 +498,7 @@ void failover_during_traffic(bool kill) {
           // thread: see master_killed_during_200_updaters).
           group.start_data(group.data_index(old_master));
         }
-        co_await sleep_ms(3000);
+        co_await sleep_for(std::chrono::milliseconds(3000));
         co_await t.finish();
         const auto recovered = t.recovery(started);
         BOOST_TEST_MESSAGE("sentinel " << (kill ? "kill -9" : "SENTINEL FAILOVER")

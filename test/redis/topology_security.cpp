@@ -128,23 +128,6 @@ asio::awaitable<void> fails_in_time(Store& store, std::chrono::milliseconds dead
                   << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
 }
 
-// Runs a blocking fixture step on a thread of its own (it must not start servers: their
-// PR_SET_PDEATHSIG would fire when that thread ends) without blocking the io_context.
-asio::awaitable<void> off_loop(std::function<void()> f) {
-  std::atomic<bool> done{false};
-  std::exception_ptr failure;
-  std::thread t([&] {
-    try {
-      f();
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    done = true;
-  });
-  while (!done) co_await redis_test::sleep_for(std::chrono::milliseconds(5));
-  t.join();
-  if (failure) std::rethrow_exception(failure);
-}
 
 bool contains(const std::string& text, std::string_view part) {
   return text.find(part) != std::string::npos;
