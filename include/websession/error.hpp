@@ -38,6 +38,15 @@ enum class error {
   /// An unexpected exception was raised inside an operation (allocation failure, a throwing
   /// user callback); it is reported here instead of escaping into the server.
   internal,
+  /// The session data cannot be stored because it could not be read back: a string that is not
+  /// valid UTF-8, or nesting deeper than the serializer reads (see json_serializer).
+  invalid_data,
+  /// A save of a stored session whose bound user changed: the id must change with the binding
+  /// (async_rotate), or a planted id would become the new user's session.
+  rotation_required,
+  /// The argument is not of the shape the operation takes (for example a storage key that is
+  /// not one of this manager's session keys).
+  invalid_argument,
 };
 
 namespace detail {
@@ -67,6 +76,9 @@ class error_category_impl final : public boost::system::error_category {
       case error::too_large: return "session value exceeds the size limit";
       case error::invalid_session: return "session object is not valid for this operation";
       case error::internal: return "unexpected exception inside a session operation";
+      case error::invalid_data: return "session data cannot be stored (invalid UTF-8 or nested too deep)";
+      case error::rotation_required: return "the bound user changed: rotate the session id to store it";
+      case error::invalid_argument: return "argument is not of the expected shape";
     }
     return "unknown websession error";
   }
