@@ -160,6 +160,13 @@ class archetype_store {
     s_->map.erase(it);
     co_return true;
   }
+  awaitable<result<bool>> erase_bound(std::string_view key, std::string_view user) {
+    std::lock_guard lk(s_->m);
+    auto it = s_->map.find(key);
+    if (it == s_->map.end() || it->second.user != user) co_return false;
+    s_->map.erase(it);
+    co_return true;
+  }
   awaitable<result<std::vector<std::string>>> erase_user(std::string_view user) {
     std::lock_guard lk(s_->m);
     std::vector<std::string> keys;

@@ -122,6 +122,10 @@ class switchable_store {
     if (*down_) co_return result<bool>(boost::system::in_place_error, unavailable());
     co_return co_await inner_.erase(key);
   }
+  awaitable<result<bool>> erase_bound(std::string_view key, std::string_view user) {
+    if (*down_) co_return result<bool>(boost::system::in_place_error, unavailable());
+    co_return co_await inner_.erase_bound(key, user);
+  }
   awaitable<result<std::vector<std::string>>> erase_user(std::string_view user) {
     if (*down_) co_return unavailable();
     co_return co_await inner_.erase_user(user);

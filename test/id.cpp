@@ -1,5 +1,6 @@
 // Tests of session ids (id.hpp) and the base64url / CSPRNG helpers beneath them.
 #include <websession/detail/base64url.hpp>
+#include <websession/cipher/aes_gcm.hpp>
 #include <websession/id.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -196,6 +197,59 @@ BOOST_AUTO_TEST_CASE(tags_are_validated_and_chosen) {
   std::unordered_set<std::string> tags;
   for (int i = 0; i < 2000; ++i) tags.insert(std::string(session_id::generate().tag()));
   BOOST_TEST(tags.size() > 1900u);
+}
+
+BOOST_AUTO_TEST_CASE(a_keyed_user_hash_needs_the_key) {
+  const std::string k1(32, 'a'), k2(32, 'b');
+  const std::string h1 = websession::user_hash("ada@example.com", k1);
+  BOOST_TEST(h1.size() == 43u);
+  BOOST_TEST(h1 != websession::user_hash("ada@example.com"));  // not the dictionary-able one
+  BOOST_TEST(h1 != websession::user_hash("ada@example.com", k2));
+  BOOST_TEST(h1 == websession::user_hash("ada@example.com", k1));
+  BOOST_TEST(websession::user_slot_tag("ada@example.com", k1) == h1.substr(0, 3));
+  BOOST_TEST(websession::user_index_key("ws:", "ada@example.com", k1) ==
+             "ws:user:{" + h1.substr(0, 3) + "}" + h1);
+}
+
+// The user hash key comes from its own HKDF label, and stays the same when the keyring
+// rotates (new keys get larger ids), or comes from an explicit index secret.
+BOOST_AUTO_TEST_CASE(the_user_hash_key_survives_key_rotation) {
+  using websession::aes_gcm_cipher;
+  const std::string first(32, '1'), second(32, '2');
+  const aes_gcm_cipher before(first);
+  const std::string key(before.user_hash_key());
+  BOOST_TEST(key.size() == 32u);
+  BOOST_TEST(key != first);
+  const aes_gcm_cipher rotated(std::vector<aes_gcm_cipher::key_secret>{{2, second}, {1, first}});
+  BOOST_TEST(std::string(rotated.user_hash_key()) == key);
+  const aes_gcm_cipher after(std::vector<aes_gcm_cipher::key_secret>{{2, second}}, first);
+  BOOST_TEST(std::string(after.user_hash_key()) == key);
+  const aes_gcm_cipher other(second);
+  BOOST_TEST(std::string(other.user_hash_key()) != key);
+  BOOST_CHECK_THROW(aes_gcm_cipher(std::vector<aes_gcm_cipher::key_secret>{{2, second}}, "short"),
+                    std::invalid_argument);
+  // Sealing does not use it: a value sealed before the rotation opens after it.
+  std::string sealed, plain;
+  BOOST_TEST_REQUIRE(!before.seal("hello", "k", sealed));
+  BOOST_TEST(!rotated.open(sealed, "k", plain));
+  BOOST_TEST(plain == "hello");
+}
+
+BOOST_AUTO_TEST_CASE(storage_key_shapes) {
+  const session_id id = session_id::generate();
+  const std::string key = id.storage_key("ws:");
+  BOOST_TEST(websession::is_storage_key(key, "ws:"));
+  BOOST_TEST(websession::is_storage_key(session_id::parse(id.to_string().substr(0, 43))->storage_key("ws:"), "ws:"));
+  BOOST_TEST(!websession::is_storage_key(key, "other:"));
+  BOOST_TEST(!websession::is_storage_key(key + "A", "ws:"));
+  BOOST_TEST(!websession::is_storage_key(key.substr(0, key.size() - 1), "ws:"));
+  BOOST_TEST(!websession::is_storage_key(websession::user_index_key("ws:", "ada"), "ws:"));
+  BOOST_TEST(!websession::is_storage_key("ws:", "ws:"));
+  BOOST_TEST(!websession::is_storage_key("ws:{ab}" + std::string(44, 'A'), "ws:"));
+  BOOST_TEST(!websession::is_storage_key("ws:{a=b}" + std::string(43, 'A'), "ws:"));
+  BOOST_TEST(!websession::is_storage_key("ws:" + std::string(42, 'A') + "=", "ws:"));
+  BOOST_TEST(!websession::is_storage_key("ws:" + std::string(42, 'A') + "B", "ws:"));  // non-canonical
+  BOOST_TEST(!websession::is_storage_key(id.to_string(), ""));  // the cookie is not a key
 }
 
 BOOST_AUTO_TEST_CASE(a_user_tag_and_index_share_the_hash_tag) {

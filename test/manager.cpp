@@ -318,8 +318,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(slot_tags_follow_the_user_and_old_ids_still_work, 
   BOOST_TEST(tag_of(s) == anonymous_tag);
   f.mgr->bind_user(s, "ada");
   BOOST_TEST_REQUIRE(!rotate(s));
-  BOOST_TEST(tag_of(s) == user_slot_tag("ada"));
-  BOOST_TEST(s.storage_key().find("{" + user_slot_tag("ada") + "}") != std::string::npos);
+  BOOST_TEST(tag_of(s) == f.mgr->user_tag("ada"));
+  BOOST_TEST(s.storage_key().find("{" + f.mgr->user_tag("ada") + "}") != std::string::npos);
 
   // A session stored the way ids were before slot tags.
   session t = create(f);
@@ -345,7 +345,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(slot_tags_follow_the_user_and_old_ids_still_work, 
   f.mgr->bind_user(old, "grace");
   BOOST_TEST_REQUIRE(!rotate(old));
   BOOST_TEST(old.id().size() == session_id::tagged_size);
-  BOOST_TEST(tag_of(old) == user_slot_tag("grace"));
+  BOOST_TEST(tag_of(old) == f.mgr->user_tag("grace"));
   BOOST_TEST(load_error(f, legacy_id) == error::not_found);
   BOOST_TEST(load(f, old.id()).template get_as<int>("kept").value_or(0) == 6);
 }
@@ -391,7 +391,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(users_are_listed_and_destroyed_together, Stack, st
     BOOST_TEST_REQUIRE(!ec);
     alice.push_back(s);
   }
-  session bob = create(f);
+  session bob = f.mgr->new_session();  // bound before its first save: needs no rotation
   f.mgr->bind_user(bob, "bob");
   BOOST_TEST_REQUIRE(!save(f, bob));
 
@@ -608,6 +608,198 @@ BOOST_AUTO_TEST_CASE(invalid_options_throw_at_construction) {
   o.touch_interval = 2h;
   BOOST_CHECK_THROW(session_manager(ioc.get_executor(), aes_gcm_cipher(test_secret), o),
                     std::invalid_argument);
+}
+
+// --- issue 15: abuse limits, revocation gaps, validation ----------------------------------
+
+template <class F>
+error_code rotate(F& f, session& s) {
+  return f.run([&]() -> awaitable<error_code> {
+    auto [ec] = co_await f.mgr->async_rotate(s, tuple_token);
+    co_return ec;
+  });
+}
+
+template <class F>
+session login(F& f, const std::string& user) {
+  session s = create(f);
+  f.mgr->bind_user(s, user);
+  BOOST_TEST_REQUIRE(!rotate(f, s));
+  return s;
+}
+
+template <class F>
+std::vector<session_info> list(F& f, const std::string& user) {
+  return f.run([&]() -> awaitable<std::vector<session_info>> {
+    auto [e, v] = co_await f.mgr->async_list_user(user, tuple_token);
+    BOOST_TEST_REQUIRE(!e, e.message());
+    co_return v;
+  });
+}
+
+template <class F>
+result<bool> destroy_key(F& f, const std::string& key, const std::string& user = {}) {
+  return f.run([&]() -> awaitable<result<bool>> {
+    error_code e;
+    bool erased = false;
+    if (user.empty()) {
+      std::tie(e, erased) = co_await f.mgr->async_destroy_key(key, tuple_token);
+    } else {
+      std::tie(e, erased) = co_await f.mgr->async_destroy_user_key(user, key, tuple_token);
+    }
+    if (e) co_return result<bool>(boost::system::in_place_error, e);
+    co_return erased;
+  });
+}
+
+// A visitor's session idles out after anonymous_idle_timeout, a user's after idle_timeout.
+BOOST_AUTO_TEST_CASE_TEMPLATE(anonymous_sessions_idle_out_sooner, Stack, stacks) {
+  options o = test_options();
+  o.anonymous_idle_timeout = 5min;
+  manager_fixture<Stack> f(o);
+  session visitor = create(f);
+  session user = login(f, "ada");
+  BOOST_TEST((user.metadata().idle_deadline - user.metadata().last_seen == 30min));
+  f.clock.advance(5min - 1ms);
+  BOOST_TEST(load(f, visitor.id()).valid());
+  f.clock.advance(1ms);
+  BOOST_TEST(load_error(f, visitor.id()) == error::expired);
+  f.clock.advance(24min);
+  BOOST_TEST(load(f, user.id()).user() == "ada");
+}
+
+// A stored session whose bound user changed is not saved under its old id: a planted id (or a
+// login whose rotation failed) must not become the user's session.
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_login_is_stored_only_with_a_new_id, Stack, stacks) {
+  manager_fixture<Stack> f;
+  session s = create(f);
+  const std::string planted = s.id();
+  f.mgr->bind_user(s, "victim");
+  BOOST_TEST(save(f, s) == error::rotation_required);
+  BOOST_TEST(load(f, planted).user().empty());  // nothing of the login was stored
+  // Another user on a bound session: the same.
+  session a = login(f, "ada");
+  f.mgr->bind_user(a, "bob");
+  BOOST_TEST(save(f, a) == error::rotation_required);
+  BOOST_TEST(load(f, a.id()).user() == "ada");
+  // Unbinding needs no new id; rotating stores the binding.
+  session b = login(f, "bob");
+  f.mgr->bind_user(b, "");
+  BOOST_TEST(!save(f, b));
+  BOOST_TEST(load(f, b.id()).user().empty());
+  BOOST_TEST(!rotate(f, s));
+  BOOST_TEST(load(f, s.id()).user() == "victim");
+  BOOST_TEST(load_error(f, planted) == error::not_found);
+}
+
+// A login beyond max_sessions_per_user destroys the user's least recently used sessions.
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_login_beyond_the_per_user_limit_evicts_the_oldest, Stack, stacks) {
+  options o = test_options();
+  o.max_sessions_per_user = 3;
+  manager_fixture<Stack> f(o);
+  std::vector<std::string> evicted;
+  f.mgr->set_observer([&](const session_event& e) {
+    if (e.kind == session_event_kind::evicted) evicted.emplace_back(e.storage_key);
+  });
+  std::vector<session> s;
+  for (int i = 0; i < 3; ++i) {
+    s.push_back(login(f, "ada"));
+    f.clock.advance(1s);
+  }
+  // Using the first makes the second the least recently used.
+  s[0].mark_dirty();
+  BOOST_TEST_REQUIRE(!save(f, s[0]));
+  f.clock.advance(1s);
+  session other = login(f, "bob");
+  s.push_back(login(f, "ada"));
+  BOOST_TEST(list(f, "ada").size() == 3u);
+  BOOST_TEST((evicted == std::vector<std::string>{s[1].storage_key()}));
+  BOOST_TEST(load_error(f, s[1].id()) == error::not_found);
+  BOOST_TEST(load(f, s[0].id()).valid());
+  BOOST_TEST(load(f, s[3].id()).valid());
+  BOOST_TEST(load(f, other.id()).valid());
+  BOOST_TEST(f.mgr->stats().evicted == 1u);
+}
+
+// async_list_user gives no session secrets, least recently used first.
+BOOST_AUTO_TEST_CASE_TEMPLATE(listing_leaves_out_the_session_secrets, Stack, stacks) {
+  manager_fixture<Stack> f;
+  session a = login(f, "ada");
+  f.mgr->set_fingerprint(a, "fp-of-a-browser");
+  BOOST_TEST_REQUIRE(!save(f, a));
+  f.clock.advance(1s);
+  session b = login(f, "ada");
+  const auto infos = list(f, "ada");
+  BOOST_TEST_REQUIRE(infos.size() == 2u);
+  BOOST_TEST(infos[0].storage_key == a.storage_key());
+  BOOST_TEST(infos[1].storage_key == b.storage_key());
+  for (const auto& i : infos) {
+    BOOST_TEST(i.metadata.csrf_secret.empty());
+    BOOST_TEST(i.metadata.fingerprint.empty());
+    BOOST_TEST(i.metadata.user == "ada");
+  }
+}
+
+// async_destroy_key deletes nothing but this manager's session keys; async_destroy_user_key
+// only a session of that user.
+BOOST_AUTO_TEST_CASE_TEMPLATE(destroying_by_key_checks_the_key_and_the_user, Stack, stacks) {
+  manager_fixture<Stack> f;
+  session a = login(f, "alice");
+  session b = login(f, "bob");
+  const std::string index = f.mgr->user_index("alice");
+  for (const std::string& bad :
+       {index, std::string("test:"), std::string("other-app:config"), a.id(),
+        "test:{abc}" + std::string(42, 'A'), "test:{a.c}" + std::string(43, 'A'),
+        "prod:" + a.storage_key().substr(5), a.storage_key() + "x"}) {
+    auto r = destroy_key(f, bad);
+    BOOST_TEST((!r && r.error() == error::invalid_argument), bad);
+  }
+  BOOST_TEST(load(f, a.id()).valid());
+  // Bob's key through Alice's "devices" page: refused, in the store's one step.
+  auto r = destroy_key(f, b.storage_key(), "alice");
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(!*r);
+  BOOST_TEST(load(f, b.id()).user() == "bob");
+  r = destroy_key(f, b.storage_key(), "bob");
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(*r);
+  BOOST_TEST(load_error(f, b.id()) == error::not_found);
+  r = destroy_key(f, a.storage_key(), "");
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(*r);  // the administrator's unchecked form
+  auto empty_user = f.run([&]() -> awaitable<error_code> {
+    auto [e, erased] = co_await f.mgr->async_destroy_user_key("", a.storage_key(), tuple_token);
+    co_return e;
+  });
+  BOOST_TEST(empty_user == error::invalid_argument);
+}
+
+// The index names in the store are keyed hashes of the user: no dictionary reverses them
+// without the secret, and they stay the same when the keyring rotates.
+BOOST_AUTO_TEST_CASE_TEMPLATE(user_index_names_are_keyed, Stack, stacks) {
+  manager_fixture<Stack> f;
+  const std::string keyed = f.mgr->user_index("ada@example.com");
+  // The archetype cipher has no key: it keeps the unkeyed hash.
+  if constexpr (std::is_same_v<typename Stack::manager_type::cipher_type, aes_gcm_cipher>)
+    BOOST_TEST(keyed != user_index_key("test:", "ada@example.com"));
+  BOOST_TEST(keyed.find("ada") == std::string::npos);
+  session a = login(f, "ada@example.com");
+  BOOST_TEST(a.storage_key().find("{" + f.mgr->user_tag("ada@example.com") + "}") !=
+             std::string::npos);
+  // Sessions bound before keyed hashes (under the unkeyed index) are still revoked.
+  const std::string legacy_index = user_index_key("test:", "ada@example.com");
+  f.run([&]() -> awaitable<void> {
+    session old = f.mgr->new_session();
+    auto r = co_await f.store.insert(old.storage_key(), store_write{"sealed", 1h, legacy_index});
+    BOOST_TEST_REQUIRE(r.has_value());
+  });
+  const std::size_t n = f.run([&]() -> awaitable<std::size_t> {
+    auto [e, count] = co_await f.mgr->async_destroy_user("ada@example.com", tuple_token);
+    BOOST_TEST(!e);
+    co_return count;
+  });
+  BOOST_TEST(n == 2u);
+  BOOST_TEST(load_error(f, a.id()) == error::not_found);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

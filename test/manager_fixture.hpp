@@ -30,6 +30,8 @@ inline const std::string test_secret(48, 'k');
 inline options test_options() {
   options o;
   o.idle_timeout = std::chrono::minutes(30);
+  // One idle timeout for the generic expiry tests; anonymous_idle_timeout has tests of its own.
+  o.anonymous_idle_timeout = o.idle_timeout;
   o.absolute_timeout = std::chrono::hours(8);
   o.touch_interval = std::chrono::minutes(1);
   o.key_prefix = "test:";

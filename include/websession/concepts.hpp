@@ -119,6 +119,9 @@ struct store_write {
 // |                                     |                        | at `old`, erase `old`, store |
 // |                                     |                        | `w` at `new`                 |
 // | st.erase(key)                       | result<bool>           | whether a value was erased   |
+// | st.erase_bound(key, user)           | result<bool>           | erases `key` only if it is   |
+// |                                     |                        | bound to `user`, in one      |
+// |                                     |                        | atomic step; whether it was  |
 // | st.erase_user(user)                 | result<vector<string>> | erases every key bound to    |
 // |                                     |                        | `user`; returns those keys   |
 // | st.list_user(user)                  | result<vector<string>> | the live keys bound to user  |
@@ -126,6 +129,10 @@ struct store_write {
 // |                                     |                        | another user since: the      |
 // |                                     |                        | manager checks each)         |
 // | st.ping()                           | error_code             | a round trip (health check)  |
+//
+// Optional (the manager uses it when present, else one load per key):
+// | st.load_many(keys)                  | result<vector<         | one result per key, in order |
+// |                                     | result<store_record>>> | (as load), in few round trips|
 //
 // `user` is an index name from store_write::user (see there).
 // Every operation returns awaitable<...> and must not throw for expected failures
@@ -143,9 +150,17 @@ concept session_store =
       { st.replace(key, w, version) } -> std::same_as<awaitable<result<std::uint64_t>>>;
       { st.rotate(key, key2, w, version) } -> std::same_as<awaitable<result<std::uint64_t>>>;
       { st.erase(key) } -> std::same_as<awaitable<result<bool>>>;
+      { st.erase_bound(key, key2) } -> std::same_as<awaitable<result<bool>>>;
       { st.erase_user(key) } -> std::same_as<awaitable<result<std::vector<std::string>>>>;
       { st.list_user(key) } -> std::same_as<awaitable<result<std::vector<std::string>>>>;
       { st.ping() } -> std::same_as<awaitable<boost::system::error_code>>;
+    };
+
+/// Stores that load many keys in few round trips (redis_store: MGET per slot) model this too.
+template <class St>
+concept batch_loading_store =
+    session_store<St> && requires(St& st, const std::vector<std::string>& keys) {
+      { st.load_many(keys) } -> std::same_as<awaitable<result<std::vector<result<store_record>>>>>;
     };
 
 }  // namespace websession

@@ -5,6 +5,9 @@
 #include <websession/detail/base64url.hpp>
 #include <websession/detail/sha256.hpp>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <array>
 #include <cstddef>
 #include <optional>
@@ -155,37 +158,69 @@ class session_id {
   bool tagged_ = false;
 };
 
-/// What stores see of a user id: base64url(SHA-256(user)), 43 characters, so neither stored
-/// values nor index names give away who is logged in. Throws std::runtime_error if SHA-256
-/// fails, std::bad_alloc.
-inline std::string user_hash(std::string_view user) {
+/// The length of a user hash key (user_hash): 32 bytes, as HMAC-SHA256 takes them.
+inline constexpr std::size_t user_hash_key_size = 32;
+
+/// What stores see of a user id: base64url(HMAC-SHA256(key, user)), 43 characters. `key` is
+/// the manager's user hash key (32 bytes, from the cipher: aes_gcm_cipher::user_hash_key),
+/// so that without the secret a store dump cannot be matched against a dictionary of user
+/// names, e-mail addresses or numeric ids. An empty `key` gives the unkeyed SHA-256(user) of
+/// earlier versions (used with ciphers that have no secret, and to find sessions bound before
+/// keyed hashes). Throws std::runtime_error if OpenSSL fails, std::bad_alloc.
+inline std::string user_hash(std::string_view user, std::string_view key = {}) {
   unsigned char digest[detail::sha256_size];
-  if (!detail::sha256(user.data(), user.size(), digest)) {
-    throw std::runtime_error("websession: SHA-256 failed while hashing a user id");
+  if (key.empty()) {
+    if (!detail::sha256(user.data(), user.size(), digest))
+      throw std::runtime_error("websession: SHA-256 failed while hashing a user id");
+  } else {
+    unsigned int len = 0;
+    if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+             reinterpret_cast<const unsigned char*>(user.data()), user.size(), digest,
+             &len) == nullptr ||
+        len != detail::sha256_size)
+      throw std::runtime_error("websession: HMAC-SHA256 failed while hashing a user id");
   }
   std::string out;
   detail::base64url_encode(digest, sizeof digest, out);
   return out;
 }
 
-/// The slot tag of `user`'s sessions: the first 3 characters of user_hash(user).
-inline std::string user_slot_tag(std::string_view user) {
-  std::string h = user_hash(user);
+/// The slot tag of `user`'s sessions: the first 3 characters of user_hash(user, key).
+inline std::string user_slot_tag(std::string_view user, std::string_view key = {}) {
+  std::string h = user_hash(user, key);
   h.resize(session_id::tag_size);
   return h;
 }
 
-/// The name of `user`'s index in a store: `prefix + "user:{" + tag + "}" + user_hash(user)`,
-/// with the tag of user_slot_tag: the same hash tag as the user's session keys, so on a Redis
-/// Cluster the index and the sessions share a slot. Storage keys contain no ':' after the
+/// The name of `user`'s index in a store: `prefix + "user:{" + tag + "}" + user_hash(user,
+/// key)`, with the tag of user_slot_tag: the same hash tag as the user's session keys, so on a
+/// Redis Cluster the index and the sessions share a slot. Storage keys contain no ':' after the
 /// prefix, so an index name never equals a session key. Empty user: empty name.
-inline std::string user_index_key(std::string_view prefix, std::string_view user) {
+inline std::string user_index_key(std::string_view prefix, std::string_view user,
+                                  std::string_view key = {}) {
   if (user.empty()) return {};
-  const std::string h = user_hash(user);
-  std::string key;
-  key.reserve(prefix.size() + 7 + session_id::tag_size + h.size());
-  key.append(prefix).append("user:{").append(h, 0, session_id::tag_size).append("}").append(h);
-  return key;
+  const std::string h = user_hash(user, key);
+  std::string name;
+  name.reserve(prefix.size() + 7 + session_id::tag_size + h.size());
+  name.append(prefix).append("user:{").append(h, 0, session_id::tag_size).append("}").append(h);
+  return name;
+}
+
+/// Whether `key` has the shape of a storage key made with `prefix` (session_id::storage_key):
+/// the prefix, optionally `{tag}` with a valid slot tag, then 43 characters of canonical
+/// base64url. Index names, other applications' keys and anything else are not.
+inline bool is_storage_key(std::string_view key, std::string_view prefix) noexcept {
+  if (!key.starts_with(prefix)) return false;
+  std::string_view rest = key.substr(prefix.size());
+  if (rest.size() == session_id::tag_size + 2 + session_id::encoded_size) {
+    if (rest.front() != '{' || rest[session_id::tag_size + 1] != '}' ||
+        !session_id::valid_tag(rest.substr(1, session_id::tag_size)))
+      return false;
+    rest.remove_prefix(session_id::tag_size + 2);
+  }
+  if (rest.size() != session_id::encoded_size) return false;
+  unsigned char digest[detail::sha256_size];
+  return detail::base64url_decode_to(rest, digest);
 }
 
 }  // namespace websession

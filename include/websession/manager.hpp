@@ -48,6 +48,16 @@ struct session_access {
   static bool& dirty(session& s) noexcept { return s.dirty_; }
   static bool& id_changed(session& s) noexcept { return s.id_changed_; }
   static bool& destroyed(session& s) noexcept { return s.destroyed_; }
+  static std::string& stored_user(session& s) noexcept { return s.stored_user_; }
+};
+
+// Wipes a string's characters when it goes out of scope (plaintext of sealed sessions).
+struct wipe_on_exit {
+  explicit wipe_on_exit(std::string& str) noexcept : s(str) {}
+  std::string& s;
+  wipe_on_exit(const wipe_on_exit&) = delete;
+  wipe_on_exit& operator=(const wipe_on_exit&) = delete;
+  ~wipe_on_exit() { OPENSSL_cleanse(s.data(), s.size()); }
 };
 }  // namespace detail
 
@@ -65,9 +75,11 @@ struct session_stats {
   std::uint64_t rotated = 0;       ///< id rotations
   std::uint64_t destroyed = 0;     ///< sessions destroyed (one by one or per user)
   std::uint64_t store_errors = 0;  ///< store failures (unavailable, timeout, capacity)
+  std::uint64_t evicted = 0;       ///< sessions destroyed by max_sessions_per_user
 };
 
-enum class session_event_kind { created, destroyed, rotated, expired, tampered };
+/// `evicted`: destroyed because its user logged in once more than max_sessions_per_user allows.
+enum class session_event_kind { created, destroyed, rotated, expired, tampered, evicted };
 
 /// What the observer hook is told. Views are valid only during the call.
 struct session_event {
@@ -85,7 +97,8 @@ struct session_event {
 using session_observer = std::function<void(const session_event&)>;
 
 /// What async_list_user reports per session. The storage key is a handle (it cannot be used as
-/// a cookie); pass it to async_destroy_key to end that one session.
+/// a cookie); pass it with the user to async_destroy_user_key to end that one session. The
+/// metadata leaves out the CSRF secret and the client fingerprint (both empty).
 struct session_info {
   std::string storage_key;
   session_metadata metadata;
@@ -134,7 +147,14 @@ class basic_session_manager {
         clock_(std::move(clock)),
         state_(std::make_unique<shared_state>()) {
     opts_.validate();
+    if constexpr (requires(const Cipher& c) {
+                    { c.user_hash_key() } -> std::convertible_to<std::string_view>;
+                  }) {
+      user_key_ = std::string(cipher_.user_hash_key());
+    }
   }
+
+  ~basic_session_manager() { OPENSSL_cleanse(user_key_.data(), user_key_.size()); }
 
   /// For stores constructible from an executor (the memory store): the store is made here.
   basic_session_manager(executor_type ex, Cipher cipher, options opts = {})
@@ -169,8 +189,19 @@ class basic_session_manager {
     s.rotated = c.rotated.load(std::memory_order_relaxed);
     s.destroyed = c.destroyed.load(std::memory_order_relaxed);
     s.store_errors = c.store_errors.load(std::memory_order_relaxed);
+    s.evicted = c.evicted.load(std::memory_order_relaxed);
     return s;
   }
+
+  /// The name of `user`'s index in the store (user_index_key with the cipher's user hash key,
+  /// if it has one: aes_gcm_cipher::user_hash_key). Empty for an empty user.
+  std::string user_index(std::string_view user) const {
+    return user_index_key(opts_.key_prefix, user, user_key_);
+  }
+
+  /// The slot tag the sessions of `user` get at their login rotation (user_slot_tag with the
+  /// cipher's user hash key).
+  std::string user_tag(std::string_view user) const { return user_slot_tag(user, user_key_); }
 
   /// A new session with a fresh id, not yet stored: the first async_save writes it. No I/O.
   /// Throws std::runtime_error only if the system's CSPRNG fails.
@@ -181,7 +212,8 @@ class basic_session_manager {
     access::meta(s).created = now;
     access::meta(s).absolute_deadline = now + opts_.absolute_timeout;
     access::meta(s).last_seen = now;
-    access::meta(s).idle_deadline = std::min(now + opts_.idle_timeout, access::meta(s).absolute_deadline);
+    access::meta(s).idle_deadline =
+        std::min(now + idle_timeout_for(access::meta(s)), access::meta(s).absolute_deadline);
     access::dirty(s) = true;
     return s;
   }
@@ -228,7 +260,9 @@ class basic_session_manager {
   /// touch_interval); otherwise completes at once without I/O. Completes with (error_code).
   /// Errors: conflict (another save changed the stored version since `s` was loaded; reload and
   /// reapply, or use async_update), not_found (destroyed or expired meanwhile), expired (the
-  /// absolute deadline passed), too_large, capacity, invalid_session, store errors.
+  /// absolute deadline passed), rotation_required (the bound user of a stored session changed:
+  /// only async_rotate writes that, with a new id; unbinding is allowed), too_large,
+  /// invalid_data, capacity, invalid_session, store errors.
   /// A touch that loses a conflict succeeds: the winner refreshed the deadline already.
   template <class CompletionToken>
   auto async_save(session& s, CompletionToken&& token) {
@@ -238,7 +272,10 @@ class basic_session_manager {
 
   /// Gives `s` a new id (and a new CSRF secret) while keeping its data; the old id stops
   /// working at once. Use after login and privilege changes (session fixation). Also writes
-  /// pending changes. Completes with (error_code). Errors: as async_save.
+  /// pending changes. When it binds a user (a login), the user's least recently used sessions
+  /// beyond options::max_sessions_per_user are destroyed afterwards (evicted). Completes with
+  /// (error_code). Errors: as async_save; on error `s` is unchanged (still bound as it was
+  /// loaded, if bind_user was called: do not save it, see session::skip_save).
   template <class CompletionToken>
   auto async_rotate(session& s, CompletionToken&& token) {
     return detail::async_run<void>(
@@ -253,17 +290,39 @@ class basic_session_manager {
         ex_, [this, &s] { return destroy_impl(s); }, std::forward<CompletionToken>(token));
   }
 
-  /// Erases the session stored under `storage_key` (a handle from async_list_user).
-  /// Completes with (error_code, bool erased).
+  /// Erases the session stored under `storage_key`, whoever it belongs to (an administrator's
+  /// tool). Completes with (error_code, bool erased). Errors: invalid_argument, without touching
+  /// the store, unless the key has the shape of this manager's storage keys (is_storage_key:
+  /// the key prefix, an optional slot tag, 43 base64url characters), so no other key of the
+  /// store can be deleted through it; store errors. To end one session of a user from a
+  /// "your devices" page, use async_destroy_user_key, which checks the binding.
   template <class CompletionToken>
   auto async_destroy_key(std::string_view storage_key, CompletionToken&& token) {
     return detail::async_run<bool>(
-        ex_, [this, key = std::string(storage_key)] { return destroy_key_impl(key); },
+        ex_, [this, key = std::string(storage_key)] { return destroy_key_impl(key, {}); },
+        std::forward<CompletionToken>(token));
+  }
+
+  /// Erases the session stored under `storage_key` only if it is bound to `user`, checked in
+  /// the same atomic store step (a key taken from one user's list cannot end another user's
+  /// session). Completes with (error_code, bool erased): false if there is no such session or
+  /// it is bound to someone else. Errors: invalid_argument (an empty user, or a key not of
+  /// this manager's shape), store errors.
+  template <class CompletionToken>
+  auto async_destroy_user_key(std::string_view user, std::string_view storage_key,
+                              CompletionToken&& token) {
+    return detail::async_run<bool>(
+        ex_,
+        [this, key = std::string(storage_key), u = std::string(user)]() -> awaitable<result<bool>> {
+          if (u.empty()) return refuse_empty_user();
+          return destroy_key_impl(key, u);
+        },
         std::forward<CompletionToken>(token));
   }
 
   /// Binds `s` to `user` (the per-user index follows on the next write). No I/O. Call
-  /// async_rotate next: it writes the binding and changes the id in one store operation.
+  /// async_rotate next: it writes the binding and changes the id in one store operation; a
+  /// plain save of a stored session whose user changed fails with rotation_required.
   void bind_user(session& s, std::string user) const {
     access::meta(s).user = std::move(user);
     access::dirty(s) = true;
@@ -285,8 +344,9 @@ class basic_session_manager {
         std::forward<CompletionToken>(token));
   }
 
-  /// The live sessions bound to `user`. Completes with (error_code, std::vector<session_info>).
-  /// Values that fail to open or have expired are left out.
+  /// The live sessions bound to `user`, least recently used first. Completes with (error_code,
+  /// std::vector<session_info>). Values that fail to open or have expired are left out. Loads
+  /// in batches (MGET with redis_store).
   template <class CompletionToken>
   auto async_list_user(std::string_view user, CompletionToken&& token) {
     return detail::async_run<std::vector<session_info>>(
@@ -324,7 +384,7 @@ class basic_session_manager {
   struct counters {
     std::atomic<std::uint64_t> created{0}, loaded{0}, misses{0}, expired{0}, tampered{0},
         malformed{0}, saved{0}, touched{0}, conflicts{0}, rotated{0}, destroyed{0},
-        store_errors{0};
+        store_errors{0}, evicted{0};
   };
   struct shared_state {
     counters counts;
@@ -365,7 +425,7 @@ class basic_session_manager {
     const std::string& old = access::id(s);
     std::string tag;
     if (!user.empty()) {
-      tag = user_slot_tag(user);
+      tag = user_tag(user);
     } else if (old.size() == session_id::tagged_size) {
       tag = old.substr(session_id::encoded_size + 1);
     }
@@ -387,11 +447,17 @@ class basic_session_manager {
                                            std::string_view key, time_point now,
                                            std::string& sealed) const {
     meta.last_seen = now;
-    meta.idle_deadline = std::min(now + opts_.idle_timeout, meta.absolute_deadline);
+    meta.idle_deadline = std::min(now + idle_timeout_for(meta), meta.absolute_deadline);
     std::string plain;
+    const detail::wipe_on_exit wipe{plain};
     ser_.serialize(meta, data, plain);
     if (plain.size() > opts_.max_value_bytes) return error::too_large;
     return cipher_.seal(plain, key, sealed);
+  }
+
+  // A visitor's session lives shorter than a user's (options::anonymous_idle_timeout).
+  std::chrono::milliseconds idle_timeout_for(const session_metadata& meta) const noexcept {
+    return meta.user.empty() ? opts_.anonymous_idle_timeout : opts_.idle_timeout;
   }
 
   awaitable<result<session>> create_impl() {
@@ -430,6 +496,7 @@ class basic_session_manager {
       co_return make_error_code(error::malformed);
     }
     std::string plain;
+    const detail::wipe_on_exit wipe{plain};
     if (cipher_.open(rec->value, access::key(s), plain)) {
       bump(state_->counts.tampered);
       notify(session_event_kind::tampered, access::key(s), {});
@@ -440,6 +507,7 @@ class basic_session_manager {
       co_return make_error_code(error::malformed);
     }
     access::meta(s).version = rec->version;
+    access::stored_user(s) = access::meta(s).user;
 
     const time_point now = clock_.now();
     if (now >= access::meta(s).idle_deadline || now >= access::meta(s).absolute_deadline) {
@@ -474,11 +542,16 @@ class basic_session_manager {
     if (!is_new && !was_dirty && now - access::meta(s).last_seen < opts_.touch_interval)
       co_return boost::system::error_code{};
     if (now >= access::meta(s).absolute_deadline) co_return make_error_code(error::expired);
+    // A stored id must not change hands: binding a user to it (a planted id, or a login whose
+    // rotation failed) would hand that user's session to whoever knows the id. Unbinding is a
+    // loss of privilege and needs no new id.
+    if (!is_new && access::meta(s).user != access::stored_user(s) && !access::meta(s).user.empty())
+      co_return make_error_code(error::rotation_required);
 
     session_metadata meta = access::meta(s);
     std::string sealed;
     if (auto ec = seal_for_write(meta, access::data(s), access::key(s), now, sealed)) co_return ec;
-    const std::string index = user_index_key(opts_.key_prefix, meta.user);
+    const std::string index = user_index(meta.user);
     const store_write w{sealed, ttl_until(meta.idle_deadline, now), index};
 
     result<std::uint64_t> r = make_error_code(error::internal);
@@ -498,6 +571,7 @@ class basic_session_manager {
     }
     meta.version = *r;
     access::meta(s) = std::move(meta);
+    access::stored_user(s) = access::meta(s).user;
     access::dirty(s) = false;
     if (is_new) {
       bump(state_->counts.created);
@@ -507,6 +581,9 @@ class basic_session_manager {
     } else {
       bump(state_->counts.touched);
     }
+    // A new session stored already bound (bind_user before its first save) is a login too.
+    if (is_new && !access::meta(s).user.empty())
+      co_await enforce_user_limit(access::meta(s).user, access::key(s));
     co_return boost::system::error_code{};
   }
 
@@ -524,7 +601,7 @@ class basic_session_manager {
     }
     std::string sealed;
     if (auto ec = seal_for_write(access::meta(next), access::data(next), access::key(next), now, sealed)) co_return ec;
-    const std::string index = user_index_key(opts_.key_prefix, access::meta(next).user);
+    const std::string index = user_index(access::meta(next).user);
     const store_write w{sealed, ttl_until(access::meta(next).idle_deadline, now), index};
     result<std::uint64_t> r = co_await store_.rotate(access::key(s), access::key(next), w, access::meta(s).version);
     if (!r) {
@@ -534,10 +611,45 @@ class basic_session_manager {
     }
     access::meta(next).version = *r;
     access::dirty(next) = false;
+    const bool login = !access::meta(next).user.empty() &&
+                       access::meta(next).user != access::stored_user(s);
+    access::stored_user(next) = access::meta(next).user;
     bump(state_->counts.rotated);
     notify(session_event_kind::rotated, access::key(next), access::meta(next).user, access::key(s));
     s = std::move(next);
+    if (login) co_await enforce_user_limit(access::meta(s).user, access::key(s));
     co_return boost::system::error_code{};
+  }
+
+  // After a login of `user` (whose session is stored under `keep`): destroys the user's least
+  // recently used sessions beyond max_sessions_per_user. The login has happened; a store failure
+  // here only leaves the user with more sessions, so it is counted, not reported.
+  awaitable<void> enforce_user_limit(const std::string& user, const std::string& keep) {
+    const std::size_t max = opts_.max_sessions_per_user;
+    if (max == 0) co_return;
+    result<std::vector<session_info>> live = co_await list_user_impl(user);
+    if (!live) co_return;
+    if (live->size() <= max) co_return;
+    const std::string index = user_index(user);
+    std::size_t excess = live->size() - max;
+    // list_user_impl gives the least recently used first.
+    for (const session_info& info : *live) {
+      if (excess == 0) break;
+      if (info.storage_key == keep) continue;
+      result<bool> r = co_await store_.erase_bound(info.storage_key, index);
+      if (!r) {
+        count_store_error(r.error());
+        co_return;
+      }
+      // Bound before keyed user hashes: its value names the older index.
+      if (!*r && !user_key_.empty())
+        r = co_await store_.erase_bound(info.storage_key, user_index_key(opts_.key_prefix, user));
+      if (r && *r) {
+        --excess;
+        bump(state_->counts.evicted);
+        notify(session_event_kind::evicted, info.storage_key, user);
+      }
+    }
   }
 
   awaitable<boost::system::error_code> destroy_impl(session& s) {
@@ -558,61 +670,126 @@ class basic_session_manager {
     co_return boost::system::error_code{};
   }
 
-  awaitable<result<bool>> destroy_key_impl(std::string_view key) {
-    result<bool> r = co_await store_.erase(key);
+  // With `user`: only if bound to that user (also under its index from before keyed hashes).
+  awaitable<result<bool>> destroy_key_impl(std::string_view key, std::string_view user) {
+    if (!is_storage_key(key, opts_.key_prefix))
+      co_return result<bool>(boost::system::in_place_error, error::invalid_argument);
+    result<bool> r(boost::system::in_place_error, error::internal);
+    if (user.empty()) {
+      r = co_await store_.erase(key);
+    } else {
+      r = co_await store_.erase_bound(key, user_index(user));
+      if (r && !*r && !user_key_.empty())
+        r = co_await store_.erase_bound(key, user_index_key(opts_.key_prefix, user));
+    }
     if (!r) {
       count_store_error(r.error());
     } else if (*r) {
       bump(state_->counts.destroyed);
-      notify(session_event_kind::destroyed, key, {});
+      notify(session_event_kind::destroyed, key, user);
     }
     co_return r;
   }
 
+  static awaitable<result<bool>> refuse_empty_user() {
+    co_return result<bool>(boost::system::in_place_error, error::invalid_argument);
+  }
+
+  // The names of `user`'s indexes: the current one, and with a keyed user hash the unkeyed one
+  // of earlier versions (sessions bound before the upgrade stay revocable until they expire).
+  std::vector<std::string> user_indexes(std::string_view user) const {
+    std::vector<std::string> names{user_index(user)};
+    if (!user_key_.empty()) names.push_back(user_index_key(opts_.key_prefix, user));
+    return names;
+  }
+
   awaitable<result<std::size_t>> destroy_user_impl(std::string_view user) {
-    result<std::vector<std::string>> keys =
-        co_await store_.erase_user(user_index_key(opts_.key_prefix, user));
-    if (!keys) {
-      count_store_error(keys.error());
-      co_return keys.error();
+    std::size_t count = 0;
+    for (const std::string& index : user_indexes(user)) {
+      result<std::vector<std::string>> keys = co_await store_.erase_user(index);
+      if (!keys) {
+        count_store_error(keys.error());
+        co_return keys.error();
+      }
+      for (const std::string& key : *keys) {
+        bump(state_->counts.destroyed);
+        notify(session_event_kind::destroyed, key, user);
+      }
+      count += keys->size();
     }
-    for (const std::string& key : *keys) {
-      bump(state_->counts.destroyed);
-      notify(session_event_kind::destroyed, key, user);
+    co_return count;
+  }
+
+  // One result per key: load_many where the store has it, else key by key.
+  awaitable<result<std::vector<result<store_record>>>> load_batch(
+      const std::vector<std::string>& keys) {
+    if constexpr (batch_loading_store<Store>) {
+      co_return co_await store_.load_many(keys);
+    } else {
+      std::vector<result<store_record>> out;
+      out.reserve(keys.size());
+      for (const std::string& key : keys) out.push_back(co_await store_.load(key));
+      co_return out;
     }
-    co_return keys->size();
   }
 
   awaitable<result<std::vector<session_info>>> list_user_impl(std::string_view user) {
-    result<std::vector<std::string>> keys =
-        co_await store_.list_user(user_index_key(opts_.key_prefix, user));
-    if (!keys) {
-      count_store_error(keys.error());
-      co_return keys.error();
+    std::vector<std::string> keys;
+    for (const std::string& index : user_indexes(user)) {
+      result<std::vector<std::string>> some = co_await store_.list_user(index);
+      if (!some) {
+        count_store_error(some.error());
+        co_return some.error();
+      }
+      for (std::string& k : *some) keys.push_back(std::move(k));
     }
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+
     std::vector<session_info> out;
-    out.reserve(keys->size());
     const time_point now = clock_.now();
     std::string plain;
-    for (std::string& key : *keys) {
-      result<store_record> rec = co_await store_.load(key);
-      if (!rec) {
-        if (rec.error() == error::not_found || rec.error() == error::expired) continue;
-        count_store_error(rec.error());
-        co_return rec.error();
+    const detail::wipe_on_exit wipe{plain};
+    constexpr std::size_t batch = 256;
+    for (std::size_t from = 0; from < keys.size(); from += batch) {
+      const std::vector<std::string> part(
+          keys.begin() + static_cast<std::ptrdiff_t>(from),
+          keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), from + batch)));
+      result<std::vector<result<store_record>>> recs = co_await load_batch(part);
+      if (!recs) {
+        count_store_error(recs.error());
+        co_return recs.error();
       }
-      session_info info;
-      boost::json::object ignored;
-      if (cipher_.open(rec->value, key, plain) || ser_.deserialize(plain, info.metadata, ignored))
-        continue;
-      if (now >= info.metadata.idle_deadline || now >= info.metadata.absolute_deadline) continue;
-      // An index may still list a session that was bound to another user since (stores drop
-      // such entries lazily).
-      if (info.metadata.user != user) continue;
-      info.metadata.version = rec->version;
-      info.storage_key = std::move(key);
-      out.push_back(std::move(info));
+      for (std::size_t i = 0; i < part.size(); ++i) {
+        result<store_record>& rec = (*recs)[i];
+        if (!rec) {
+          if (rec.error() == error::not_found || rec.error() == error::expired ||
+              rec.error() == error::malformed)
+            continue;
+          count_store_error(rec.error());
+          co_return rec.error();
+        }
+        session_info info;
+        boost::json::object ignored;
+        if (cipher_.open(rec->value, part[i], plain) ||
+            ser_.deserialize(plain, info.metadata, ignored))
+          continue;
+        if (now >= info.metadata.idle_deadline || now >= info.metadata.absolute_deadline) continue;
+        // An index may still list a session that was bound to another user since (stores drop
+        // such entries lazily).
+        if (info.metadata.user != user) continue;
+        // Secrets of the session, of no use to a "your devices" page.
+        OPENSSL_cleanse(info.metadata.csrf_secret.data(), info.metadata.csrf_secret.size());
+        info.metadata.csrf_secret.clear();
+        info.metadata.fingerprint.clear();
+        info.metadata.version = rec->version;
+        info.storage_key = part[i];
+        out.push_back(std::move(info));
+      }
     }
+    std::stable_sort(out.begin(), out.end(), [](const session_info& a, const session_info& b) {
+      return a.metadata.last_seen < b.metadata.last_seen;
+    });
     co_return out;
   }
 
@@ -655,6 +832,8 @@ class basic_session_manager {
   Store store_;
   [[no_unique_address]] Clock clock_;
   std::unique_ptr<shared_state> state_;
+  // The cipher's user hash key (empty without one: unkeyed SHA-256).
+  std::string user_key_;
 };
 
 /// The defaults: Boost.JSON, AES-256-GCM, the in-process store, the system clock.

@@ -34,6 +34,8 @@ struct cookie_options {
 /// | variable                          | field                 | default        |
 /// |-----------------------------------|-----------------------|----------------|
 /// | WEBSESSION_IDLE_TIMEOUT           | idle_timeout          | 30m            |
+/// | WEBSESSION_ANONYMOUS_IDLE_TIMEOUT | anonymous_idle_timeout| 5m             |
+/// | WEBSESSION_MAX_SESSIONS_PER_USER  | max_sessions_per_user | 64             |
 /// | WEBSESSION_ABSOLUTE_TIMEOUT       | absolute_timeout      | 8h             |
 /// | WEBSESSION_TOUCH_INTERVAL         | touch_interval        | 60s            |
 /// | WEBSESSION_KEY_PREFIX             | key_prefix            | websession:    |
@@ -46,8 +48,17 @@ struct cookie_options {
 /// | WEBSESSION_COOKIE_HTTP_ONLY       | cookie.http_only      | true           |
 /// | WEBSESSION_COOKIE_SAMESITE        | cookie.same_site      | lax            |
 struct options {
-  /// A session not used for this long expires (sliding).
+  /// A session bound to a user (bind_user) that is not used for this long expires (sliding).
   std::chrono::milliseconds idle_timeout = std::chrono::minutes(30);
+  /// The idle timeout of a session without a bound user (a visitor before login): shorter, so
+  /// that cookie-less traffic cannot keep a store full for long. Once bind_user and the login
+  /// rotation have run, idle_timeout applies.
+  std::chrono::milliseconds anonymous_idle_timeout = std::chrono::minutes(5);
+  /// At most this many live sessions per user: a login beyond it destroys the user's least
+  /// recently used sessions (the observer is told: session_event_kind::evicted), so that no user
+  /// can pile up sessions without bound (each costs memory, and revoking them costs time).
+  /// 0: no limit.
+  std::size_t max_sessions_per_user = 64;
   /// A session expires this long after creation, however active (OWASP: bound the lifetime).
   std::chrono::milliseconds absolute_timeout = std::chrono::hours(8);
   /// Sliding expiry rewrites an unchanged session at most this often, so read-mostly traffic
@@ -68,9 +79,12 @@ struct options {
       throw std::invalid_argument("websession options: idle_timeout must be positive");
     if (absolute_timeout <= std::chrono::milliseconds::zero())
       throw std::invalid_argument("websession options: absolute_timeout must be positive");
-    if (touch_interval < std::chrono::milliseconds::zero() || touch_interval > idle_timeout)
+    if (anonymous_idle_timeout <= std::chrono::milliseconds::zero())
+      throw std::invalid_argument("websession options: anonymous_idle_timeout must be positive");
+    if (touch_interval < std::chrono::milliseconds::zero() || touch_interval > idle_timeout ||
+        touch_interval > anonymous_idle_timeout)
       throw std::invalid_argument(
-          "websession options: touch_interval must be between 0 and idle_timeout");
+          "websession options: touch_interval must be between 0 and both idle timeouts");
     if (max_value_bytes == 0)
       throw std::invalid_argument("websession options: max_value_bytes must be positive");
     if (max_update_attempts == 0)
@@ -92,6 +106,8 @@ struct options {
   static options from_env(const env_lookup& env = detail::default_env) {
     options o;
     detail::env_duration(env, "WEBSESSION_IDLE_TIMEOUT", o.idle_timeout);
+    detail::env_duration(env, "WEBSESSION_ANONYMOUS_IDLE_TIMEOUT", o.anonymous_idle_timeout);
+    detail::env_size(env, "WEBSESSION_MAX_SESSIONS_PER_USER", o.max_sessions_per_user);
     detail::env_duration(env, "WEBSESSION_ABSOLUTE_TIMEOUT", o.absolute_timeout);
     detail::env_duration(env, "WEBSESSION_TOUCH_INTERVAL", o.touch_interval);
     detail::env_string(env, "WEBSESSION_KEY_PREFIX", o.key_prefix);

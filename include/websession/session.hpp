@@ -114,6 +114,14 @@ class session {
   /// Marks the session dirty so the next save writes it.
   void mark_dirty() noexcept { dirty_ = true; }
 
+  /// Tells the HTTP glue (async_apply_session, with_session) not to store this session and not
+  /// to send its cookie in this response: for a handler whose work failed half-way (a login
+  /// whose rotation failed, say), so that nothing it changed is written. A plain async_save
+  /// still saves. Destroying the session still deletes the cookie.
+  void skip_save() noexcept { skip_save_ = true; }
+  /// True after skip_save().
+  bool save_skipped() const noexcept { return skip_save_; }
+
   /// True when the data or metadata changed since the last load or save.
   bool dirty() const noexcept { return dirty_; }
   /// True until the session has been written to the store for the first time.
@@ -131,9 +139,13 @@ class session {
   std::string key_;
   session_metadata meta_;
   boost::json::object data_;
+  // The user bound in the store (as last loaded or written): a save that would change it
+  // without an id change is refused (see error::rotation_required).
+  std::string stored_user_;
   bool dirty_ = false;
   bool id_changed_ = false;
   bool destroyed_ = false;
+  bool skip_save_ = false;
 };
 
 }  // namespace websession

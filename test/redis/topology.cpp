@@ -236,7 +236,7 @@ BOOST_AUTO_TEST_CASE(sessions_spread_over_every_master) {
       auto [re] = co_await mgr.async_rotate(s, tuple_token);
       BOOST_TEST_REQUIRE(!re, re.message());
       BOOST_TEST(redis::hash_slot(s.storage_key()) ==
-                 redis::hash_slot(user_index_key("tt:", "ada")));
+                 redis::hash_slot(mgr.user_index("ada")));
       ada.push_back(std::move(s));
     }
     auto [de, count] = co_await mgr.async_destroy_user("ada", tuple_token);
@@ -261,7 +261,7 @@ BOOST_AUTO_TEST_CASE(slot_migration_during_traffic) {
         // 32 sessions of one user: one slot (the user's), which then moves.
         traffic t;
         co_await t.start(mgr, 32, "mover");
-        const int slot = redis::hash_slot(user_index_key("tt:", "mover"));
+        const int slot = redis::hash_slot(mgr.user_index("mover"));
         co_await sleep_for(std::chrono::milliseconds(300));
         const auto before = c->status();
         // Move the slot to another master and back, step by step, with traffic between steps.

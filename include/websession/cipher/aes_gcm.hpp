@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -51,17 +52,10 @@ inline std::uint64_t next_gcm_key_serial() noexcept {
   return counter.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
-// HKDF-SHA256(secret, fixed salt, info = label || key id) -> 32 bytes. The id is in the info so
-// one secret reused under two ids still gives two unrelated keys. Throws std::runtime_error if
-// OpenSSL cannot provide HKDF.
-inline void derive_gcm_key(std::string_view secret, std::uint8_t id,
-                           std::array<unsigned char, 32>& out) {
-  static constexpr char salt[] = "websession/aes-256-gcm/salt/v1";
-  static constexpr char label[] = "websession/aes-256-gcm/key-id:";
-  std::array<unsigned char, sizeof label> info{};  // label without its NUL, then the id byte
-  std::copy(label, label + sizeof label - 1, info.begin());
-  info.back() = id;
-
+// HKDF-SHA256(secret, salt, info) -> out.size() bytes. Throws std::runtime_error if OpenSSL
+// cannot provide HKDF (`out` is then wiped).
+inline void hkdf_sha256(std::string_view secret, std::string_view salt, std::string_view info,
+                        std::span<unsigned char> out) {
   struct kdf_deleter {
     void operator()(EVP_KDF* k) const noexcept { EVP_KDF_free(k); }
     void operator()(EVP_KDF_CTX* c) const noexcept { EVP_KDF_CTX_free(c); }
@@ -77,9 +71,10 @@ inline void derive_gcm_key(std::string_view secret, std::uint8_t id,
       OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<char*>(secret.data()),
                                         secret.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char*>(salt),
-                                        sizeof salt - 1),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char*>(salt.data()),
+                                        salt.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()),
+                                        info.size()),
       OSSL_PARAM_construct_end(),
   };
   if (EVP_KDF_derive(ctx.get(), out.data(), out.size(), params) != 1) {
@@ -87,6 +82,33 @@ inline void derive_gcm_key(std::string_view secret, std::uint8_t id,
     throw std::runtime_error("websession: HKDF key derivation failed");
   }
 }
+
+inline constexpr std::string_view gcm_hkdf_salt = "websession/aes-256-gcm/salt/v1";
+
+// HKDF-SHA256(secret, fixed salt, info = label || key id) -> 32 bytes. The id is in the info so
+// one secret reused under two ids still gives two unrelated keys. Throws std::runtime_error if
+// OpenSSL cannot provide HKDF.
+inline void derive_gcm_key(std::string_view secret, std::uint8_t id,
+                           std::array<unsigned char, 32>& out) {
+  static constexpr std::string_view label = "websession/aes-256-gcm/key-id:";
+  std::array<char, label.size() + 1> info{};  // the label, then the id byte
+  std::copy(label.begin(), label.end(), info.begin());
+  info.back() = static_cast<char>(id);
+  hkdf_sha256(secret, gcm_hkdf_salt, std::string_view(info.data(), info.size()), out);
+}
+
+// The key of the user hash (websession::user_hash): HKDF-SHA256 of the secret under a label of
+// its own, so it is unrelated to every sealing key derived from the same secret.
+struct user_hash_key_holder {
+  std::array<unsigned char, 32> bytes{};
+
+  explicit user_hash_key_holder(std::string_view secret) {
+    hkdf_sha256(secret, gcm_hkdf_salt, "websession/user-index/hmac-sha256/v1", bytes);
+  }
+  user_hash_key_holder(const user_hash_key_holder&) = delete;
+  user_hash_key_holder& operator=(const user_hash_key_holder&) = delete;
+  ~user_hash_key_holder() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+};
 
 // The immutable keyring shared by copies of one aes_gcm_cipher.
 class gcm_keyring {
@@ -232,6 +254,7 @@ inline bool views_into(std::string_view v, const std::string& s) noexcept {
 /// 256-bit AES key. The first entry of the ring seals; every entry opens. To rotate: put the new
 /// secret first and keep the old ones after it until every value sealed with them has expired.
 /// Nonces are random, so rotate a key well before it has sealed 2^32 values (NIST SP 800-38D).
+/// A further key, derived under a label of its own, keys the user hash (user_hash_key).
 ///
 /// A cheap copyable handle: copies share one immutable keyring, freed (and wiped) with the last
 /// copy. seal and open are const, never throw, and may run on any number of threads at once.
@@ -259,14 +282,35 @@ class aes_gcm_cipher {
   /// A ring of one key, id 1. Throws std::invalid_argument if `secret` is shorter than 32 bytes,
   /// std::runtime_error if OpenSSL cannot derive the key.
   explicit aes_gcm_cipher(std::string_view secret)
-      : ring_(std::make_shared<const detail::gcm_keyring>(
+      : user_key_(std::make_shared<const detail::user_hash_key_holder>(secret)),
+        ring_(std::make_shared<const detail::gcm_keyring>(
             std::vector<detail::gcm_keyring::entry>{{1, secret}})) {}
 
   /// A ring of several keys: the first seals, all open (rotation, like express-session's secret
   /// array). Throws std::invalid_argument if `keyring` is empty, a secret is shorter than 32
   /// bytes, or two entries share an id; std::runtime_error if OpenSSL cannot derive a key. The
   /// secrets in `keyring` (taken by value) are wiped before the constructor returns.
-  explicit aes_gcm_cipher(std::vector<key_secret> keyring) : ring_(make_ring(keyring)) {}
+  ///
+  /// The user hash key (user_hash_key) comes from the secret of the smallest key id in the
+  /// ring: when rotating, give new keys larger ids (so the first secret, id 1, keeps deciding
+  /// it), and when the first secret finally leaves the ring pass it as `index_secret` to the
+  /// constructor below. If the user hash key changes, the per-user indexes written before are
+  /// no longer found: "log out everywhere" misses the sessions bound before the change.
+  explicit aes_gcm_cipher(std::vector<key_secret> keyring)
+      : user_key_(make_user_key(keyring, {})), ring_(make_ring(keyring)) {}
+
+  /// A keyring, and the secret the user hash key is derived from (at least 32 bytes; it need
+  /// not be in the ring and is never used to seal: keep the same one across rotations).
+  aes_gcm_cipher(std::vector<key_secret> keyring, std::string_view index_secret)
+      : user_key_(make_user_key(keyring, index_secret)), ring_(make_ring(keyring)) {}
+
+  /// The 32-byte key of websession::user_hash (HMAC-SHA256): HKDF-SHA256 of the index secret
+  /// under a label of its own. The manager names the per-user index with it, so the names in
+  /// the store cannot be reversed with a dictionary of user ids. Stable across key rotation
+  /// (see the keyring constructors).
+  std::string_view user_hash_key() const noexcept {
+    return {reinterpret_cast<const char*>(user_key_->bytes.data()), user_key_->bytes.size()};
+  }
 
   /// Id of the key that seals (the first of the ring).
   std::uint8_t current_key_id() const noexcept { return ring_->current().id; }
@@ -312,6 +356,23 @@ class aes_gcm_cipher {
   }
 
  private:
+  static std::shared_ptr<const detail::user_hash_key_holder> make_user_key(
+      const std::vector<key_secret>& keyring, std::string_view index_secret) {
+    if (index_secret.empty()) {
+      const auto smallest = std::min_element(
+          keyring.begin(), keyring.end(),
+          [](const key_secret& a, const key_secret& b) { return a.id < b.id; });
+      // An empty ring: make_ring reports it.
+      if (smallest == keyring.end()) return nullptr;
+      index_secret = smallest->secret;
+    } else if (index_secret.size() < min_secret_size) {
+      throw std::invalid_argument("websession::aes_gcm_cipher: the index secret is " +
+                                  std::to_string(index_secret.size()) + " bytes; at least " +
+                                  std::to_string(min_secret_size) + " are required");
+    }
+    return std::make_shared<const detail::user_hash_key_holder>(index_secret);
+  }
+
   static std::shared_ptr<const detail::gcm_keyring> make_ring(std::vector<key_secret>& keyring) {
     struct wipe {
       std::vector<key_secret>& ring;
@@ -392,6 +453,8 @@ class aes_gcm_cipher {
     return error::tampered;
   }
 
+  // Declared first: made from the secrets before make_ring wipes them.
+  std::shared_ptr<const detail::user_hash_key_holder> user_key_;
   std::shared_ptr<const detail::gcm_keyring> ring_;
 };
 

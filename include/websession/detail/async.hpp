@@ -80,7 +80,12 @@ boost::asio::awaitable<typename op_traits<T>::awaited> guarded(MakeOp make_op) {
     co_return co_await make_op();
   } catch (...) {
   }
-  co_return make_error_code(error::internal);
+  if constexpr (std::is_void_v<T>) {
+    co_return make_error_code(error::internal);
+  } else {
+    // In place: a result<bool> would take an error_code for its bool.
+    co_return typename op_traits<T>::awaited(boost::system::in_place_error, error::internal);
+  }
 }
 
 template <class T, class MakeOp>

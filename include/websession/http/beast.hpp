@@ -181,6 +181,8 @@ awaitable<boost::system::error_code> apply_session_impl(Manager& mgr, session& s
     co_return boost::system::error_code{};
   }
   if (!s.valid()) co_return make_error_code(error::invalid_session);
+  // The handler said not to store what it did (session::skip_save).
+  if (s.save_skipped()) co_return boost::system::error_code{};
   // Like express-session's saveUninitialized=false: storing every visitor's empty session would
   // let crawlers fill the store, and a cookie nobody needs is a tracking identifier.
   if (s.is_new() && !s.dirty()) co_return boost::system::error_code{};
@@ -254,6 +256,7 @@ auto async_load_session(
 /// beside any Set-Cookie the handler wrote). Completes with (error_code).
 ///
 /// - destroyed session: a deletion cookie (make_delete_cookie), no store operation;
+/// - session::skip_save() called: nothing is stored or sent;
 /// - new session nobody wrote to (from async_load_session, dirty() false): nothing is stored or
 ///   sent;
 /// - otherwise async_save (which writes only what is new, dirty or due for a touch); then a

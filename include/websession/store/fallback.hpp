@@ -30,6 +30,8 @@ struct fallback_stats {
   std::uint64_t degradations = 0;         ///< switches to the secondary
   std::uint64_t recoveries = 0;           ///< switches back to the primary
   std::uint64_t probes = 0;               ///< pings of the primary started while degraded
+  std::uint64_t bound_refusals = 0;       ///< bound sessions refused by the secondary
+  std::uint64_t migrations = 0;           ///< sessions moved to the primary at their login
 };
 
 /// Told of every switch: `degraded` true when new sessions start going to the secondary (with
@@ -48,6 +50,16 @@ using fallback_observer = std::function<void(bool degraded, const boost::system:
 ///   user keeps the session for when the primary returns, instead of being logged out silently.
 /// - destroy_user and list_user need both stores: they fail with the primary's error (the
 ///   secondary's sessions of that user are erased anyway).
+/// - Only anonymous sessions live in the secondary. A write that binds a user (an insert,
+///   replace or rotate whose store_write::user is not empty) never goes to the secondary: while
+///   the primary cannot be reached it fails with the primary's error (store_unavailable or
+///   timeout), so logins are refused during the outage (HTTP 503). A session in the secondary is
+///   in one process's memory, where another instance's "log out everywhere" cannot reach it, and
+///   the owning instance would keep serving it after the primary is back: a login kept there
+///   would escape revocation. When the primary answers again, the login rotation of an
+///   anonymous session living in the secondary moves it: the new key is created in the primary,
+///   then the old key is taken out of the secondary if its version is still the one rotated
+///   (else the new key is erased again and the rotation fails with conflict).
 /// While degraded, the primary is probed (ping) in the background: the next insert once
 /// probe_interval has passed since the last probe ended (or since the switch) starts one, at
 /// most one runs at a time, and no request waits for it (that insert goes to the secondary, as
@@ -89,6 +101,8 @@ class fallback_store {
     s.degradations = state_->degradations.load(std::memory_order_relaxed);
     s.recoveries = state_->recoveries.load(std::memory_order_relaxed);
     s.probes = state_->probes.load(std::memory_order_relaxed);
+    s.bound_refusals = state_->bound_refusals.load(std::memory_order_relaxed);
+    s.migrations = state_->migrations.load(std::memory_order_relaxed);
     return s;
   }
 
@@ -107,21 +121,38 @@ class fallback_store {
       }
       note_primary_failure(r.error());
     }
+    if (!w.user.empty()) co_return refuse_bound();
     result<std::uint64_t> r = co_await secondary_.insert(key, w);
     if (r) state_->secondary_inserts.fetch_add(1, std::memory_order_relaxed);
     co_return r;
   }
 
+  /// In the store that holds the session; a bound session only in the primary.
   awaitable<result<std::uint64_t>> replace(std::string_view key, store_write w,
                                            std::uint64_t version) {
-    return either<std::uint64_t>([key, w, version](auto& st) { return st.replace(key, w, version); });
+    if (!w.user.empty()) {
+      result<std::uint64_t> r = co_await primary_.replace(key, w, version);
+      track_answer(r);
+      co_return r;
+    }
+    co_return co_await either<std::uint64_t>(
+        [key, w, version](auto& st) { return st.replace(key, w, version); });
   }
 
-  /// The session stays in the store that holds it.
+  /// An anonymous session stays in the store that holds it. A bound one is written to the
+  /// primary only: moved there from the secondary when the primary answers, refused while it
+  /// does not.
   awaitable<result<std::uint64_t>> rotate(std::string_view old_key, std::string_view new_key,
                                           store_write w, std::uint64_t version) {
-    return either<std::uint64_t>(
-        [old_key, new_key, w, version](auto& st) { return st.rotate(old_key, new_key, w, version); });
+    if (w.user.empty()) {
+      co_return co_await either<std::uint64_t>([old_key, new_key, w, version](auto& st) {
+        return st.rotate(old_key, new_key, w, version);
+      });
+    }
+    result<std::uint64_t> r = co_await primary_.rotate(old_key, new_key, w, version);
+    track_answer(r);
+    if (r || r.error() != error::not_found) co_return r;
+    co_return co_await migrate(old_key, new_key, w, version);
   }
 
   awaitable<result<bool>> erase(std::string_view key) {
@@ -133,6 +164,45 @@ class fallback_store {
       co_return result<bool>(boost::system::in_place_error, p.error());
     }
     co_return *p || (s && *s);
+  }
+
+  awaitable<result<bool>> erase_bound(std::string_view key, std::string_view user) {
+    result<bool> s = co_await secondary_.erase_bound(key, user);
+    result<bool> p = co_await primary_.erase_bound(key, user);
+    track(p);
+    if (!p) {
+      if (s && *s) co_return true;
+      co_return result<bool>(boost::system::in_place_error, p.error());
+    }
+    co_return *p || (s && *s);
+  }
+
+  /// As load for each key: the primary's load_many, then the secondary for the keys the primary
+  /// does not hold; key by key (as load) while degraded.
+  awaitable<result<std::vector<result<store_record>>>> load_many(
+      const std::vector<std::string>& keys)
+    requires batch_loading_store<Primary>
+  {
+    if (!degraded()) {
+      result<std::vector<result<store_record>>> p = co_await primary_.load_many(keys);
+      track(p);
+      if (p) {
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+          if ((*p)[i] || (*p)[i].error() != error::not_found) continue;
+          result<store_record> s = co_await secondary_.load(keys[i]);
+          if (s) {
+            state_->secondary_hits.fetch_add(1, std::memory_order_relaxed);
+            (*p)[i] = std::move(s);
+          }
+        }
+        co_return p;
+      }
+      if (!unreachable(p.error())) co_return p;
+    }
+    std::vector<result<store_record>> out;
+    out.reserve(keys.size());
+    for (const std::string& key : keys) out.push_back(co_await load(key));
+    co_return out;
   }
 
   awaitable<result<std::vector<std::string>>> erase_user(std::string_view user) {
@@ -165,13 +235,46 @@ class fallback_store {
   struct state {
     std::atomic<bool> degraded{false};
     std::atomic<std::uint64_t> primary_failures{0}, secondary_inserts{0}, secondary_hits{0},
-        degradations{0}, recoveries{0}, probes{0};
+        degradations{0}, recoveries{0}, probes{0}, bound_refusals{0}, migrations{0};
     std::chrono::milliseconds probe_interval{1000};
     std::mutex probe_mutex;
     std::chrono::steady_clock::time_point last_probe{};  // the switch, or the last probe's end
     bool probing = false;                                // a probe is running
     fallback_observer observer;
   };
+
+  // A bound write the secondary must not take: the primary's absence, as the caller sees it.
+  result<std::uint64_t> refuse_bound() {
+    state_->bound_refusals.fetch_add(1, std::memory_order_relaxed);
+    return make_error_code(error::store_unavailable);
+  }
+
+  // The login rotation of a session in the secondary, once the primary answers: the new key in
+  // the primary, then the old one out of the secondary if it still holds `version` (moved to a
+  // key of its own that is dropped at once: rotate is the secondary's only version-checked
+  // removal); otherwise the new key goes again.
+  awaitable<result<std::uint64_t>> migrate(std::string_view old_key, std::string_view new_key,
+                                           const store_write& w, std::uint64_t version) {
+    result<store_record> held = co_await secondary_.load(old_key);
+    if (!held) co_return held.error();  // not there either: not_found (or expired)
+    if (held->version != version) co_return make_error_code(error::conflict);
+    result<std::uint64_t> made = co_await primary_.insert(new_key, w);
+    track(made);
+    if (!made) {
+      if (unreachable(made.error())) co_return refuse_bound();
+      co_return made;
+    }
+    const std::string moved = std::string(old_key) + "#moved";
+    const store_write gone{{}, std::chrono::milliseconds(1), {}};
+    result<std::uint64_t> out = co_await secondary_.rotate(old_key, moved, gone, version);
+    if (!out) {
+      (void)co_await primary_.erase(new_key);  // best effort: its TTL ends it otherwise
+      co_return out.error();
+    }
+    (void)co_await secondary_.erase(moved);
+    state_->migrations.fetch_add(1, std::memory_order_relaxed);
+    co_return made;
+  }
 
   static bool unreachable(const boost::system::error_code& ec) noexcept {
     return ec == error::store_unavailable || ec == error::timeout;

@@ -258,6 +258,16 @@ class memory_store_impl {
     return live;
   }
 
+  bool erase_bound(std::string_view key, std::string_view user) {
+    auto& s = shard_for(key);
+    std::lock_guard lock(s.mutex);
+    auto it = s.map.find(key);
+    if (it == s.map.end() || it->second.user != user) return false;
+    const bool live = !is_expired(it->second, clock_.now());
+    drop(s, it);
+    return live;
+  }
+
   std::vector<std::string> erase_user(std::string_view user) {
     std::vector<std::string> erased;
     for (auto& key : keys_of(user)) {
@@ -560,6 +570,12 @@ class basic_memory_store {
   /// (or only an expired one, which is dropped too). No error cases.
   awaitable<result<bool>> erase(std::string_view key) { return erase_op(impl_, key); }
 
+  /// Erases `key` if it is bound to `user` (checked under the same lock). Completes with true
+  /// if a live entry was erased. No error cases.
+  awaitable<result<bool>> erase_bound(std::string_view key, std::string_view user) {
+    return erase_bound_op(impl_, key, user);
+  }
+
   /// Erases every entry bound to `user`; completes with the keys of the live ones, sorted.
   /// Entries bound to the user concurrently with this call may survive it. No error cases.
   awaitable<result<std::vector<std::string>>> erase_user(std::string_view user) {
@@ -615,6 +631,10 @@ class basic_memory_store {
   }
   static awaitable<result<bool>> erase_op(std::shared_ptr<impl_type> self, std::string_view key) {
     co_return self->erase(key);
+  }
+  static awaitable<result<bool>> erase_bound_op(std::shared_ptr<impl_type> self,
+                                                std::string_view key, std::string_view user) {
+    co_return self->erase_bound(key, user);
   }
   static awaitable<result<std::vector<std::string>>> erase_user_op(
       std::shared_ptr<impl_type> self, std::string_view user) {

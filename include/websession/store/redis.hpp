@@ -128,11 +128,12 @@ redis.call('DEL', KEYS[1])
 return 1
 )lua";
 
-// KEYS[1] index; ARGV[1] how many. Prunes expired members; returns the first ARGV[1] of the rest
-// (all for 0).
+// KEYS[1] index; ARGV[1] how many, ARGV[2] from which rank. Prunes expired members; returns
+// ARGV[1] of the rest from rank ARGV[2] on, soonest expiry first.
 inline constexpr std::string_view redis_lua_index_range = R"lua(
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms())
-return redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local from = tonumber(ARGV[2])
+return redis.call('ZRANGE', KEYS[1], from, from + tonumber(ARGV[1]) - 1)
 )lua";
 
 // KEYS: session keys of one slot, then (if ARGV[2] is '1') their index last; ARGV[1] the user.
@@ -244,8 +245,9 @@ struct redis_store_options {
   /// How long WAIT may block (it holds up the connection's other replies meanwhile): keep it
   /// short, and below the connection's request_timeout and health_check_interval.
   std::chrono::milliseconds wait_timeout = std::chrono::milliseconds(100);
-  /// Index members read and erased per script call by erase_user (each call is short, so no
-  /// single Redis command runs long however many sessions a user has).
+  /// Index members read and erased per script call by erase_user and list_user, and keys per
+  /// MGET of load_many (each call is short, so no single Redis command runs long however many
+  /// sessions a user has).
   std::size_t erase_batch = 256;
 };
 
@@ -320,19 +322,36 @@ class redis_store {
     req.push("GET", key).route(key);
     auto replies = co_await exec(req);
     if (!replies) co_return replies.error();
-    redis::reply& r = (*replies)[0];
-    if (r.is_nil()) co_return make_error_code(error::not_found);
-    if (r.type != redis::reply_type::string) co_return make_error_code(error::store_unavailable);
-    std::uint64_t version = 0;
-    std::size_t at = 0;
-    if (!detail::parse_redis_value(r.str, version, at))
-      co_return make_error_code(error::malformed);
-    store_record rec;
-    rec.version = version;
-    // The reply's own buffer, minus the header: no second allocation and copy of the value.
-    rec.value = std::move(r.str);
-    rec.value.erase(0, at);
-    co_return rec;
+    co_return record((*replies)[0]);
+  }
+
+  /// One result per key, in the order of `keys`, as load gives them: one MGET per batch of
+  /// erase_batch keys (per slot on a cluster), so no single command grows with the number of
+  /// keys. Errors: the first failing request's (then no result is returned).
+  awaitable<result<std::vector<result<store_record>>>> load_many(
+      const std::vector<std::string>& keys) {
+    std::vector<result<store_record>> out(keys.size(), make_error_code(error::not_found));
+    // Positions of the keys per slot (one group on a single server).
+    std::map<int, std::vector<std::size_t>> by_slot;
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      by_slot[client_.is_cluster() ? redis::hash_slot(keys[i]) : 0].push_back(i);
+    for (auto& [slot, positions] : by_slot) {
+      for (std::size_t from = 0; from < positions.size(); from += opts_->erase_batch) {
+        const std::size_t to = std::min(positions.size(), from + opts_->erase_batch);
+        std::vector<std::string_view> batch;
+        batch.reserve(to - from);
+        for (std::size_t j = from; j < to; ++j) batch.push_back(keys[positions[j]]);
+        redis::request req(true);
+        req.push("MGET", batch).route(batch.front());
+        auto replies = co_await exec(req);
+        if (!replies) co_return replies.error();
+        redis::reply& r = (*replies)[0];
+        if (r.type != redis::reply_type::array || r.elements.size() != batch.size())
+          co_return make_error_code(error::store_unavailable);
+        for (std::size_t j = from; j < to; ++j) out[positions[j]] = record(r.elements[j - from]);
+      }
+    }
+    co_return out;
   }
 
   awaitable<result<std::uint64_t>> insert(std::string_view key, store_write w) {
@@ -381,6 +400,19 @@ class redis_store {
     co_return r.integer == 1;
   }
 
+  /// Erases `key` if its value is bound to the index `user`: one script (with the index entry,
+  /// when the index shares the key's slot).
+  awaitable<result<bool>> erase_bound(std::string_view key, std::string_view user) {
+    const bool with_index = !user.empty() && client_.same_slot(key, user);
+    std::vector<std::string_view> keys{key};
+    if (with_index) keys.push_back(user);
+    const std::vector<std::string_view> args{user, with_index ? "1" : "0"};
+    result<std::vector<std::string>> gone =
+        key_list(co_await eval(detail::redis_scripts::get().erase_members, keys, args));
+    if (!gone) co_return result<bool>(boost::system::in_place_error, gone.error());
+    co_return !gone->empty();
+  }
+
   awaitable<result<std::vector<std::string>>> erase_user(std::string_view user) {
     std::vector<std::string> erased;
     if (auto ec = co_await erase_indexed(user, user, erased)) co_return ec;
@@ -392,14 +424,15 @@ class redis_store {
     co_return erased;
   }
 
+  /// The index's live members, soonest expiry (least recently written) first, read in pages of
+  /// erase_batch members (one short script each), then those of the index from before slot
+  /// tags.
   awaitable<result<std::vector<std::string>>> list_user(std::string_view user) {
-    result<std::vector<std::string>> keys = co_await index_range(user, 0);
-    if (!keys) co_return keys;
+    std::vector<std::string> keys;
+    if (auto ec = co_await index_all(user, keys)) co_return ec;
     const auto [legacy, legacy_user] = detail::redis_legacy_index(user);
     if (!legacy.empty()) {
-      result<std::vector<std::string>> more = co_await index_range(legacy, 0);
-      if (!more) co_return more;
-      for (auto& k : *more) keys->push_back(std::move(k));
+      if (auto ec = co_await index_all(legacy, keys)) co_return ec;
     }
     co_return keys;
   }
@@ -570,14 +603,33 @@ class redis_store {
     co_return next;
   }
 
-  // The first `n` live members of an index (all for 0).
-  awaitable<result<std::vector<std::string>>> index_range(std::string_view index, long long n) {
+  // `n` live members of an index from rank `from` on.
+  awaitable<result<std::vector<std::string>>> index_range(std::string_view index, long long n,
+                                                          long long from = 0) {
     const std::string count = std::to_string(n);
+    const std::string start = std::to_string(from);
     const std::vector<std::string_view> keys{index};
-    const std::vector<std::string_view> args{count};
+    const std::vector<std::string_view> args{count, start};
     result<redis::reply> r =
         co_await eval(detail::redis_scripts::get().index_range, keys, args, false);
     co_return key_list(std::move(r));
+  }
+
+  // Appends every live member of an index, page by page. Members added or removed meanwhile may
+  // be missed or repeated (repeats are dropped); the caller checks each session anyway.
+  awaitable<boost::system::error_code> index_all(std::string_view index,
+                                                 std::vector<std::string>& out) {
+    const long long page = static_cast<long long>(opts_->erase_batch);
+    const std::size_t first = out.size();
+    for (long long from = 0;; from += page) {
+      result<std::vector<std::string>> members = co_await index_range(index, page, from);
+      if (!members) co_return members.error();
+      for (auto& k : *members) out.push_back(std::move(k));
+      if (static_cast<long long>(members->size()) < page) break;
+    }
+    std::sort(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
+    out.erase(std::unique(out.begin() + static_cast<std::ptrdiff_t>(first), out.end()), out.end());
+    co_return boost::system::error_code{};
   }
 
   // Erases, batch by batch, the sessions an index lists that are still bound to `user`
@@ -617,6 +669,21 @@ class redis_store {
     co_return boost::system::error_code{};
   }
 
+  // A GET reply as load reports it: the version header taken off the sealed bytes.
+  static result<store_record> record(redis::reply& r) {
+    if (r.is_nil()) return make_error_code(error::not_found);
+    if (r.type != redis::reply_type::string) return make_error_code(error::store_unavailable);
+    std::uint64_t version = 0;
+    std::size_t at = 0;
+    if (!detail::parse_redis_value(r.str, version, at)) return make_error_code(error::malformed);
+    store_record rec;
+    rec.version = version;
+    // The reply's own buffer, minus the header: no second allocation and copy of the value.
+    rec.value = std::move(r.str);
+    rec.value.erase(0, at);
+    return rec;
+  }
+
   static result<std::uint64_t> version_reply(result<redis::reply> r) {
     if (!r) return r.error();
     if (r->type != redis::reply_type::integer) return make_error_code(error::store_unavailable);
@@ -645,5 +712,6 @@ class redis_store {
 };
 
 static_assert(session_store<redis_store>);
+static_assert(batch_loading_store<redis_store>);
 
 }  // namespace websession
