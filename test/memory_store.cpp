@@ -800,4 +800,79 @@ BOOST_AUTO_TEST_CASE(bounds_hold_exactly_under_concurrency) {
   }
 }
 
+namespace {
+
+// Runs `op` to completion on a private io_context: for threads other than the test's (which
+// must not use Boost.Test assertions).
+template <class T>
+T run_here(asio::io_context& ioc, asio::awaitable<T> op) {
+  auto f = asio::co_spawn(ioc, std::move(op), asio::use_future);
+  ioc.restart();
+  ioc.run();
+  return f.get();
+}
+
+}  // namespace
+
+// A session rotated to a new key while erase_user runs must not survive it: erase_user takes
+// a snapshot of the user's keys, and a rotation between the snapshot and the erasure of the
+// old key used to move the session out of its reach (about 1 in 300 trials with one session).
+// Here a thread rotates each of 16 sessions of one user in a loop while the test thread calls
+// erase_user; afterwards the user must have no session left, whatever the interleaving.
+BOOST_AUTO_TEST_CASE(erase_user_catches_concurrent_rotations) {
+  constexpr int trials = 400;
+  constexpr int sessions = 16;
+  int survivors = 0;
+  int rotations = 0;
+  for (int trial = 0; trial < trials; ++trial) {
+    auto o = no_timer();
+    o.shards = 4;
+    asio::io_context ioc;
+    manual_clock clock;
+    store_type store(ioc.get_executor(), o, clock);
+    std::vector<std::pair<std::string, std::uint64_t>> live;
+    for (int i = 0; i < sessions; ++i) {
+      std::string key = "t" + std::to_string(trial) + "-s" + std::to_string(i) + "-0";
+      BOOST_TEST_REQUIRE(await(ioc, store.insert(key, {"v", 1h, "alice"})).has_value());
+      live.emplace_back(std::move(key), 1);
+    }
+    std::atomic<bool> started{false};
+    std::atomic<bool> stop{false};
+    std::atomic<int> rotated{0};
+    std::thread rotator([&] {
+      asio::io_context own;
+      for (int n = 1; !stop.load(std::memory_order_acquire); ++n) {
+        bool any = false;
+        for (auto& [key, version] : live) {
+          if (key.empty()) continue;
+          std::string next = key.substr(0, key.rfind('-') + 1) + std::to_string(n);
+          auto r = run_here(own, store.rotate(key, next, {"v", 1h, "alice"}, version));
+          if (r.has_value()) {
+            key = std::move(next);
+            version = *r;
+            rotated.fetch_add(1, std::memory_order_relaxed);
+            any = true;
+          } else {
+            key.clear();  // erased: not_found from now on
+          }
+          started.store(true, std::memory_order_release);
+        }
+        if (!any) break;
+      }
+    });
+    while (!started.load(std::memory_order_acquire)) std::this_thread::yield();
+    auto erased = await(ioc, store.erase_user("alice"));
+    stop.store(true, std::memory_order_release);
+    rotator.join();
+    BOOST_TEST_REQUIRE(erased.has_value());
+    rotations += rotated.load();
+    auto left = await(ioc, store.list_user("alice"));
+    BOOST_TEST_REQUIRE(left.has_value());
+    if (!left->empty() || store.size() != 0) ++survivors;
+  }
+  BOOST_TEST_MESSAGE("erase_user race: " << rotations << " rotations in " << trials << " trials");
+  BOOST_TEST(rotations > 0);
+  BOOST_TEST(survivors == 0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

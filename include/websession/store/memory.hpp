@@ -82,8 +82,10 @@ struct memory_store_sweeper {
 
 // The shared data behind every copy of a basic_memory_store handle.
 //
-// Lock order: a shard mutex (two shard mutexes in increasing index order for rotate), then the
-// index mutex. Nothing takes a shard mutex while holding the index mutex.
+// Lock order: a user lock (at most one: the stripe of the user a write binds the entry to, or
+// of the user erase_user erases), then a shard mutex (two shard mutexes in increasing index
+// order for rotate), then the index mutex. Nothing takes a user lock while holding a shard or
+// the index mutex, and nothing takes a shard mutex while holding the index mutex.
 template <class Clock>
 class memory_store_impl {
  public:
@@ -97,6 +99,7 @@ class memory_store_impl {
       throw std::invalid_argument("websession::memory_store_options::shards must be >= 1");
     }
     shards_ = std::make_unique<shard[]>(opts_.shards);
+    user_locks_ = std::make_unique<std::mutex[]>(opts_.shards);
   }
 
   memory_store_impl(const memory_store_impl&) = delete;
@@ -132,6 +135,7 @@ class memory_store_impl {
 
   result<std::uint64_t> insert(std::string_view key, const store_write& w) {
     const std::size_t cost = entry_cost(key.size(), w.value.size(), w.user.size());
+    auto user_lock = lock_user(w.user);
     for (int attempt = 0;; ++attempt) {
       {
         auto& s = shard_for(key);
@@ -161,6 +165,7 @@ class memory_store_impl {
     // swap below they hold the old strings, which are then freed outside it too.
     std::string value(w.value);
     std::string user(w.user);
+    auto user_lock = lock_user(w.user);
     for (int attempt = 0;; ++attempt) {
       {
         auto& s = shard_for(key);
@@ -204,6 +209,7 @@ class memory_store_impl {
     const std::size_t ib = shard_index(new_key);
     shard& a = shards_[ia];
     shard& b = shards_[ib];
+    auto user_lock = lock_user(w.user);
     for (int attempt = 0;; ++attempt) {
       {
         // Increasing index order, so two rotates crossing the same pair of shards cannot
@@ -260,11 +266,16 @@ class memory_store_impl {
 
   std::vector<std::string> erase_user(std::string_view user) {
     std::vector<std::string> erased;
+    if (user.empty()) return erased;  // anonymous entries are in no index
+    // Held throughout: no write can bind an entry to `user` (insert, replace, or rotate onto
+    // a new key) between the snapshot below and the erasures, so none escapes.
+    auto user_lock = lock_user(user);
     for (auto& key : keys_of(user)) {
       auto& s = shard_for(key);
       std::lock_guard lock(s.mutex);
       auto it = s.map.find(key);
-      // The index snapshot may be stale: only erase what is still bound to this user.
+      // Unbinding needs no user lock, so the snapshot may still be stale: only erase what is
+      // still bound to this user.
       if (it == s.map.end() || it->second.user != user) continue;
       const bool live = !is_expired(it->second, clock_.now());
       drop(s, it);
@@ -395,14 +406,22 @@ class memory_store_impl {
     return now + d;
   }
 
-  std::size_t shard_index(std::string_view key) const noexcept {
+  std::size_t mix(std::string_view s) const noexcept {
     // Mix the hash so the shard does not correlate with the bucket inside the shard's map.
     const std::uint64_t h =
-        static_cast<std::uint64_t>(memory_store_hash{}(key)) * 0x9E3779B97F4A7C15ULL;
+        static_cast<std::uint64_t>(memory_store_hash{}(s)) * 0x9E3779B97F4A7C15ULL;
     return static_cast<std::size_t>((h >> 32) % opts_.shards);
   }
 
+  std::size_t shard_index(std::string_view key) const noexcept { return mix(key); }
+
   shard& shard_for(std::string_view key) noexcept { return shards_[shard_index(key)]; }
+
+  // The lock of the stripe of `user`; none (an empty lock) for anonymous writes.
+  std::unique_lock<std::mutex> lock_user(std::string_view user) {
+    if (user.empty()) return {};
+    return std::unique_lock<std::mutex>(user_locks_[mix(user)]);
+  }
 
   // Caller holds s.mutex. Stores the entry and indexes it; on an exception nothing is left.
   void emplace_indexed(shard& s, std::string_view key, const store_write& w,
@@ -480,6 +499,8 @@ class memory_store_impl {
   memory_store_options opts_;
   [[no_unique_address]] Clock clock_;
   std::unique_ptr<shard[]> shards_;
+  // Stripes of per-user locks, by hash of the user: erase_user against writes binding a user.
+  std::unique_ptr<std::mutex[]> user_locks_;
   std::atomic<std::size_t> count_{0};
   std::atomic<std::size_t> bytes_{0};
   mutable std::mutex index_mutex_;
@@ -561,7 +582,9 @@ class basic_memory_store {
   awaitable<result<bool>> erase(std::string_view key) { return erase_op(impl_, key); }
 
   /// Erases every entry bound to `user`; completes with the keys of the live ones, sorted.
-  /// Entries bound to the user concurrently with this call may survive it. No error cases.
+  /// Writes that bind an entry to `user` wait while this runs (and it waits for them), so no
+  /// entry bound to `user` before it returns survives it, not even one rotated to a new key
+  /// meanwhile. No error cases.
   awaitable<result<std::vector<std::string>>> erase_user(std::string_view user) {
     return erase_user_op(impl_, user);
   }
