@@ -52,8 +52,8 @@ struct memory_store_options {
   /// (see basic_memory_store); entries bound to a user are never evicted.
   std::optional<std::size_t> max_anonymous_sessions;
   /// Called with the key of each live anonymous entry evicted to make room, once per entry,
-  /// after the store has released its locks, on the thread of the write that evicted it.
-  /// Must not throw (an exception is caught and ignored) and should be cheap: the write that
+  /// after the store has released its locks, on the thread of the write that evicted it (so
+  /// possibly from several threads at once). Must not throw (an exception is caught and ignored) and should be cheap: the write that
   /// evicted completes only after it returns. Empty: no call.
   std::function<void(std::string_view key)> on_evict;
 };
