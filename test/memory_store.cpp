@@ -329,52 +329,60 @@ BOOST_AUTO_TEST_CASE(timer_driven_sweep) {
   BOOST_TEST(e.run(e.store.load("long")).has_value());
 }
 
+// Entries bound to a user are never evicted: a store full of them refuses more, bound or
+// anonymous.
 BOOST_AUTO_TEST_CASE(capacity_by_count) {
   auto o = no_timer();
   o.max_sessions = 2;
   env e(o);
-  BOOST_TEST_REQUIRE(e.run(e.store.insert("a", {"v", 1h, ""})).has_value());
-  BOOST_TEST_REQUIRE(e.run(e.store.insert("b", {"v", 1h, ""})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("a", {"v", 1h, "u"})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("b", {"v", 1h, "u"})).has_value());
+  BOOST_TEST(code(e.run(e.store.insert("c", {"v", 1h, "u"}))) == ec(error::capacity));
   BOOST_TEST(code(e.run(e.store.insert("c", {"v", 1h, ""}))) == ec(error::capacity));
   BOOST_TEST(e.store.size() == 2u);
-  BOOST_TEST(e.store.bytes() == cost("a", "v") + cost("b", "v"));
+  BOOST_TEST(e.store.bytes() == cost("a", "v", "u") + cost("b", "v", "u"));
+  BOOST_TEST(e.store.evictions() == 0u);
   BOOST_TEST(e.run(e.store.load("a")).has_value());
   BOOST_TEST(e.run(e.store.load("b")).has_value());
   BOOST_TEST(code(e.run(e.store.load("c"))) == ec(error::not_found));
   // replace and rotate do not add an entry, so they still work when full
-  BOOST_TEST(e.run(e.store.replace("a", {"w", 1h, ""}, 1)).has_value());
-  BOOST_TEST(e.run(e.store.rotate("b", "b2", {"w", 1h, ""}, 1)).has_value());
+  BOOST_TEST(e.run(e.store.replace("a", {"w", 1h, "u"}, 1)).has_value());
+  BOOST_TEST(e.run(e.store.rotate("b", "b2", {"w", 1h, "u"}, 1)).has_value());
 
   BOOST_TEST_REQUIRE(e.run(e.store.erase("a")).has_value());
-  BOOST_TEST(e.run(e.store.insert("c", {"v", 1h, ""})).has_value());
+  BOOST_TEST(e.run(e.store.insert("c", {"v", 1h, "u"})).has_value());
   BOOST_TEST(e.store.size() == 2u);
+  BOOST_TEST(e.store.evictions() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(capacity_by_bytes) {
+  // Bound entries, which are never evicted (see the eviction tests for anonymous ones).
   const std::string ten(10, 'x');
   auto o = no_timer();
-  o.max_bytes = 2 * cost("a", ten);
+  o.max_bytes = 2 * cost("a", ten, "u");
   env e(o);
-  BOOST_TEST_REQUIRE(e.run(e.store.insert("a", {ten, 1h, ""})).has_value());
-  BOOST_TEST_REQUIRE(e.run(e.store.insert("b", {ten, 1h, ""})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("a", {ten, 1h, "u"})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("b", {ten, 1h, "u"})).has_value());
   BOOST_TEST(e.store.bytes() == o.max_bytes);
+  BOOST_TEST(code(e.run(e.store.insert("c", {"", 1h, "u"}))) == ec(error::capacity));
   BOOST_TEST(code(e.run(e.store.insert("c", {"", 1h, ""}))) == ec(error::capacity));
 
   // a replace that grows the value is checked too, and leaves the entry as it was
-  BOOST_TEST(code(e.run(e.store.replace("a", {ten + "y", 1h, ""}, 1))) == ec(error::capacity));
+  BOOST_TEST(code(e.run(e.store.replace("a", {ten + "y", 1h, "u"}, 1))) == ec(error::capacity));
   auto r = e.run(e.store.load("a"));
   BOOST_TEST_REQUIRE(r.has_value());
   BOOST_TEST(r->value == ten);
   BOOST_TEST(r->version == 1u);
   // so is the user name, and a longer key in a rotate
-  BOOST_TEST(code(e.run(e.store.replace("a", {ten, 1h, "u"}, 1))) == ec(error::capacity));
-  BOOST_TEST(code(e.run(e.store.rotate("a", "aa", {ten, 1h, ""}, 1))) == ec(error::capacity));
+  BOOST_TEST(code(e.run(e.store.replace("a", {ten, 1h, "uu"}, 1))) == ec(error::capacity));
+  BOOST_TEST(code(e.run(e.store.rotate("a", "aa", {ten, 1h, "u"}, 1))) == ec(error::capacity));
   BOOST_TEST(e.run(e.store.load("a")).has_value());
+  BOOST_TEST(e.store.evictions() == 0u);
 
   // shrinking frees room, which a later growth can use up to exactly max_bytes
-  BOOST_TEST_REQUIRE(e.run(e.store.replace("a", {"123456789", 1h, ""}, 1)).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.replace("a", {"123456789", 1h, "u"}, 1)).has_value());
   BOOST_TEST(e.store.bytes() == o.max_bytes - 1);
-  BOOST_TEST_REQUIRE(e.run(e.store.replace("b", {ten + "y", 1h, ""}, 1)).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.replace("b", {ten + "y", 1h, "u"}, 1)).has_value());
   BOOST_TEST(e.store.bytes() == o.max_bytes);
   BOOST_TEST(e.run(e.store.load("a")).has_value());
   BOOST_TEST(e.run(e.store.load("b")).has_value());
@@ -393,11 +401,11 @@ BOOST_AUTO_TEST_CASE(expired_entries_are_purged_to_make_room) {
     auto o = no_timer();
     o.max_sessions = 2;
     env e(o);
-    BOOST_TEST_REQUIRE(e.run(e.store.insert("a", {"v", 1s, ""})).has_value());
-    BOOST_TEST_REQUIRE(e.run(e.store.insert("b", {"v", 1h, ""})).has_value());
-    BOOST_TEST(code(e.run(e.store.insert("c", {"v", 1h, ""}))) == ec(error::capacity));
+    BOOST_TEST_REQUIRE(e.run(e.store.insert("a", {"v", 1s, "u"})).has_value());
+    BOOST_TEST_REQUIRE(e.run(e.store.insert("b", {"v", 1h, "u"})).has_value());
+    BOOST_TEST(code(e.run(e.store.insert("c", {"v", 1h, "u"}))) == ec(error::capacity));
     e.clock.advance(1s);
-    BOOST_TEST(e.run(e.store.insert("c", {"v", 1h, ""})).has_value());
+    BOOST_TEST(e.run(e.store.insert("c", {"v", 1h, "u"})).has_value());
     BOOST_TEST(e.store.size() == 2u);
     // "a" was swept, not left behind as expired
     BOOST_TEST(code(e.run(e.store.load("a"))) == ec(error::not_found));
@@ -406,18 +414,18 @@ BOOST_AUTO_TEST_CASE(expired_entries_are_purged_to_make_room) {
   {
     const std::string ten(10, 'x');
     auto o = no_timer();
-    o.max_bytes = 2 * cost("a", ten);
+    o.max_bytes = 2 * cost("a", ten, "u");
     env e(o);
-    BOOST_TEST_REQUIRE(e.run(e.store.insert("a", {ten, 1s, ""})).has_value());
-    BOOST_TEST_REQUIRE(e.run(e.store.insert("b", {ten, 1h, ""})).has_value());
-    const std::string bigger = ten + std::string(cost("a", ten), 'y');
-    BOOST_TEST(code(e.run(e.store.replace("b", {bigger, 1h, ""}, 1))) == ec(error::capacity));
+    BOOST_TEST_REQUIRE(e.run(e.store.insert("a", {ten, 1s, "u"})).has_value());
+    BOOST_TEST_REQUIRE(e.run(e.store.insert("b", {ten, 1h, "u"})).has_value());
+    const std::string bigger = ten + std::string(cost("a", ten, "u"), 'y');
+    BOOST_TEST(code(e.run(e.store.replace("b", {bigger, 1h, "u"}, 1))) == ec(error::capacity));
     e.clock.advance(1s);
-    auto v = e.run(e.store.replace("b", {bigger, 1h, ""}, 1));
+    auto v = e.run(e.store.replace("b", {bigger, 1h, "u"}, 1));
     BOOST_TEST_REQUIRE(v.has_value());
     BOOST_TEST(*v == 2u);
     BOOST_TEST(e.store.size() == 1u);
-    BOOST_TEST(e.store.bytes() == cost("b", bigger));
+    BOOST_TEST(e.store.bytes() == cost("b", bigger, "u"));
     BOOST_TEST(e.store.bytes() == o.max_bytes);
   }
 }
@@ -547,6 +555,12 @@ BOOST_AUTO_TEST_CASE(bad_configuration_throws) {
   memory_store_options o;
   o.shards = 0;
   BOOST_CHECK_THROW(websession::memory_store(ioc.get_executor(), o), std::invalid_argument);
+  o = no_timer();
+  o.max_sessions = 10;
+  o.max_anonymous_sessions = 11;
+  BOOST_CHECK_THROW(websession::memory_store(ioc.get_executor(), o), std::invalid_argument);
+  o.max_anonymous_sessions = 10;
+  BOOST_CHECK_NO_THROW(websession::memory_store(ioc.get_executor(), o));
 }
 
 BOOST_AUTO_TEST_CASE(destroying_the_store_with_a_pending_timer_is_safe) {
@@ -757,10 +771,11 @@ BOOST_AUTO_TEST_CASE(concurrent_mixed_operations) {
 
 namespace {
 
-asio::awaitable<void> insert_distinct(store_type store, int i, std::atomic<int>& ok,
-                                      std::atomic<int>& full, std::atomic<int>& other) {
+asio::awaitable<void> insert_distinct(store_type store, int i, std::string_view user,
+                                      std::atomic<int>& ok, std::atomic<int>& full,
+                                      std::atomic<int>& other) {
   const std::string key = "distinct-" + std::to_string(i);
-  const store_write w{"0123456789", 1h, ""};
+  const store_write w{"0123456789", 1h, user};
   auto r = co_await store.insert(key, w);
   if (r.has_value()) {
     ok.fetch_add(1);
@@ -776,28 +791,450 @@ asio::awaitable<void> insert_distinct(store_type store, int i, std::atomic<int>&
 BOOST_AUTO_TEST_CASE(bounds_hold_exactly_under_concurrency) {
   constexpr int attempts = 4'000;
   // By count, then by bytes: every key has a 4-digit index, so every entry costs the same and
-  // a budget of 300 entries' bytes admits exactly 300.
-  for (bool by_bytes : {false, true}) {
-    asio::io_context ioc(2);
-    manual_clock clock;
-    auto o = no_timer();
-    if (by_bytes) {
-      o.max_bytes = 300 * cost("distinct-1000", "0123456789");
-    } else {
-      o.max_sessions = 300;
+  // a budget of 300 entries' bytes admits exactly 300. Bound entries are refused beyond it;
+  // anonymous ones all get in, evicting the oldest, and the store stays exactly at its bound.
+  for (bool anonymous : {false, true}) {
+    for (bool by_bytes : {false, true}) {
+      BOOST_TEST_CONTEXT("anonymous " << anonymous << ", by bytes " << by_bytes) {
+        const std::string user = anonymous ? "" : "u";
+        const std::size_t each = cost("distinct-1000", "0123456789", user);
+        asio::io_context ioc(2);
+        manual_clock clock;
+        auto o = no_timer();
+        o.shards = 4;
+        if (by_bytes) {
+          o.max_bytes = 300 * each;
+        } else {
+          o.max_sessions = 300;
+          o.max_anonymous_sessions = 300;
+        }
+        std::atomic<std::size_t> reported{0};
+        o.on_evict = [&](std::string_view) { reported.fetch_add(1); };
+        store_type store(ioc.get_executor(), o, clock);
+        std::atomic<int> ok{0}, full{0}, other{0};
+        for (int i = 1000; i < 1000 + attempts; ++i) {
+          asio::co_spawn(ioc, insert_distinct(store, i, user, ok, full, other), asio::detached);
+        }
+        run_on_two_threads(ioc);
+        BOOST_TEST(other.load() == 0);
+        BOOST_TEST(ok.load() == (anonymous ? attempts : 300));
+        BOOST_TEST(full.load() == (anonymous ? 0 : attempts - 300));
+        BOOST_TEST(store.size() == 300u);
+        BOOST_TEST(store.bytes() == 300 * each);
+        BOOST_TEST(store.anonymous() == (anonymous ? 300u : 0u));
+        BOOST_TEST(store.evictions() == (anonymous ? attempts - 300u : 0u));
+        BOOST_TEST(reported.load() == store.evictions());
+      }
     }
-    store_type store(ioc.get_executor(), o, clock);
-    std::atomic<int> ok{0}, full{0}, other{0};
-    for (int i = 1000; i < 1000 + attempts; ++i) {
-      asio::co_spawn(ioc, insert_distinct(store, i, ok, full, other), asio::detached);
-    }
-    run_on_two_threads(ioc);
-    BOOST_TEST(other.load() == 0);
-    BOOST_TEST(ok.load() == 300);
-    BOOST_TEST(full.load() == attempts - 300);
-    BOOST_TEST(store.size() == 300u);
-    BOOST_TEST(store.bytes() == 300 * cost("distinct-1000", "0123456789"));
   }
+}
+
+namespace {
+
+// Runs `op` to completion on a private io_context: for threads other than the test's (which
+// must not use Boost.Test assertions).
+template <class T>
+T run_here(asio::io_context& ioc, asio::awaitable<T> op) {
+  auto f = asio::co_spawn(ioc, std::move(op), asio::use_future);
+  ioc.restart();
+  ioc.run();
+  return f.get();
+}
+
+}  // namespace
+
+// A session rotated to a new key while erase_user runs must not survive it: erase_user takes
+// a snapshot of the user's keys, and a rotation between the snapshot and the erasure of the
+// old key used to move the session out of its reach (about 1 in 300 trials with one session).
+// Here a thread rotates each of 16 sessions of one user in a loop while the test thread calls
+// erase_user; afterwards the user must have no session left, whatever the interleaving.
+BOOST_AUTO_TEST_CASE(erase_user_catches_concurrent_rotations) {
+  constexpr int trials = 400;
+  constexpr int sessions = 16;
+  int survivors = 0;
+  int rotations = 0;
+  for (int trial = 0; trial < trials; ++trial) {
+    auto o = no_timer();
+    o.shards = 4;
+    asio::io_context ioc;
+    manual_clock clock;
+    store_type store(ioc.get_executor(), o, clock);
+    std::vector<std::pair<std::string, std::uint64_t>> live;
+    for (int i = 0; i < sessions; ++i) {
+      std::string key = "t" + std::to_string(trial) + "-s" + std::to_string(i) + "-0";
+      BOOST_TEST_REQUIRE(await(ioc, store.insert(key, {"v", 1h, "alice"})).has_value());
+      live.emplace_back(std::move(key), 1);
+    }
+    std::atomic<bool> started{false};
+    std::atomic<bool> stop{false};
+    std::atomic<int> rotated{0};
+    std::thread rotator([&] {
+      asio::io_context own;
+      for (int n = 1; !stop.load(std::memory_order_acquire); ++n) {
+        bool any = false;
+        for (auto& [key, version] : live) {
+          if (key.empty()) continue;
+          std::string next = key.substr(0, key.rfind('-') + 1) + std::to_string(n);
+          auto r = run_here(own, store.rotate(key, next, {"v", 1h, "alice"}, version));
+          if (r.has_value()) {
+            key = std::move(next);
+            version = *r;
+            rotated.fetch_add(1, std::memory_order_relaxed);
+            any = true;
+          } else {
+            key.clear();  // erased: not_found from now on
+          }
+          started.store(true, std::memory_order_release);
+        }
+        if (!any) break;
+      }
+    });
+    while (!started.load(std::memory_order_acquire)) std::this_thread::yield();
+    auto erased = await(ioc, store.erase_user("alice"));
+    stop.store(true, std::memory_order_release);
+    rotator.join();
+    BOOST_TEST_REQUIRE(erased.has_value());
+    rotations += rotated.load();
+    auto left = await(ioc, store.list_user("alice"));
+    BOOST_TEST_REQUIRE(left.has_value());
+    if (!left->empty() || store.size() != 0) ++survivors;
+  }
+  BOOST_TEST_MESSAGE("erase_user race: " << rotations << " rotations in " << trials << " trials");
+  BOOST_TEST(rotations > 0);
+  BOOST_TEST(survivors == 0);
+}
+
+// --- Eviction of anonymous entries (security review: a cookie-less flood filled the store) ---
+
+BOOST_AUTO_TEST_CASE(anonymous_budget_defaults_and_zero) {
+  asio::io_context ioc;
+  manual_clock clock;
+  BOOST_TEST(store_type(ioc.get_executor(), no_timer(), clock).max_anonymous() == 750'000u);
+  auto o = no_timer();
+  o.max_sessions = 2;
+  BOOST_TEST(store_type(ioc.get_executor(), o, clock).max_anonymous() == 2u);  // 3/4, rounded up
+  o.max_sessions = 0;
+  BOOST_TEST(store_type(ioc.get_executor(), o, clock).max_anonymous() == 0u);
+
+  // 0 anonymous sessions: every anonymous write is refused, bound ones are not
+  o = no_timer();
+  o.max_anonymous_sessions = 0;
+  env e(o);
+  BOOST_TEST(code(e.run(e.store.insert("a", {"v", 1h, ""}))) == ec(error::capacity));
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("b", {"v", 1h, "u"})).has_value());
+  BOOST_TEST(code(e.run(e.store.replace("b", {"v", 1h, ""}, 1))) == ec(error::capacity));
+  BOOST_TEST(code(e.run(e.store.rotate("b", "c", {"v", 1h, ""}, 1))) == ec(error::capacity));
+  BOOST_TEST(e.run(e.store.rotate("b", "c", {"v", 1h, "u"}, 1)).has_value());
+  BOOST_TEST(e.store.size() == 1u);
+  BOOST_TEST(e.store.anonymous() == 0u);
+  BOOST_TEST(e.store.bytes() == cost("c", "v", "u"));
+  BOOST_TEST(e.store.evictions() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(anonymous_inserts_evict_the_least_recently_used) {
+  // One shard: the LRU order is exact.
+  auto o = no_timer();
+  o.shards = 1;
+  o.max_sessions = 10;
+  o.max_anonymous_sessions = 4;
+  std::vector<std::string> reported;
+  o.on_evict = [&](std::string_view key) { reported.emplace_back(key); };
+  env e(o);
+  for (const char* k : {"a0", "a1", "a2", "a3"}) {
+    BOOST_TEST_REQUIRE(e.run(e.store.insert(k, {"v", 1h, ""})).has_value());
+  }
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("b0", {"v", 1h, "u"})).has_value());
+  BOOST_TEST(e.store.anonymous() == 4u);
+
+  // a0 is the oldest, but a load makes it the most recent: a1 goes
+  BOOST_TEST_REQUIRE(e.run(e.store.load("a0")).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("a4", {"v", 1h, ""})).has_value());
+  BOOST_TEST(code(e.run(e.store.load("a1"))) == ec(error::not_found));
+  BOOST_TEST(reported == keys{"a1"});
+  // a write counts as a use too: a2 is replaced, so a3 goes next
+  BOOST_TEST_REQUIRE(e.run(e.store.replace("a2", {"w", 1h, ""}, 1)).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("a5", {"v", 1h, ""})).has_value());
+  BOOST_TEST(code(e.run(e.store.load("a3"))) == ec(error::not_found));
+  BOOST_TEST(reported == (keys{"a1", "a3"}));
+  // a rotated entry is as recent as its rotation: a0 is now the oldest
+  BOOST_TEST_REQUIRE(e.run(e.store.rotate("a4", "a6", {"v", 1h, ""}, 1)).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("a7", {"v", 1h, ""})).has_value());
+  BOOST_TEST(code(e.run(e.store.load("a0"))) == ec(error::not_found));
+  BOOST_TEST(reported == (keys{"a1", "a3", "a0"}));
+
+  for (const char* k : {"a2", "a5", "a6", "a7", "b0"}) {
+    BOOST_TEST(e.run(e.store.load(k)).has_value(), k);
+  }
+  BOOST_TEST(e.store.size() == 5u);
+  BOOST_TEST(e.store.anonymous() == 4u);
+  BOOST_TEST(e.store.evictions() == 3u);
+  BOOST_TEST(e.store.user_bindings() == 1u);
+  BOOST_TEST(e.store.bytes() == cost("a2", "w") + 3 * cost("a5", "v") + cost("b0", "v", "u"));
+
+  // an expired anonymous entry makes room without counting as an eviction
+  BOOST_TEST_REQUIRE(e.run(e.store.erase("a7")).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("x", {"v", 1s, ""})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.load("a2")).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.load("a5")).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.load("a6")).has_value());
+  e.clock.advance(1s);
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("a8", {"v", 1h, ""})).has_value());
+  BOOST_TEST(e.store.evictions() == 3u);
+  BOOST_TEST(reported.size() == 3u);
+  BOOST_TEST(e.store.size() == 5u);
+  BOOST_TEST(e.store.anonymous() == 4u);
+  BOOST_TEST(e.store.bytes() == cost("a2", "w") + 3 * cost("a5", "v") + cost("b0", "v", "u"));
+}
+
+BOOST_AUTO_TEST_CASE(bound_writes_evict_anonymous_entries_when_full) {
+  // Several shards, so the victim is often in another shard than the write.
+  for (std::size_t shards : {std::size_t{1}, std::size_t{16}}) {
+    BOOST_TEST_CONTEXT("shards " << shards) {
+      auto o = no_timer();
+      o.shards = shards;
+      o.max_sessions = 4;
+      o.max_anonymous_sessions = 4;
+      env e(o);
+      auto fill = [&](int from) {
+        for (int i = from; i < from + 4 && e.store.size() < 4; ++i) {
+          BOOST_TEST_REQUIRE(e.run(e.store.insert("anon" + std::to_string(i), {"v", 1h, ""}))
+                                 .has_value());
+        }
+      };
+      fill(0);
+      BOOST_TEST(e.store.anonymous() == 4u);
+      // a login (insert bound to a user) into the full store evicts one anonymous session
+      BOOST_TEST_REQUIRE(e.run(e.store.insert("bound0", {"v", 1h, "alice"})).has_value());
+      BOOST_TEST(e.store.size() == 4u);
+      BOOST_TEST(e.store.anonymous() == 3u);
+      BOOST_TEST(e.store.evictions() == 1u);
+      BOOST_TEST(e.run(e.store.load("bound0")).has_value());
+      // a login by rotation, anonymous -> bound, with a longer key: by count it fits (one
+      // entry leaves, one arrives), and the anonymous count goes down
+      std::string victim;
+      for (int i = 3; i >= 0 && victim.empty(); --i) {
+        if (e.run(e.store.load("anon" + std::to_string(i))).has_value()) {
+          victim = "anon" + std::to_string(i);
+        }
+      }
+      BOOST_TEST_REQUIRE(!victim.empty());
+      BOOST_TEST_REQUIRE(
+          e.run(e.store.rotate(victim, "bound1-longer", {"v", 1h, "alice"}, 1)).has_value());
+      BOOST_TEST(e.store.size() == 4u);
+      BOOST_TEST(e.store.anonymous() == 2u);
+      BOOST_TEST(e.store.user_bindings() == 2u);
+      // more logins: the last two anonymous entries go, then the store is full of bound ones
+      BOOST_TEST_REQUIRE(e.run(e.store.insert("bound2", {"v", 1h, "bob"})).has_value());
+      BOOST_TEST_REQUIRE(e.run(e.store.insert("bound3", {"v", 1h, "bob"})).has_value());
+      BOOST_TEST(e.store.anonymous() == 0u);
+      BOOST_TEST(e.store.evictions() == 3u);
+      BOOST_TEST(code(e.run(e.store.insert("bound4", {"v", 1h, "bob"}))) == ec(error::capacity));
+      BOOST_TEST(code(e.run(e.store.insert("anon9", {"v", 1h, ""}))) == ec(error::capacity));
+      for (const char* k : {"bound0", "bound1-longer", "bound2", "bound3"}) {
+        BOOST_TEST(e.run(e.store.load(k)).has_value(), k);
+      }
+      BOOST_TEST(e.store.bytes() == cost("bound0", "v", "alice") +
+                                        cost("bound1-longer", "v", "alice") +
+                                        cost("bound2", "v", "bob") + cost("bound3", "v", "bob"));
+      BOOST_TEST(e.store.evictions() == 3u);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(writes_that_need_bytes_evict_anonymous_entries) {
+  for (std::size_t shards : {std::size_t{1}, std::size_t{16}}) {
+    BOOST_TEST_CONTEXT("shards " << shards) {
+      const std::string ten(10, 'x');
+      const std::size_t each = cost("a0", ten);
+      auto o = no_timer();
+      o.shards = shards;
+      o.max_bytes = 6 * each;
+      env e(o);
+      for (int i = 0; i < 6; ++i) {
+        BOOST_TEST_REQUIRE(
+            e.run(e.store.insert("a" + std::to_string(i), {ten, 1h, ""})).has_value());
+      }
+      BOOST_TEST(e.store.bytes() == o.max_bytes);
+      // an anonymous insert that needs the room of two entries evicts two
+      const std::string big = ten + std::string(each, 'y');
+      BOOST_TEST_REQUIRE(e.run(e.store.insert("b0", {big, 1h, ""})).has_value());
+      BOOST_TEST(e.store.evictions() == 2u);
+      BOOST_TEST(e.store.size() == 5u);
+      // a replace that binds an anonymous session and grows it (a login that keeps the key)
+      auto present = [&] {
+        for (int i = 0; i < 6; ++i) {
+          std::string k = "a" + std::to_string(i);
+          auto r = e.run(e.store.load(k));
+          if (r.has_value() && r->value == ten) return k;  // still anonymous
+        }
+        return std::string();
+      };
+      std::string k = present();
+      BOOST_TEST_REQUIRE(!k.empty());
+      BOOST_TEST_REQUIRE(e.run(e.store.replace(k, {big, 1h, "alice"}, 1)).has_value());
+      BOOST_TEST(e.run(e.store.load(k)).has_value());  // never evicts the entry it writes
+      BOOST_TEST(e.store.anonymous() == e.store.size() - 1);
+      // a rotate that binds and grows
+      std::string k2 = present();
+      BOOST_TEST_REQUIRE(!k2.empty());
+      BOOST_TEST_REQUIRE(e.run(e.store.rotate(k2, "r" + k2, {big, 1h, "bob"}, 1)).has_value());
+      BOOST_TEST(e.store.anonymous() == e.store.size() - 2);
+      // recompute the bytes from what is left
+      std::size_t bytes = 0;
+      std::size_t anonymous = 0;
+      for (int i = 0; i < 6; ++i) {
+        std::string a = "a" + std::to_string(i);
+        auto r = e.run(e.store.load(a));
+        if (r.has_value() && r->value == ten) {
+          bytes += each;
+          ++anonymous;
+        }
+      }
+      if (e.run(e.store.load("b0")).has_value()) {
+        bytes += cost("b0", big);
+        ++anonymous;
+      }
+      bytes += cost(k, big, "alice") + cost("r" + k2, big, "bob");
+      BOOST_TEST(e.store.bytes() == bytes);
+      BOOST_TEST(e.store.anonymous() == anonymous);
+      BOOST_TEST(e.store.size() == anonymous + 2);
+      BOOST_TEST(e.store.bytes() <= o.max_bytes);
+      // a bound write that cannot fit even with every anonymous entry gone evicts nothing
+      const std::uint64_t before = e.store.evictions();
+      const std::string huge(o.max_bytes - cost(k, big, "alice") - 100, 'h');
+      BOOST_TEST(code(e.run(e.store.insert("h", {huge, 1h, "carol"}))) == ec(error::capacity));
+      BOOST_TEST(e.store.evictions() == before);
+      BOOST_TEST(e.store.anonymous() == anonymous);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(unbinding_counts_against_the_anonymous_budget) {
+  auto o = no_timer();
+  o.shards = 1;
+  o.max_sessions = 10;
+  o.max_anonymous_sessions = 2;
+  env e(o);
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("a0", {"v", 1h, ""})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("a1", {"v", 1h, ""})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("b0", {"v", 1h, "u"})).has_value());
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("b1", {"v", 1h, "u"})).has_value());
+  // a logout that keeps the session (replace with no user) evicts the oldest anonymous one
+  BOOST_TEST_REQUIRE(e.run(e.store.replace("b0", {"v", 1h, ""}, 1)).has_value());
+  BOOST_TEST(code(e.run(e.store.load("a0"))) == ec(error::not_found));
+  // and so does one by rotation
+  BOOST_TEST_REQUIRE(e.run(e.store.rotate("b1", "b1x", {"v", 1h, ""}, 1)).has_value());
+  BOOST_TEST(code(e.run(e.store.load("a1"))) == ec(error::not_found));
+  BOOST_TEST(e.store.anonymous() == 2u);
+  BOOST_TEST(e.store.size() == 2u);
+  BOOST_TEST(e.store.user_bindings() == 0u);
+  BOOST_TEST(e.store.evictions() == 2u);
+  BOOST_TEST(e.store.bytes() == cost("b0", "v") + cost("b1x", "v"));
+  // binding frees budget
+  BOOST_TEST_REQUIRE(e.run(e.store.replace("b0", {"v", 1h, "u"}, 2)).has_value());
+  BOOST_TEST(e.store.anonymous() == 1u);
+  BOOST_TEST_REQUIRE(e.run(e.store.insert("a2", {"v", 1h, ""})).has_value());
+  BOOST_TEST(e.store.evictions() == 2u);
+  BOOST_TEST(e.store.anonymous() == 2u);
+}
+
+namespace {
+
+struct flood_counters {
+  std::atomic<int> unexpected{0};
+  std::atomic<int> bound_full{0};
+};
+
+// One step of a flood: anonymous inserts (most), loads, logins by rotation, logouts.
+asio::awaitable<void> flood_op(store_type store, int i, flood_counters& c) {
+  const std::string anon = "anon-" + std::to_string(i);
+  const std::string value = "v" + std::string(static_cast<std::size_t>(i % 40), 'x');
+  switch (i % 8) {
+    case 5: {  // a visitor comes back and logs in: rotate an earlier anonymous key
+      const std::string old = "anon-" + std::to_string(i - 3);
+      auto l = co_await store.load(old);
+      if (!l.has_value()) {
+        if (l.error() != error::not_found) c.unexpected.fetch_add(1);
+        break;
+      }
+      const std::string user = "user" + std::to_string(i % 5);
+      const std::string login = "login-" + std::to_string(i);
+      auto r = co_await store.rotate(old, login, {user + ":" + value, 1h, user}, l->version);
+      if (!r.has_value()) {
+        if (r.error() == error::capacity) {
+          c.bound_full.fetch_add(1);
+        } else if (r.error() != error::not_found && r.error() != error::conflict) {
+          c.unexpected.fetch_add(1);
+        }
+      }
+      break;
+    }
+    case 6: {  // a logout everywhere
+      auto r = co_await store.erase_user("user" + std::to_string(i % 5));
+      if (!r.has_value()) c.unexpected.fetch_add(1);
+      break;
+    }
+    case 7: {  // an older visitor comes back
+      auto l = co_await store.load("anon-" + std::to_string(i - 30));
+      if (!l.has_value() && l.error() != error::not_found) c.unexpected.fetch_add(1);
+      break;
+    }
+    default: {
+      auto r = co_await store.insert(anon, {":" + value, 1h, ""});
+      if (!r.has_value()) c.unexpected.fetch_add(1);  // anonymous inserts always get in
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(concurrent_flood_keeps_accounting_exact) {
+  constexpr int operations = 20'000;
+  asio::io_context ioc(2);
+  manual_clock clock;
+  auto o = no_timer();
+  o.shards = 8;
+  o.max_sessions = 400;
+  o.max_anonymous_sessions = 200;
+  o.max_bytes = 300 * cost("anon-10000", ":v" + std::string(20, 'x'));
+  std::atomic<std::uint64_t> reported{0};
+  o.on_evict = [&](std::string_view) { reported.fetch_add(1); };
+  store_type store(ioc.get_executor(), o, clock);
+  flood_counters c;
+  for (int i = 0; i < operations; ++i) {
+    asio::co_spawn(ioc, flood_op(store, i, c), asio::detached);
+  }
+  run_on_two_threads(ioc);
+  BOOST_TEST(c.unexpected.load() == 0);
+  BOOST_TEST(store.evictions() > 0u);
+  BOOST_TEST(reported.load() == store.evictions());
+
+  // Recompute everything from what loads: the user travels in the value, before the ':'.
+  std::size_t live = 0, anonymous = 0, bytes = 0;
+  for (int i = 0; i < operations; ++i) {
+    for (const std::string& key : {"anon-" + std::to_string(i), "login-" + std::to_string(i)}) {
+      auto r = await(ioc, store.load(key));
+      if (!r.has_value()) {
+        BOOST_TEST(r.error() == ec(error::not_found));
+        continue;
+      }
+      const std::string user = r->value.substr(0, r->value.find(':'));
+      ++live;
+      if (user.empty()) ++anonymous;
+      bytes += cost(key, r->value, user);
+    }
+  }
+  BOOST_TEST(store.size() == live);
+  BOOST_TEST(store.anonymous() == anonymous);
+  BOOST_TEST(store.bytes() == bytes);
+  BOOST_TEST(store.user_bindings() == live - anonymous);
+  BOOST_TEST(live <= o.max_sessions);
+  BOOST_TEST(anonymous <= *o.max_anonymous_sessions);
+  BOOST_TEST(bytes <= o.max_bytes);
+  BOOST_TEST_MESSAGE("flood: " << live << " left (" << anonymous << " anonymous), "
+                               << store.evictions() << " evictions, " << c.bound_full.load()
+                               << " logins refused");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

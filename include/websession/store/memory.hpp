@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -41,6 +42,20 @@ struct memory_store_options {
   /// Period of the background sweep that drops expired entries; zero or negative disables the
   /// timer (expired entries are then dropped on access, and when a write needs room).
   std::chrono::milliseconds sweep_interval = std::chrono::seconds(60);
+  /// Upper bound on anonymous entries (stored without a user, store_write::user empty), which
+  /// anyone can create without logging in. Unset: max_sessions - max_sessions / 4 (3/4 of
+  /// max_sessions, rounded up), so at least a quarter of the room stays for logged-in users.
+  /// Must be <= max_sessions, else the constructor throws std::invalid_argument; 0 refuses
+  /// every anonymous write with error::capacity.
+  ///
+  /// When a write needs room, the least recently used anonymous entries are evicted for it
+  /// (see basic_memory_store); entries bound to a user are never evicted.
+  std::optional<std::size_t> max_anonymous_sessions;
+  /// Called with the key of each live anonymous entry evicted to make room, once per entry,
+  /// after the store has released its locks, on the thread of the write that evicted it (so
+  /// possibly from several threads at once). Must not throw (an exception is caught and ignored) and should be cheap: the write that
+  /// evicted completes only after it returns. Empty: no call.
+  std::function<void(std::string_view key)> on_evict;
 };
 
 namespace detail {
@@ -58,6 +73,11 @@ struct memory_store_entry {
   std::uint64_t version = 0;
   time_point expires{};
   std::string user;
+  // Anonymous entries only (user empty): the map key, and the neighbours in the shard's
+  // recency list. Map nodes never move, so the pointers stay valid until the entry is erased.
+  const std::string* key = nullptr;
+  memory_store_entry* newer = nullptr;
+  memory_store_entry* older = nullptr;
 };
 
 // The sweep timer lives apart from the data: its pending handler owns this state (so the timer
@@ -82,8 +102,18 @@ struct memory_store_sweeper {
 
 // The shared data behind every copy of a basic_memory_store handle.
 //
-// Lock order: a shard mutex (two shard mutexes in increasing index order for rotate), then the
-// index mutex. Nothing takes a shard mutex while holding the index mutex.
+// Lock order: a user lock (at most one: the stripe of the user a write binds the entry to, or
+// of the user erase_user erases), then a shard mutex (two shard mutexes in increasing index
+// order for rotate), then the index mutex. Nothing takes a user lock while holding a shard or
+// the index mutex, and nothing takes a shard mutex while holding the index mutex.
+//
+// Anonymous entries (no user) of a shard form a recency list, most recently loaded or written
+// first. A write that lacks room (max_sessions, max_bytes, or the anonymous budget) evicts
+// the least recently used anonymous entry of the shard it writes to (of the two shards, for a
+// rotate), until it has room; if that shard has none left, it evicts from the other shards in
+// turn, one entry per lock. The room of an evicted entry passes straight to the write that
+// evicted it (the counters are not lowered and raised again), so concurrent writers cannot
+// take it in between.
 template <class Clock>
 class memory_store_impl {
  public:
@@ -96,7 +126,14 @@ class memory_store_impl {
     if (opts_.shards == 0) {
       throw std::invalid_argument("websession::memory_store_options::shards must be >= 1");
     }
+    max_anonymous_ =
+        opts_.max_anonymous_sessions.value_or(opts_.max_sessions - opts_.max_sessions / 4);
+    if (max_anonymous_ > opts_.max_sessions) {
+      throw std::invalid_argument(
+          "websession::memory_store_options::max_anonymous_sessions must be <= max_sessions");
+    }
     shards_ = std::make_unique<shard[]>(opts_.shards);
+    user_locks_ = std::make_unique<std::mutex[]>(opts_.shards);
   }
 
   memory_store_impl(const memory_store_impl&) = delete;
@@ -127,14 +164,19 @@ class memory_store_impl {
       drop(s, it);
       return make_error_code(error::expired);
     }
+    if (it->second.user.empty()) touch(s, it->second);
     return store_record{it->second.value, it->second.version};
   }
 
   result<std::uint64_t> insert(std::string_view key, const store_write& w) {
     const std::size_t cost = entry_cost(key.size(), w.value.size(), w.user.size());
-    for (int attempt = 0;; ++attempt) {
+    // Declared before the user lock: evicted keys are reported after every lock is released.
+    claim c(*this, room{1, cost, w.user.empty() ? std::size_t{1} : 0});
+    auto user_lock = lock_user(w.user);
+    const std::size_t home = shard_index(key);
+    for (bool swept = false;;) {
       {
-        auto& s = shard_for(key);
+        auto& s = shards_[home];
         std::lock_guard lock(s.mutex);
         const time_point now = clock_.now();
         auto it = s.map.find(key);
@@ -142,15 +184,17 @@ class memory_store_impl {
           if (!is_expired(it->second, now)) return make_error_code(error::conflict);
           drop(s, it);
         }
-        reservation r(*this, 1, cost);
-        if (r.ok()) {
+        if (make_room(c, s, nullptr, nullptr, now)) {
           emplace_indexed(s, key, w, 1, deadline(now, w.ttl));
-          r.commit();
+          c.commit();
           return std::uint64_t{1};
         }
       }
-      if (attempt == 1) return make_error_code(error::capacity);
-      sweep();  // expired entries may be holding the room; never with a shard lock held
+      // Never with a shard lock held.
+      if (evict_elsewhere(c, home, home)) continue;
+      if (swept || !c.possible()) return make_error_code(error::capacity);
+      sweep();  // expired entries may be holding the room
+      swept = true;
     }
   }
 
@@ -161,9 +205,12 @@ class memory_store_impl {
     // swap below they hold the old strings, which are then freed outside it too.
     std::string value(w.value);
     std::string user(w.user);
-    for (int attempt = 0;; ++attempt) {
+    claim c(*this, room{});
+    auto user_lock = lock_user(w.user);
+    const std::size_t home = shard_index(key);
+    for (bool swept = false;;) {
       {
-        auto& s = shard_for(key);
+        auto& s = shards_[home];
         std::lock_guard lock(s.mutex);
         const time_point now = clock_.now();
         auto it = s.map.find(key);
@@ -175,24 +222,32 @@ class memory_store_impl {
         }
         if (e.version != expected) return make_error_code(error::conflict);
         const std::size_t old_cost = entry_cost(key.size(), e.value.size(), e.user.size());
-        reservation r(*this, 0, new_cost > old_cost ? new_cost - old_cost : 0);
-        if (r.ok()) {
+        const bool was_anonymous = e.user.empty();
+        const bool anonymous = user.empty();
+        c.set_need(room{0, new_cost > old_cost ? new_cost - old_cost : 0,
+                        anonymous && !was_anonymous ? std::size_t{1} : 0});
+        if (make_room(c, s, nullptr, &e, now)) {
           if (e.user != user) {
             std::lock_guard index_lock(index_mutex_);
             if (!user.empty()) index_add(user, key);  // may throw: nothing changed yet
             if (!e.user.empty()) index_remove(e.user, key);
           }
+          if (was_anonymous) unlist(s, e, old_cost);
           e.value.swap(value);
           e.user.swap(user);
           e.version += 1;
           e.expires = deadline(now, w.ttl);
-          r.commit();
+          if (anonymous) enlist(s, e, &it->first, new_cost);
+          c.commit();
           if (old_cost > new_cost) bytes_.fetch_sub(old_cost - new_cost, std::memory_order_acq_rel);
+          if (was_anonymous && !anonymous) anonymous_.fetch_sub(1, std::memory_order_acq_rel);
           return e.version;
         }
       }
-      if (attempt == 1) return make_error_code(error::capacity);
+      if (evict_elsewhere(c, home, home)) continue;
+      if (swept || !c.possible()) return make_error_code(error::capacity);
       sweep();
+      swept = true;
     }
   }
 
@@ -204,7 +259,9 @@ class memory_store_impl {
     const std::size_t ib = shard_index(new_key);
     shard& a = shards_[ia];
     shard& b = shards_[ib];
-    for (int attempt = 0;; ++attempt) {
+    claim c(*this, room{});
+    auto user_lock = lock_user(w.user);
+    for (bool swept = false;;) {
       {
         // Increasing index order, so two rotates crossing the same pair of shards cannot
         // deadlock.
@@ -224,27 +281,38 @@ class memory_store_impl {
           if (!is_expired(new_it->second, now)) return make_error_code(error::conflict);
           drop(b, new_it);  // erasing leaves old_it valid
         }
-        const std::uint64_t version = old_it->second.version + 1;
-        const std::size_t old_cost = entry_cost(old_key.size(), old_it->second.value.size(),
-                                                old_it->second.user.size());
+        // A reference: map nodes do not move when b's map rehashes (iterators may be
+        // invalidated, references are not).
+        memory_store_entry& old_entry = old_it->second;
+        const std::uint64_t version = old_entry.version + 1;
+        const std::size_t old_cost =
+            entry_cost(old_key.size(), old_entry.value.size(), old_entry.user.size());
+        const bool was_anonymous = old_entry.user.empty();
+        const bool anonymous = w.user.empty();
         // One entry leaves and one arrives: the count does not change.
-        reservation r(*this, 0, new_cost > old_cost ? new_cost - old_cost : 0);
-        if (r.ok()) {
+        c.set_need(room{0, new_cost > old_cost ? new_cost - old_cost : 0,
+                        anonymous && !was_anonymous ? std::size_t{1} : 0});
+        if (make_room(c, b, ia != ib ? &a : nullptr, &old_entry, now)) {
           emplace_indexed(b, new_key, w, version, deadline(now, w.ttl));
           // Inserting into b may have rehashed a (when a is b): look the old entry up again.
           old_it = a.map.find(old_key);
-          if (!old_it->second.user.empty()) {
+          if (was_anonymous) {
+            unlist(a, old_entry, old_cost);
+          } else {
             std::lock_guard index_lock(index_mutex_);
-            index_remove(old_it->second.user, old_key);
+            index_remove(old_entry.user, old_key);
           }
           a.map.erase(old_it);
-          r.commit();
+          c.commit();
           if (old_cost > new_cost) bytes_.fetch_sub(old_cost - new_cost, std::memory_order_acq_rel);
+          if (was_anonymous && !anonymous) anonymous_.fetch_sub(1, std::memory_order_acq_rel);
           return version;
         }
       }
-      if (attempt == 1) return make_error_code(error::capacity);
+      if (evict_elsewhere(c, ia, ib)) continue;
+      if (swept || !c.possible()) return make_error_code(error::capacity);
       sweep();
+      swept = true;
     }
   }
 
@@ -270,11 +338,16 @@ class memory_store_impl {
 
   std::vector<std::string> erase_user(std::string_view user) {
     std::vector<std::string> erased;
+    if (user.empty()) return erased;  // anonymous entries are in no index
+    // Held throughout: no write can bind an entry to `user` (insert, replace, or rotate onto
+    // a new key) between the snapshot below and the erasures, so none escapes.
+    auto user_lock = lock_user(user);
     for (auto& key : keys_of(user)) {
       auto& s = shard_for(key);
       std::lock_guard lock(s.mutex);
       auto it = s.map.find(key);
-      // The index snapshot may be stale: only erase what is still bound to this user.
+      // Unbinding needs no user lock, so the snapshot may still be stale: only erase what is
+      // still bound to this user.
       if (it == s.map.end() || it->second.user != user) continue;
       const bool live = !is_expired(it->second, clock_.now());
       drop(s, it);
@@ -321,6 +394,9 @@ class memory_store_impl {
 
   std::size_t size() const noexcept { return count_.load(std::memory_order_acquire); }
   std::size_t bytes() const noexcept { return bytes_.load(std::memory_order_acquire); }
+  std::size_t anonymous() const noexcept { return anonymous_.load(std::memory_order_acquire); }
+  std::size_t max_anonymous() const noexcept { return max_anonymous_; }
+  std::uint64_t evictions() const noexcept { return evictions_.load(std::memory_order_acquire); }
 
   std::size_t user_bindings() const {
     std::lock_guard index_lock(index_mutex_);
@@ -332,58 +408,125 @@ class memory_store_impl {
  private:
   using map_type =
       std::unordered_map<std::string, memory_store_entry, memory_store_hash, std::equal_to<>>;
+  using node_type = typename map_type::node_type;
   using key_set = std::unordered_set<std::string, memory_store_hash, std::equal_to<>>;
   using index_type = std::unordered_map<std::string, key_set, memory_store_hash, std::equal_to<>>;
 
   struct shard {
     std::mutex mutex;
     map_type map;
+    // The recency list of the anonymous entries of this shard.
+    memory_store_entry* newest = nullptr;
+    memory_store_entry* oldest = nullptr;
   };
 
-  // Holds room in the counters for a write; gives it back unless committed, so a write that
-  // fails (or throws) leaves the accounting as it was.
-  class reservation {
+  // Amounts on the three bounded counters: count_, bytes_, anonymous_.
+  struct room {
+    std::size_t count = 0;
+    std::size_t bytes = 0;
+    std::size_t anonymous = 0;
+  };
+
+  // The room one write holds in the counters: taken from them, or passed on by the entries it
+  // evicted (which the counters still include). Unless committed, the destructor gives it all
+  // back, so a write that fails (or throws) leaves the accounting right. After commit, what it
+  // holds beyond its need is given back. Then it reports the live entries it evicted; it must
+  // be destroyed after every lock is released.
+  class claim {
    public:
-    reservation(memory_store_impl& impl, std::size_t count, std::size_t bytes)
-        : impl_(impl), count_(count), bytes_(bytes) {
-      if (count_ != 0 && !take(impl_.count_, count_, impl_.opts_.max_sessions)) {
-        count_ = bytes_ = 0;
-        return;
+    claim(memory_store_impl& impl, room need) : impl_(impl), need_(need) {}
+    claim(const claim&) = delete;
+    claim& operator=(const claim&) = delete;
+    ~claim() {
+      if (committed_) {
+        release(held_.count - std::min(held_.count, need_.count),
+                held_.bytes - std::min(held_.bytes, need_.bytes),
+                held_.anonymous - std::min(held_.anonymous, need_.anonymous));
+      } else {
+        release(held_.count, held_.bytes, held_.anonymous);
       }
-      if (bytes_ != 0 && !take(impl_.bytes_, bytes_, impl_.opts_.max_bytes)) {
-        if (count_ != 0) impl_.count_.fetch_sub(count_, std::memory_order_acq_rel);
-        count_ = bytes_ = 0;
-        return;
+      if (impl_.opts_.on_evict) {
+        for (auto& [node, live] : evicted_) {
+          if (!live) continue;
+          try {
+            impl_.opts_.on_evict(node.key());
+          } catch (...) {
+          }
+        }
       }
-      ok_ = true;
     }
-    reservation(const reservation&) = delete;
-    reservation& operator=(const reservation&) = delete;
-    ~reservation() {
-      if (!ok_ || committed_) return;
-      if (count_ != 0) impl_.count_.fetch_sub(count_, std::memory_order_acq_rel);
-      if (bytes_ != 0) impl_.bytes_.fetch_sub(bytes_, std::memory_order_acq_rel);
+
+    void set_need(room need) noexcept { need_ = need; }
+
+    // Takes from the counters what is held short of the need; true if the need is now held.
+    // On false, short() tells which counters lacked room (and what was taken stays held).
+    bool fill() noexcept {
+      short_ = room{};
+      fill_one(impl_.count_, held_.count, need_.count, impl_.opts_.max_sessions, short_.count);
+      fill_one(impl_.anonymous_, held_.anonymous, need_.anonymous, impl_.max_anonymous_,
+               short_.anonymous);
+      fill_one(impl_.bytes_, held_.bytes, need_.bytes, impl_.opts_.max_bytes, short_.bytes);
+      return short_.count == 0 && short_.anonymous == 0 && short_.bytes == 0;
     }
-    bool ok() const noexcept { return ok_; }
+
+    // False if the need exceeds a bound by itself, so that no eviction can help.
+    bool possible() const noexcept {
+      return need_.count <= impl_.opts_.max_sessions && need_.bytes <= impl_.opts_.max_bytes &&
+             need_.anonymous <= impl_.max_anonymous_;
+    }
+
+    // Whether evicting an anonymous entry could let the last fill() succeed: false if the
+    // need is impossible, or if bytes are short and even the bytes of all the anonymous
+    // entries (an estimate, under concurrency) would not cover them.
+    bool worth_evicting() const noexcept {
+      if (!possible()) return false;
+      if (short_.bytes == 0) return true;
+      const std::size_t total = impl_.bytes_.load(std::memory_order_acquire);
+      const std::size_t anon = impl_.anonymous_bytes_.load(std::memory_order_acquire);
+      const std::size_t others = total - std::min(total, anon + held_.bytes);
+      return others <= impl_.opts_.max_bytes - need_.bytes;
+    }
+
+    void add(node_type node, std::size_t cost, bool live) {
+      held_.count += 1;
+      held_.bytes += cost;
+      held_.anonymous += 1;
+      evicted_.emplace_back(std::move(node), live);  // on bad_alloc the node dies here
+    }
+
     void commit() noexcept { committed_ = true; }
 
    private:
     // fetch_add then roll back: concurrent writers can never together pass `max`.
-    static bool take(std::atomic<std::size_t>& counter, std::size_t n, std::size_t max) {
-      if (n > max) return false;
+    static void fill_one(std::atomic<std::size_t>& counter, std::size_t& held, std::size_t need,
+                         std::size_t max, std::size_t& lacking) noexcept {
+      if (held >= need) return;
+      const std::size_t n = need - held;
+      if (n > max) {
+        lacking = n;
+        return;
+      }
       const std::size_t before = counter.fetch_add(n, std::memory_order_acq_rel);
       if (before > max - n) {
         counter.fetch_sub(n, std::memory_order_acq_rel);
-        return false;
+        lacking = n;
+        return;
       }
-      return true;
+      held = need;
+    }
+
+    void release(std::size_t count, std::size_t bytes, std::size_t anonymous) noexcept {
+      if (count != 0) impl_.count_.fetch_sub(count, std::memory_order_acq_rel);
+      if (bytes != 0) impl_.bytes_.fetch_sub(bytes, std::memory_order_acq_rel);
+      if (anonymous != 0) impl_.anonymous_.fetch_sub(anonymous, std::memory_order_acq_rel);
     }
 
     memory_store_impl& impl_;
-    std::size_t count_;
-    std::size_t bytes_;
-    bool ok_ = false;
+    room need_;
+    room held_;
+    room short_;
     bool committed_ = false;
+    std::vector<std::pair<node_type, bool>> evicted_;
   };
 
   static std::size_t entry_cost(std::size_t key, std::size_t value, std::size_t user) noexcept {
@@ -405,23 +548,126 @@ class memory_store_impl {
     return now + d;
   }
 
-  std::size_t shard_index(std::string_view key) const noexcept {
+  std::size_t mix(std::string_view s) const noexcept {
     // Mix the hash so the shard does not correlate with the bucket inside the shard's map.
     const std::uint64_t h =
-        static_cast<std::uint64_t>(memory_store_hash{}(key)) * 0x9E3779B97F4A7C15ULL;
+        static_cast<std::uint64_t>(memory_store_hash{}(s)) * 0x9E3779B97F4A7C15ULL;
     return static_cast<std::size_t>((h >> 32) % opts_.shards);
   }
 
+  std::size_t shard_index(std::string_view key) const noexcept { return mix(key); }
+
   shard& shard_for(std::string_view key) noexcept { return shards_[shard_index(key)]; }
 
-  // Caller holds s.mutex. Stores the entry and indexes it; on an exception nothing is left.
+  // The lock of the stripe of `user`; none (an empty lock) for anonymous writes.
+  std::unique_lock<std::mutex> lock_user(std::string_view user) {
+    if (user.empty()) return {};
+    return std::unique_lock<std::mutex>(user_locks_[mix(user)]);
+  }
+
+  // Caller holds s.mutex. Makes `e` (anonymous, stored under *key) the most recently used.
+  void enlist(shard& s, memory_store_entry& e, const std::string* key, std::size_t cost) noexcept {
+    e.key = key;
+    link_newest(s, e);
+    anonymous_bytes_.fetch_add(cost, std::memory_order_acq_rel);
+  }
+
+  // Caller holds s.mutex. Takes `e` (anonymous, costing `cost`) out of the recency list.
+  void unlist(shard& s, memory_store_entry& e, std::size_t cost) noexcept {
+    unlink(s, e);
+    e.key = nullptr;
+    anonymous_bytes_.fetch_sub(cost, std::memory_order_acq_rel);
+  }
+
+  static void link_newest(shard& s, memory_store_entry& e) noexcept {
+    e.newer = nullptr;
+    e.older = s.newest;
+    if (s.newest != nullptr) {
+      s.newest->newer = &e;
+    } else {
+      s.oldest = &e;
+    }
+    s.newest = &e;
+  }
+
+  static void unlink(shard& s, memory_store_entry& e) noexcept {
+    if (e.newer != nullptr) {
+      e.newer->older = e.older;
+    } else {
+      s.newest = e.older;
+    }
+    if (e.older != nullptr) {
+      e.older->newer = e.newer;
+    } else {
+      s.oldest = e.newer;
+    }
+    e.newer = e.older = nullptr;
+  }
+
+  // Caller holds s.mutex; `e` is anonymous.
+  static void touch(shard& s, memory_store_entry& e) noexcept {
+    if (s.newest == &e) return;
+    unlink(s, e);
+    link_newest(s, e);
+  }
+
+  // Caller holds s.mutex. Evicts the least recently used anonymous entry of `s` other than
+  // `keep` (the entry being written), passing its room to `c`. False if there is none.
+  bool evict_oldest(shard& s, const memory_store_entry* keep, claim& c, time_point now) {
+    memory_store_entry* victim = s.oldest;
+    if (victim == keep && victim != nullptr) victim = victim->newer;
+    if (victim == nullptr) return false;
+    auto it = s.map.find(*victim->key);
+    const std::size_t cost = entry_cost(it->first.size(), victim->value.size(), 0);
+    const bool live = !is_expired(*victim, now);
+    unlist(s, *victim, cost);
+    if (live) evictions_.fetch_add(1, std::memory_order_acq_rel);
+    c.add(s.map.extract(it), cost, live);
+    return true;
+  }
+
+  // Caller holds the locks of `s` and `other` (if not null). Fills `c`, evicting from `s` and
+  // then `other` while that could help.
+  bool make_room(claim& c, shard& s, shard* other, const memory_store_entry* keep,
+                 time_point now) {
+    for (;;) {
+      if (c.fill()) return true;
+      if (!c.worth_evicting()) return false;
+      if (evict_oldest(s, keep, c, now)) continue;
+      if (other != nullptr && evict_oldest(*other, keep, c, now)) continue;
+      return false;
+    }
+  }
+
+  // Called with no shard lock held, after make_room failed in shards `skip1` and `skip2`.
+  // Evicts one anonymous entry from another shard, trying each in turn from a moving start;
+  // false if no eviction could help or no other shard has an anonymous entry.
+  bool evict_elsewhere(claim& c, std::size_t skip1, std::size_t skip2) {
+    if (!c.worth_evicting() || anonymous_.load(std::memory_order_acquire) == 0) return false;
+    const std::size_t n = opts_.shards;
+    const std::size_t start = next_victim_shard_.fetch_add(1, std::memory_order_relaxed) % n;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t j = (start + i) % n;
+      if (j == skip1 || j == skip2) continue;
+      auto& s = shards_[j];
+      std::lock_guard lock(s.mutex);
+      if (evict_oldest(s, nullptr, c, clock_.now())) return true;
+    }
+    return false;
+  }
+
+  // Caller holds s.mutex. Stores the entry and indexes it (or lists it, if anonymous); on an
+  // exception nothing is left. Accounting is the caller's.
   void emplace_indexed(shard& s, std::string_view key, const store_write& w,
                        std::uint64_t version, time_point expires) {
     auto [it, inserted] = s.map.try_emplace(
         std::string(key),
         memory_store_entry{std::string(w.value), version, expires, std::string(w.user)});
     (void)inserted;  // callers checked the key is absent, under the same lock
-    if (w.user.empty()) return;
+    if (w.user.empty()) {
+      enlist(s, it->second, &it->first, entry_cost(key.size(), w.value.size(), 0));
+      return;
+    }
     try {
       std::lock_guard index_lock(index_mutex_);
       index_add(w.user, key);
@@ -431,16 +677,20 @@ class memory_store_impl {
     }
   }
 
-  // Caller holds s.mutex. Removes the entry, its index binding and its accounting.
+  // Caller holds s.mutex. Removes the entry, its index binding or recency link, and its
+  // accounting.
   typename map_type::iterator drop(shard& s, typename map_type::iterator it) noexcept {
-    const auto& e = it->second;
-    if (!e.user.empty()) {
+    auto& e = it->second;
+    const std::size_t cost = entry_cost(it->first.size(), e.value.size(), e.user.size());
+    if (e.user.empty()) {
+      unlist(s, e, cost);
+      anonymous_.fetch_sub(1, std::memory_order_acq_rel);
+    } else {
       std::lock_guard index_lock(index_mutex_);
       index_remove(e.user, it->first);
     }
     count_.fetch_sub(1, std::memory_order_acq_rel);
-    bytes_.fetch_sub(entry_cost(it->first.size(), e.value.size(), e.user.size()),
-                     std::memory_order_acq_rel);
+    bytes_.fetch_sub(cost, std::memory_order_acq_rel);
     return s.map.erase(it);
   }
 
@@ -488,10 +738,18 @@ class memory_store_impl {
   }
 
   memory_store_options opts_;
+  std::size_t max_anonymous_ = 0;
   [[no_unique_address]] Clock clock_;
   std::unique_ptr<shard[]> shards_;
+  // Stripes of per-user locks, by hash of the user: erase_user against writes binding a user.
+  std::unique_ptr<std::mutex[]> user_locks_;
   std::atomic<std::size_t> count_{0};
   std::atomic<std::size_t> bytes_{0};
+  std::atomic<std::size_t> anonymous_{0};
+  // Accounted bytes of the anonymous entries; only an estimate for worth_evicting().
+  std::atomic<std::size_t> anonymous_bytes_{0};
+  std::atomic<std::uint64_t> evictions_{0};
+  std::atomic<std::size_t> next_victim_shard_{0};
   mutable std::mutex index_mutex_;
   index_type index_;
   std::shared_ptr<memory_store_sweeper> sweeper_;
@@ -507,7 +765,30 @@ class memory_store_impl {
 /// last copy is destroyed. All operations may be called concurrently from several threads. The
 /// operations never wait: each does its work under a shard lock when awaited and completes at
 /// once. Expired entries are dropped when touched, by a periodic sweep on a steady_timer, and
-/// when a write needs room; live entries are never evicted.
+/// when a write needs room.
+///
+/// Eviction: entries bound to a user are never evicted. Anonymous entries (stored with an
+/// empty store_write::user) have their own bound, memory_store_options::max_anonymous_sessions,
+/// and are evicted least recently used first (use = a load or a write) when a write lacks
+/// room: an anonymous insert beyond that bound, or any write (bound or not) that would pass
+/// max_sessions or max_bytes. So a flood of anonymous sessions can neither fill the room kept
+/// for logged-in users nor make new anonymous sessions fail; it only shortens how long idle
+/// anonymous sessions survive. A write fails with capacity only if no anonymous entry is left
+/// to evict (and a sweep of expired entries does not help either), or if it alone exceeds a
+/// bound.
+///
+/// The LRU order is kept per shard (an intrusive list, moved in O(1) under the shard lock on
+/// every load and write; no global lock): a write evicts the least recently used anonymous
+/// entry of its own shard, and only if that shard has none, of the other shards in turn. With
+/// keys spread evenly over the shards (random session ids), each shard's oldest entry is
+/// about as old as the store's oldest one, so the order is approximately a global LRU; with
+/// one shard it is exact. The bounds themselves (max_sessions, max_bytes,
+/// max_anonymous_sessions) are exact, also under concurrency. Each eviction of a live entry
+/// counts in evictions() and is reported to memory_store_options::on_evict.
+///
+/// Users: erase_user(u) and every write that binds an entry to u (insert, replace, rotate)
+/// exclude each other (a lock per stripe of users), so a session rotated to a new key while
+/// erase_user runs is either erased by it or its rotation fails (not_found).
 ///
 /// Lifetime: while the sweep timer is enabled, a pending wait counts as work for the executor's
 /// io_context, so `io_context::run()` does not return while a store handle is alive (call
@@ -524,7 +805,8 @@ class basic_memory_store {
   static constexpr std::size_t entry_overhead = impl_type::entry_overhead;
 
   /// Creates an empty store. `ex` runs the periodic sweep (unless opts.sweep_interval <= 0).
-  /// Throws std::invalid_argument if opts.shards is 0; may throw std::bad_alloc.
+  /// Throws std::invalid_argument if opts.shards is 0 or opts.max_anonymous_sessions exceeds
+  /// opts.max_sessions; may throw std::bad_alloc.
   explicit basic_memory_store(boost::asio::any_io_executor ex, memory_store_options opts = {},
                               Clock clock = Clock())
       : impl_(std::make_shared<impl_type>(opts, std::move(clock))) {
@@ -539,7 +821,8 @@ class basic_memory_store {
   /// Stores `w` under a new `key` with version 1, expiring at now + w.ttl (a TTL <= 0 is due at
   /// once), bound to w.user if not empty. An expired entry under `key` is replaced.
   /// Errors: conflict if a live entry exists under `key`; capacity if max_sessions or
-  /// max_bytes would be exceeded even after dropping expired entries.
+  /// max_bytes (or, for an anonymous entry, max_anonymous_sessions) would be exceeded even
+  /// after evicting anonymous entries and dropping expired ones (see the class comment).
   awaitable<result<std::uint64_t>> insert(std::string_view key, store_write w) {
     return insert_op(impl_, key, w);
   }
@@ -548,8 +831,9 @@ class basic_memory_store {
   /// w.ttl and the user binding from w.user (moving the key between users in the index).
   /// Returns the new version (expected_version + 1).
   /// Errors: not_found if absent or expired (an expired entry is erased); conflict if the
-  /// stored version differs; capacity if a larger value would exceed max_bytes even after
-  /// dropping expired entries.
+  /// stored version differs; capacity if a larger value (or a change from bound to anonymous)
+  /// would exceed a bound even after evicting other anonymous entries and dropping expired
+  /// ones.
   awaitable<result<std::uint64_t>> replace(std::string_view key, store_write w,
                                            std::uint64_t expected_version) {
     return replace_op(impl_, key, w, expected_version);
@@ -559,8 +843,9 @@ class basic_memory_store {
   /// the old version + 1, which it returns. Rotating a key onto itself is a replace.
   /// Errors: not_found if `old_key` is absent or expired; conflict if its version is not
   /// `expected_version` or a live entry exists under `new_key`; capacity if a larger entry
-  /// would exceed max_bytes even after dropping expired entries. On error nothing changes
-  /// (apart from expired entries being dropped).
+  /// (or a change from bound to anonymous) would exceed a bound even after evicting other
+  /// anonymous entries and dropping expired ones. On error nothing changes (apart from expired
+  /// entries being dropped and anonymous entries being evicted).
   awaitable<result<std::uint64_t>> rotate(std::string_view old_key, std::string_view new_key,
                                           store_write w, std::uint64_t expected_version) {
     return rotate_op(impl_, old_key, new_key, w, expected_version);
@@ -577,7 +862,9 @@ class basic_memory_store {
   }
 
   /// Erases every entry bound to `user`; completes with the keys of the live ones, sorted.
-  /// Entries bound to the user concurrently with this call may survive it. No error cases.
+  /// Writes that bind an entry to `user` wait while this runs (and it waits for them), so no
+  /// entry bound to `user` before it returns survives it, not even one rotated to a new key
+  /// meanwhile. No error cases.
   awaitable<result<std::vector<std::string>>> erase_user(std::string_view user) {
     return erase_user_op(impl_, user);
   }
@@ -602,6 +889,16 @@ class basic_memory_store {
 
   /// Accounted bytes of the stored entries (see memory_store_options::max_bytes).
   std::size_t bytes() const noexcept { return impl_->bytes(); }
+
+  /// Number of stored anonymous entries (no user), live or expired not yet dropped.
+  std::size_t anonymous() const noexcept { return impl_->anonymous(); }
+
+  /// The bound on anonymous entries in effect (memory_store_options::max_anonymous_sessions,
+  /// or its default).
+  std::size_t max_anonymous() const noexcept { return impl_->max_anonymous(); }
+
+  /// Number of live anonymous entries evicted to make room since the store was created.
+  std::uint64_t evictions() const noexcept { return impl_->evictions(); }
 
   /// Number of (user, key) pairs in the per-user index: one per stored entry bound to a user,
   /// expired or not. Walks the index under its lock; meant for tests and metrics.
