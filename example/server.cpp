@@ -31,6 +31,9 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -74,6 +77,25 @@ const char* healthz_text(example::healthz_details d) {
     case example::healthz_details::never: return "never";
   }
   return "?";
+}
+
+// Every connection is a descriptor: raises the soft RLIMIT_NOFILE (up to the hard one) so that
+// --max-connections, not the descriptor limit, is what refuses connections. Short of that,
+// accept fails with EMFILE and further connections wait in the listen queue: warn.
+void fit_descriptor_limit(std::size_t max_connections) {
+  constexpr rlim_t spare = 64;  // stdio, the acceptor, the audit log, Redis connections
+  const rlim_t needed = static_cast<rlim_t>(max_connections) + spare;
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= needed)
+    return;
+  rlimit raised = rl;
+  raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? needed : std::min(needed, rl.rlim_max);
+  if (raised.rlim_cur > rl.rlim_cur && ::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  if (rl.rlim_cur < needed)
+    std::cerr << "server: WARNING: --max-connections " << max_connections << " but only "
+              << rl.rlim_cur << " file descriptors (ulimit -n); beyond about "
+              << (rl.rlim_cur > spare ? rl.rlim_cur - spare : 0)
+              << " connections, new ones wait in the listen queue" << std::endl;
 }
 
 // Session options the manager (or the cipher) refuses: a configuration error, reported before
@@ -275,6 +297,8 @@ std::optional<int> prepare(int argc, char** argv, prepared& p) {
     std::cerr << "server: " << e.what() << std::endl;
     return exit_config;
   }
+
+  fit_descriptor_limit(p.cfg.max_connections);
 
   boost::system::error_code ec;
   p.address = asio::ip::make_address(p.cfg.address, ec);

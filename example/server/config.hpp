@@ -33,8 +33,9 @@ enum class store_kind { memory, redis };
 /// Who gets the details of /healthz (store latency and errors, Redis topology, counters);
 /// everybody else gets {"status": ...} with the same 200 or 503.
 enum class healthz_details {
-  loopback,  ///< clients connecting from a loopback address (127.0.0.0/8, ::1)
-  always,    ///< every client (behind a proxy every client looks local: see the README)
+  loopback,  ///< clients from a loopback address (127.0.0.0/8, ::1); behind a reverse proxy
+             ///< on the same host that is every client: use never there
+  always,    ///< every client
   never,     ///< nobody
 };
 
