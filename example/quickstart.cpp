@@ -1,5 +1,10 @@
 // The smallest complete program with websession: create a session, store data in it, load it
 // back by its cookie value, rotate its id at login, and destroy it at logout.
+//
+//   WEBSESSION_SECRET=$(head -c 32 /dev/urandom | base64) ./quickstart
+//   ./quickstart --dev-secret     # a random secret for this run only, with a warning
+//
+// Without either it exits 2: there is no built-in secret to fall back to.
 #include <websession/websession.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -7,8 +12,15 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include <cstdlib>
 #include <iostream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
 
 namespace asio = boost::asio;
 
@@ -42,14 +54,56 @@ asio::awaitable<void> demo(websession::session_manager& sessions) {
   sessions.store().stop_sweep();  // let io_context::run() return
 }
 
-int main() {
-  // In production the secret comes from your secret store (at least 32 bytes).
-  const char* secret = std::getenv("WEBSESSION_SECRET");
-  std::string key = secret ? secret : "quickstart-only-secret-do-not-use-in-production!";
+int main(int argc, char** argv) {
+  const std::string_view usage = "usage: quickstart [--dev-secret]\n";
+  bool dev_secret = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--dev-secret") {
+      dev_secret = true;
+    } else if (arg == "--help" || arg == "-h") {
+      std::cout << usage;
+      return 0;
+    } else {
+      std::cerr << "quickstart: unknown argument \"" << arg << "\"\n" << usage;
+      return 2;
+    }
+  }
+
+  // In production the secret comes from your secret store (at least 32 bytes), never from the
+  // program: a secret in the source is a secret everyone has.
+  std::string key;
+  if (const char* secret = std::getenv("WEBSESSION_SECRET"); secret && *secret) {
+    key = secret;
+    if (dev_secret) std::cerr << "quickstart: --dev-secret ignored: WEBSESSION_SECRET is set\n";
+  } else if (dev_secret) {
+    key.assign(32, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), 32) != 1) {
+      std::cerr << "quickstart: RAND_bytes failed\n";
+      return 1;
+    }
+    std::cerr << "quickstart: WARNING: --dev-secret: using a random secret for this run only; "
+                 "nothing encrypted with it can be read after the process exits. Set "
+                 "WEBSESSION_SECRET for anything real.\n";
+  } else {
+    std::cerr << "quickstart: WEBSESSION_SECRET is not set. Give it at least 32 random bytes, "
+                 "e.g.\n  WEBSESSION_SECRET=$(head -c 32 /dev/urandom | base64) "
+              << argv[0] << "\nor pass --dev-secret for a throwaway secret for this run.\n";
+    return 2;
+  }
 
   asio::io_context ioc;
-  websession::session_manager sessions(ioc.get_executor(), websession::aes_gcm_cipher(key),
-                                       websession::options::from_env());
+  std::optional<websession::session_manager> manager;
+  try {
+    websession::aes_gcm_cipher cipher(key);
+    OPENSSL_cleanse(key.data(), key.size());
+    manager.emplace(ioc.get_executor(), std::move(cipher), websession::options::from_env());
+  } catch (const std::invalid_argument& e) {  // a short secret, a bad WEBSESSION_* option
+    OPENSSL_cleanse(key.data(), key.size());
+    std::cerr << "quickstart: " << e.what() << "\n";
+    return 2;
+  }
+  websession::session_manager& sessions = *manager;
   asio::co_spawn(ioc, demo(sessions), [](std::exception_ptr e) {
     if (e) std::rethrow_exception(e);
   });

@@ -31,6 +31,9 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -39,6 +42,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -66,6 +70,42 @@ std::string endpoint_text(const tcp::endpoint& ep) {
   return ep.address().is_v6() ? "[" + host + "]:" + port : host + ":" + port;
 }
 
+const char* healthz_text(example::healthz_details d) {
+  switch (d) {
+    case example::healthz_details::loopback: return "loopback";
+    case example::healthz_details::always: return "always";
+    case example::healthz_details::never: return "never";
+  }
+  return "?";
+}
+
+// Every connection is a descriptor: raises the soft RLIMIT_NOFILE (up to the hard one) so that
+// --max-connections, not the descriptor limit, is what refuses connections. Short of that,
+// accept fails with EMFILE and further connections wait in the listen queue: warn.
+void fit_descriptor_limit(std::size_t max_connections) {
+  constexpr rlim_t spare = 64;  // stdio, the acceptor, the audit log, Redis connections
+  const rlim_t needed = static_cast<rlim_t>(max_connections) + spare;
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= needed)
+    return;
+  rlimit raised = rl;
+  raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? needed : std::min(needed, rl.rlim_max);
+  if (raised.rlim_cur > rl.rlim_cur && ::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  if (rl.rlim_cur < needed)
+    std::cerr << "server: WARNING: --max-connections " << max_connections << " but only "
+              << rl.rlim_cur << " file descriptors (ulimit -n); beyond about "
+              << (rl.rlim_cur > spare ? rl.rlim_cur - spare : 0)
+              << " connections, new ones wait in the listen queue" << std::endl;
+}
+
+// Session options the manager (or the cipher) refuses: a configuration error, reported before
+// the server listens. Only the construction is covered, so that an invalid_argument thrown
+// later, while serving, stays a runtime failure.
+int invalid_configuration(const std::invalid_argument& e) {
+  std::cerr << "server: invalid configuration: " << e.what() << std::endl;
+  return exit_config;
+}
+
 void run_io(asio::io_context& ioc) {
   // Handlers catch their own exceptions; this only keeps a thread from dying on a surprise.
   for (;;) {
@@ -85,9 +125,10 @@ template <class Manager>
 int serve(asio::io_context& ioc, const prepared& p, example::audit_log& audit, Manager& mgr,
           std::string store_name, std::function<void()> on_stop) {
   mgr.set_observer([&audit](const websession::session_event& e) { audit.on_session_event(e); });
-  example::session_api<Manager> api(mgr, audit, store_name);
+  example::session_api<Manager> api(mgr, audit, store_name, p.cfg.healthz);
   example::http_limits limits;
   limits.shutdown_grace = p.cfg.shutdown_grace;
+  limits.max_connections = p.cfg.max_connections;
   example::http_server<example::session_api<Manager>> server(
       ioc, tcp::endpoint(p.address, p.cfg.port), api, limits, std::move(on_stop));
 
@@ -105,7 +146,9 @@ int serve(asio::io_context& ioc, const prepared& p, example::audit_log& audit, M
   const websession::cookie_options& co = mgr.get_options().cookie;
   std::cerr << "server: store=" << store_name << " threads=" << p.cfg.threads
             << " cookie=" << co.name << (co.secure ? " (Secure)" : " (not Secure: local use only)")
-            << " audit=" << (p.cfg.audit_log.empty() ? "stderr" : p.cfg.audit_log) << std::endl;
+            << " audit=" << (p.cfg.audit_log.empty() ? "stderr" : p.cfg.audit_log)
+            << " max_connections=" << p.cfg.max_connections
+            << " healthz_details=" << healthz_text(p.cfg.healthz) << std::endl;
 
   std::vector<std::thread> pool;
   pool.reserve(p.cfg.threads - 1);
@@ -119,10 +162,15 @@ int serve(asio::io_context& ioc, const prepared& p, example::audit_log& audit, M
 int run_memory(prepared& p, example::audit_log& audit) {
   // Declared first, destroyed last: the store's sweep timer must go before its io_context.
   asio::io_context ioc(static_cast<int>(p.cfg.threads));
-  websession::aes_gcm_cipher cipher(p.secret);
-  OPENSSL_cleanse(p.secret.data(), p.secret.size());
-  websession::session_manager mgr(ioc.get_executor(), std::move(cipher), p.opts);
-  return serve(ioc, p, audit, mgr, "memory", [&mgr] { mgr.store().stop_sweep(); });
+  std::optional<websession::session_manager> mgr;
+  try {
+    websession::aes_gcm_cipher cipher(p.secret);
+    OPENSSL_cleanse(p.secret.data(), p.secret.size());
+    mgr.emplace(ioc.get_executor(), std::move(cipher), p.opts);
+  } catch (const std::invalid_argument& e) {
+    return invalid_configuration(e);
+  }
+  return serve(ioc, p, audit, *mgr, "memory", [&mgr] { mgr->store().stop_sweep(); });
 }
 
 int run_redis(prepared& p, example::audit_log& audit) {
@@ -133,6 +181,35 @@ int run_redis(prepared& p, example::audit_log& audit) {
               << std::endl;
     return exit_config;
   }
+  // The password: from WEBSESSION_REDIS_PASSWORD or a file rather than the URL, which other
+  // users see in the process list when it is given as --redis-url. Either replaces the URL's
+  // password; the URL's user name stays (AUTH user password).
+  if (p.cfg.redis_url_from_command_line && !cfg->password.empty())
+    std::cerr << "server: WARNING: --redis-url holds a password, which other users can read in "
+                 "the process list; use WEBSESSION_REDIS_PASSWORD or --redis-password-file"
+              << std::endl;
+  std::string password = p.cfg.redis_password;
+  const char* password_source = "WEBSESSION_REDIS_PASSWORD";
+  if (!p.cfg.redis_password_file.empty()) {
+    password_source = "--redis-password-file";
+    std::string warning;
+    try {
+      password = example::read_password_file(password_source, p.cfg.redis_password_file, warning);
+    } catch (const example::usage_error& e) {
+      std::cerr << "server: " << e.what() << std::endl;
+      return exit_config;
+    }
+    if (!warning.empty()) std::cerr << "server: WARNING: " << warning << std::endl;
+  }
+  if (!password.empty()) {
+    if (!cfg->password.empty())
+      std::cerr << "server: the password in the Redis URL is replaced by the one from "
+                << password_source << std::endl;
+    cfg->password = std::move(password);
+  }
+  OPENSSL_cleanse(password.data(), password.size());
+  OPENSSL_cleanse(p.cfg.redis_password.data(), p.cfg.redis_password.size());
+
   // While Redis is known to be down, its requests fail at once: the fallback below then
   // answers from memory without waiting out the request timeout.
   cfg->fail_fast_when_down = true;
@@ -165,12 +242,19 @@ int run_redis(prepared& p, example::audit_log& audit) {
     audit.write(degraded ? "store_degraded" : "store_recovered", {}, {}, std::move(extra));
   });
 
-  websession::aes_gcm_cipher cipher(p.secret);
-  OPENSSL_cleanse(p.secret.data(), p.secret.size());
-  websession::basic_session_manager<websession::json_serializer, websession::aes_gcm_cipher,
-                                    store_type, std::chrono::system_clock>
-      mgr(ioc.get_executor(), std::move(cipher), store, p.opts);
-  return serve(ioc, p, audit, mgr, "redis", [&store, c = *client]() mutable {
+  using manager_type =
+      websession::basic_session_manager<websession::json_serializer, websession::aes_gcm_cipher,
+                                        store_type, std::chrono::system_clock>;
+  std::optional<manager_type> mgr;
+  try {
+    websession::aes_gcm_cipher cipher(p.secret);
+    OPENSSL_cleanse(p.secret.data(), p.secret.size());
+    mgr.emplace(ioc.get_executor(), std::move(cipher), store, p.opts);
+  } catch (const std::invalid_argument& e) {
+    client->cancel();  // its run loop holds the io_context, which is never run now
+    return invalid_configuration(e);
+  }
+  return serve(ioc, p, audit, *mgr, "redis", [&store, c = *client]() mutable {
     store.secondary().stop_sweep();
     c.cancel();
   });
@@ -213,6 +297,8 @@ std::optional<int> prepare(int argc, char** argv, prepared& p) {
     std::cerr << "server: " << e.what() << std::endl;
     return exit_config;
   }
+
+  fit_descriptor_limit(p.cfg.max_connections);
 
   boost::system::error_code ec;
   p.address = asio::ip::make_address(p.cfg.address, ec);

@@ -139,6 +139,10 @@ for target in "${present[@]}"; do
       done
       run "$WS_BUILD_DIR/bench/bench_sessions" --micro --payload 1024
       ;;
+    quickstart)
+      # It has no built-in secret: a throwaway one for this run (never printed).
+      WEBSESSION_SECRET=$(head -c 32 /dev/urandom | base64) run "$WS_BUILD_DIR/example/quickstart"
+      ;;
     *) run "$WS_BUILD_DIR/${programs[$target]}" ;;
   esac
 done

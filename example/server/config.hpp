@@ -2,10 +2,18 @@
 // the command line wins, and anything unparsable is a usage error (exit 2), never a guess.
 #pragma once
 
+#include <boost/asio/ip/address.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -22,6 +30,30 @@ struct usage_error : std::runtime_error {
 
 enum class store_kind { memory, redis };
 
+/// Who gets the details of /healthz (store latency and errors, Redis topology, counters);
+/// everybody else gets {"status": ...} with the same 200 or 503.
+enum class healthz_details {
+  loopback,  ///< clients from a loopback address (127.0.0.0/8, ::1); behind a reverse proxy
+             ///< on the same host that is every client: use never there
+  always,    ///< every client
+  never,     ///< nobody
+};
+
+/// Whether a client connecting from `peer` gets the details of /healthz under `mode`. An
+/// IPv4-mapped IPv6 address (::ffff:127.0.0.1, from a dual-stack socket) counts as its IPv4.
+inline bool shows_healthz_details(healthz_details mode, const boost::asio::ip::address& peer) {
+  switch (mode) {
+    case healthz_details::always: return true;
+    case healthz_details::never: return false;
+    case healthz_details::loopback:
+      if (peer.is_v6() && peer.to_v6().is_v4_mapped())
+        return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, peer.to_v6())
+            .is_loopback();
+      return peer.is_loopback();
+  }
+  return false;
+}
+
 /// What the server is told to do. Session options (timeouts, cookie) come from
 /// websession::options::from_env() and are not duplicated here.
 struct server_config {
@@ -32,6 +64,12 @@ struct server_config {
   unsigned threads = 1;
   store_kind store = store_kind::memory;
   std::string redis_url = "redis://127.0.0.1:6379";
+  /// redis_url came from --redis-url (visible in the process list), not from the environment.
+  bool redis_url_from_command_line = false;
+  /// The Redis password from WEBSESSION_REDIS_PASSWORD (empty: not set).
+  std::string redis_password;
+  /// A file holding the Redis password (--redis-password-file); empty: none.
+  std::string redis_password_file;
   /// redis_store_options::wait_replicas: acknowledge a write once this many replicas have it.
   int redis_wait_replicas = 0;
   /// Empty: audit lines go to stderr.
@@ -42,6 +80,9 @@ struct server_config {
   bool dev_secret = false;
   /// On SIGINT/SIGTERM, how long requests in flight may take before the server stops anyway.
   std::chrono::milliseconds shutdown_grace = std::chrono::seconds(5);
+  /// Connections open at once; the next one is answered 503 and closed at once.
+  std::size_t max_connections = 1024;
+  healthz_details healthz = healthz_details::loopback;
   bool help = false;
 };
 
@@ -62,11 +103,20 @@ options (each also read from the environment variable shown; the command line wi
   --redis-wait-replicas N                                  WEBSESSION_REDIS_WAIT_REPLICAS (0)
                         acknowledge a session write only once N replicas have it
                         (WAIT), so that it survives a failover
+  --redis-password-file FILE                               WEBSESSION_REDIS_PASSWORD_FILE
+                        the Redis password (one line); or set WEBSESSION_REDIS_PASSWORD.
+                        Either replaces a password in the URL, whose user name is kept; a
+                        password inside --redis-url is visible in the process list
   --audit-log FILE      append audit events (JSON lines)   WEBSESSION_AUDIT_LOG (stderr)
   --insecure-cookies    cookie for plain http: no __Host-  WEBSESSION_INSECURE_COOKIES (false)
                         prefix, no Secure (local use only)
   --shutdown-grace T    time requests in flight get on a   WEBSESSION_SHUTDOWN_GRACE (5s)
                         stop (500ms, 5s; bare: seconds)
+  --max-connections N   connections open at once; more     WEBSESSION_MAX_CONNECTIONS (1024)
+                        are answered 503 and closed at once
+  --healthz-details loopback|always|never                  WEBSESSION_HEALTHZ_DETAILS (loopback)
+                        who gets the store, topology and counters in /healthz; the
+                        others get only {"status"} with the same 200 or 503
   --dev-secret          random secret for this process (sessions die with it)
   --help                this text
 
@@ -118,6 +168,14 @@ inline std::chrono::milliseconds parse_grace(std::string_view what, std::string_
   return std::chrono::milliseconds(n * scale);
 }
 
+inline healthz_details parse_healthz(std::string_view what, std::string_view text) {
+  if (text == "loopback") return healthz_details::loopback;
+  if (text == "always") return healthz_details::always;
+  if (text == "never") return healthz_details::never;
+  throw usage_error(std::string(what) + ": \"" + std::string(text) +
+                    "\" is not one of loopback, always, never");
+}
+
 inline store_kind parse_store(std::string_view what, std::string_view text) {
   if (text == "memory") return store_kind::memory;
   if (text == "redis") return store_kind::redis;
@@ -146,6 +204,8 @@ inline server_config parse_config(const std::vector<std::string_view>& args,
     c.threads = parse_int<unsigned>("WEBSESSION_THREADS", v, 1, 256);
   if (const char* v = env("WEBSESSION_STORE")) c.store = parse_store("WEBSESSION_STORE", v);
   if (const char* v = env("WEBSESSION_REDIS_URL")) c.redis_url = v;
+  if (const char* v = env("WEBSESSION_REDIS_PASSWORD")) c.redis_password = v;
+  if (const char* v = env("WEBSESSION_REDIS_PASSWORD_FILE")) c.redis_password_file = v;
   if (const char* v = env("WEBSESSION_REDIS_WAIT_REPLICAS"))
     c.redis_wait_replicas = parse_int<int>("WEBSESSION_REDIS_WAIT_REPLICAS", v, 0, 16);
   if (const char* v = env("WEBSESSION_AUDIT_LOG")) c.audit_log = v;
@@ -153,6 +213,10 @@ inline server_config parse_config(const std::vector<std::string_view>& args,
     c.insecure_cookies = parse_flag("WEBSESSION_INSECURE_COOKIES", v);
   if (const char* v = env("WEBSESSION_SHUTDOWN_GRACE"))
     c.shutdown_grace = detail::parse_grace("WEBSESSION_SHUTDOWN_GRACE", v);
+  if (const char* v = env("WEBSESSION_MAX_CONNECTIONS"))
+    c.max_connections = parse_int<std::size_t>("WEBSESSION_MAX_CONNECTIONS", v, 1, 1'000'000);
+  if (const char* v = env("WEBSESSION_HEALTHZ_DETAILS"))
+    c.healthz = detail::parse_healthz("WEBSESSION_HEALTHZ_DETAILS", v);
 
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
@@ -173,7 +237,15 @@ inline server_config parse_config(const std::vector<std::string_view>& args,
     else if (arg == "--port") c.port = parse_int<unsigned short>("--port", value(), 0, 65535);
     else if (arg == "--threads") c.threads = parse_int<unsigned>("--threads", value(), 1, 256);
     else if (arg == "--store") c.store = parse_store("--store", value());
-    else if (arg == "--redis-url") c.redis_url = value();
+    else if (arg == "--redis-url") {
+      c.redis_url = value();
+      c.redis_url_from_command_line = true;
+    }
+    else if (arg == "--redis-password-file") c.redis_password_file = value();
+    else if (arg == "--max-connections")
+      c.max_connections = parse_int<std::size_t>("--max-connections", value(), 1, 1'000'000);
+    else if (arg == "--healthz-details")
+      c.healthz = detail::parse_healthz("--healthz-details", value());
     else if (arg == "--redis-wait-replicas")
       c.redis_wait_replicas = parse_int<int>("--redis-wait-replicas", value(), 0, 16);
     else if (arg == "--audit-log") c.audit_log = value();
@@ -184,7 +256,54 @@ inline server_config parse_config(const std::vector<std::string_view>& args,
     else throw usage_error("unknown argument \"" + std::string(arg) + "\"");
   }
   if (c.address.empty()) throw usage_error("--address must not be empty");
+  if (!c.redis_password.empty() && !c.redis_password_file.empty())
+    throw usage_error("WEBSESSION_REDIS_PASSWORD and --redis-password-file / "
+                      "WEBSESSION_REDIS_PASSWORD_FILE both give the Redis password: keep one");
   return c;
+}
+
+/// The password in `path`: its first line (a trailing \n or \r\n is dropped), at most 4 KB,
+/// not empty, with no other line break or NUL. Any file but a directory will do (a pipe such
+/// as <(pass show redis) too). Throws usage_error naming `what`. `warn` is set when the file is
+/// a regular file that its group or others may read.
+inline std::string read_password_file(std::string_view what, const std::string& path,
+                                      std::string& warn) {
+  constexpr std::size_t max_size = 4096;
+  const auto fail = [&](const std::string& why) {
+    return usage_error(std::string(what) + " \"" + path + "\": " + why);
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw fail(std::strerror(errno));
+  struct ::stat st {};
+  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    throw fail("not a file");
+  }
+  if (S_ISREG(st.st_mode) && (st.st_mode & 077) != 0)
+    warn = std::string(what) + " \"" + path +
+           "\" may be read by its group or others (chmod 600 it)";
+  std::string text;
+  char buf[1024];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int e = errno;
+      ::close(fd);
+      throw fail(std::strerror(e));
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    if (text.size() > max_size + 2) break;
+  }
+  ::close(fd);
+  if (text.ends_with('\n')) text.pop_back();
+  if (text.ends_with('\r')) text.pop_back();
+  if (text.size() > max_size) throw fail("longer than 4096 bytes");
+  if (text.empty()) throw fail("empty");
+  if (text.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+    throw fail("more than one line (or a NUL byte)");
+  return text;
 }
 
 }  // namespace example

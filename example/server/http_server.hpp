@@ -1,7 +1,10 @@
 // The HTTP/1.1 side of the example server: an acceptor, one coroutine per connection on its own
 // strand (keep-alive, size limits, timeouts through beast::tcp_stream), and a graceful stop
 // (stop accepting, close idle connections, let requests in flight finish for a bounded time).
-// It knows nothing of sessions: it hands each request to Handler::handle.
+// At most http_limits::max_connections connections are open at once: one more is answered 503
+// and closed at once, without a coroutine or a buffer of its own.
+// It knows nothing of sessions: it hands each request and its client's address to
+// Handler::handle.
 #pragma once
 
 #include "json_response.hpp"
@@ -36,6 +39,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -61,11 +65,15 @@ struct http_limits {
   std::chrono::milliseconds write_timeout = std::chrono::seconds(10);
   /// On shutdown, how long requests in flight may take before the io_context is stopped.
   std::chrono::milliseconds shutdown_grace = std::chrono::seconds(5);
+  /// Connections open at once. One accepted beyond this gets a 503 (written without waiting,
+  /// if the socket takes it) and is closed at once; the server keeps accepting.
+  std::size_t max_connections = 1024;
 };
 
 /// An HTTP/1.1 server on one io_context (run by any number of threads). `Handler` has
-/// `asio::awaitable<response> handle(const request&)`; it is called concurrently from several
-/// connections and must be thread-safe.
+/// `asio::awaitable<response> handle(const request&, const asio::ip::address& client)`
+/// (`client`: the peer's address; the unspecified address if the socket could not tell). It
+/// is called concurrently from several connections and must be thread-safe.
 template <class Handler>
 class http_server {
  public:
@@ -115,8 +123,9 @@ class http_server {
   // One accepted connection. `idle` is true while the connection waits for the first byte of
   // its next request; it is read and written only on the connection's strand.
   struct connection {
-    explicit connection(tcp::socket s) : stream(std::move(s)) {}
+    connection(tcp::socket s, asio::ip::address a) : stream(std::move(s)), peer(std::move(a)) {}
     beast::tcp_stream stream;
+    asio::ip::address peer;
     bool idle = false;
   };
 
@@ -183,24 +192,78 @@ class http_server {
     }
   }
 
+  // The answer to a connection over the limit, written once without waiting: a fresh socket's
+  // send buffer takes it whole unless the peer is gone.
+  static constexpr std::string_view over_limit_response =
+      "HTTP/1.1 503 Service Unavailable\r\n"
+      "Server: websession-example\r\n"
+      "Content-Type: application/json\r\n"
+      "Cache-Control: no-store\r\n"
+      "Retry-After: 1\r\n"
+      "Connection: close\r\n"
+      "Content-Length: 33\r\n"
+      "\r\n"
+      "{\"error\":\"too many connections\"}\n";
+
+  // Over the limit: answer and close without reading (the request, if any, is never parsed).
+  // Logged at most every 10 s, with the count since the last line, so a flood cannot flood
+  // stderr as well.
+  template <class Socket>
+  void refuse(Socket& socket) {
+    boost::system::error_code ignored;
+    socket.non_blocking(true, ignored);
+    socket.write_some(asio::buffer(over_limit_response.data(), over_limit_response.size()),
+                      ignored);
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+    ++refused_;
+    const auto now = std::chrono::steady_clock::now();
+    if (refused_logged_at_ && now - *refused_logged_at_ < std::chrono::seconds(10)) return;
+    refused_logged_at_ = now;
+    std::cerr << "server: " << refused_ << " connection(s) refused since the last report: "
+              << limits_.max_connections << " open (--max-connections)" << std::endl;
+    refused_ = 0;
+  }
+
+  // Runs on control_ until the stop. Nothing in one iteration ends the loop: an error pauses
+  // it briefly and it goes on.
   asio::awaitable<void> accept_loop() {
     while (!stopping_) {
       auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), tuple);
       if (stopping_) break;
+      bool pause = false;
       if (ec) {
         // Out of descriptors or a connection reset before accept: not fatal, but do not spin.
         std::cerr << "server: accept: " << ec.message() << std::endl;
-        asio::steady_timer pause(control_, std::chrono::milliseconds(50));
-        co_await pause.async_wait(tuple);
-        continue;
+        pause = true;
+      } else if (connections_->size() >= limits_.max_connections) {
+        refuse(socket);
+      } else {
+        try {
+          start_connection(std::move(socket));
+        } catch (const std::exception& e) {  // bad_alloc: the socket is closed with it
+          std::cerr << "server: accept: " << e.what() << std::endl;
+          pause = true;
+        }
       }
-      boost::system::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      auto conn = std::make_shared<connection>(std::move(socket));
-      const std::uint64_t id = connections_->add(conn);
-      auto ex = conn->stream.get_executor();
-      asio::co_spawn(ex, serve(conn, id), [](std::exception_ptr e) { log_exception("connection", e); });
+      if (pause) {
+        asio::steady_timer t(control_, std::chrono::milliseconds(50));
+        co_await t.async_wait(tuple);
+      }
     }
+  }
+
+  template <class Socket>
+  void start_connection(Socket socket) {
+    boost::system::error_code ec;
+    socket.set_option(tcp::no_delay(true), ec);
+    asio::ip::address peer = socket.remote_endpoint(ec).address();
+    if (ec) peer = asio::ip::address();  // gone already: it will fail its first read
+    auto conn = std::make_shared<connection>(std::move(socket), std::move(peer));
+    const std::uint64_t id = connections_->add(conn);
+    auto ex = conn->stream.get_executor();
+    asio::co_spawn(ex, serve(conn, id),
+                   [](std::exception_ptr e) { log_exception("connection", e); });
   }
 
   asio::awaitable<void> drain() {
@@ -296,7 +359,7 @@ class http_server {
 
       std::optional<response> res;
       try {
-        res = co_await handler_.handle(req);
+        res = co_await handler_.handle(req, conn->peer);
       } catch (const std::exception& e) {
         std::cerr << "server: " << req.method_string() << " " << req.target() << ": " << e.what()
                   << std::endl;
@@ -321,6 +384,9 @@ class http_server {
   http_limits limits_;
   std::function<void()> on_stop_;
   std::atomic<bool> stopping_{false};
+  // Read and written on control_ only (refuse).
+  std::uint64_t refused_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> refused_logged_at_;
 
   std::shared_ptr<registry> connections_ = std::make_shared<registry>();
 };

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "audit_log.hpp"
+#include "config.hpp"
 #include "json_response.hpp"
 
 #include <websession/csrf.hpp>
@@ -12,6 +13,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 
@@ -45,7 +47,8 @@ struct reply {
 /// | POST   | /logout             | {"logged_out": true}; needs X-CSRF-Token (else 403)      |
 /// | POST   | /logout-everywhere  | {"destroyed": n}; needs X-CSRF-Token; ends all of a user |
 /// | GET    | /healthz            | store ping, degraded flag, Redis topology, manager       |
-/// |        |                     | counters; 200 or 503                                     |
+/// |        |                     | counters; 200 or 503. Only {"status"} for a client that  |
+/// |        |                     | healthz_details does not allow them (see config.hpp)     |
 ///
 /// Unknown paths are 404, known paths with another method 405 (with Allow). A bad cookie of any
 /// kind gets a fresh session (the Beast glue), never an error. Store failures are 503, a session
@@ -53,16 +56,20 @@ struct reply {
 template <class Manager>
 class session_api {
  public:
-  /// `mgr` and `audit` must outlive the API. `store_name` is reported by /healthz.
-  session_api(Manager& mgr, audit_log& audit, std::string store_name)
-      : mgr_(mgr), audit_(audit), store_name_(std::move(store_name)) {}
+  /// `mgr` and `audit` must outlive the API. `store_name` is reported by /healthz, to the
+  /// clients `details` allows.
+  session_api(Manager& mgr, audit_log& audit, std::string store_name,
+              healthz_details details = healthz_details::loopback)
+      : mgr_(mgr), audit_(audit), store_name_(std::move(store_name)), details_(details) {}
 
-  /// The answer to `req`. Throws only what an allocation or the CSPRNG throws.
-  boost::asio::awaitable<response> handle(const request& req) {
+  /// The answer to `req` from a client at `client`. Throws only what an allocation or the
+  /// CSPRNG throws.
+  boost::asio::awaitable<response> handle(const request& req,
+                                          const boost::asio::ip::address& client) {
     const std::string_view path = path_of(req);
     if (path == "/healthz") {
       if (req.method() != bhttp::verb::get) co_return method_not_allowed(req, "GET");
-      co_return co_await healthz(req);
+      co_return co_await healthz(req, shows_healthz_details(details_, client));
     }
     const route* r = find_route(path);
     if (!r) co_return json_error(req, bhttp::status::not_found, "no such endpoint");
@@ -386,7 +393,9 @@ class session_api {
     return o;
   }
 
-  boost::asio::awaitable<response> healthz(const request& req) {
+  // With `details` false, only {"status"}: the store's errors, latency and topology (server
+  // addresses) and the counters are for operators, not for whoever can reach the port.
+  boost::asio::awaitable<response> healthz(const request& req, bool details) {
     const auto start = std::chrono::steady_clock::now();
     auto [ec] = co_await mgr_.async_ping(tuple);
     const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -398,18 +407,20 @@ class session_api {
     if (ec) store["error"] = ec.message();
     boost::json::object body;
     body["status"] = ec ? "unavailable" : "ok";
+    const bhttp::status st = ec ? bhttp::status::service_unavailable : bhttp::status::ok;
+    if (!details) co_return json_response(req, st, body);
     body["store"] = std::move(store);
     body["degraded"] = degraded();
     if (auto t = topology(); !t.is_null()) body["topology"] = std::move(t);
     body["stats"] = stats_json(mgr_.stats());
     body["audit_write_errors"] = audit_.write_errors();
-    const bhttp::status st = ec ? bhttp::status::service_unavailable : bhttp::status::ok;
     co_return json_response(req, st, body);
   }
 
   Manager& mgr_;
   audit_log& audit_;
   std::string store_name_;
+  healthz_details details_;
 };
 
 }  // namespace example
