@@ -80,6 +80,46 @@ void put_raw(F& f, const std::string& key, const std::string& value, std::uint64
   });
 }
 
+template <class F>
+error_code rotate(F& f, session& s) {
+  return f.run([&]() -> awaitable<error_code> {
+    auto [ec] = co_await f.mgr->async_rotate(s, tuple_token);
+    co_return ec;
+  });
+}
+
+template <class F>
+session login(F& f, const std::string& user) {
+  session s = create(f);
+  f.mgr->bind_user(s, user);
+  BOOST_TEST_REQUIRE(!rotate(f, s));
+  return s;
+}
+
+template <class F>
+std::vector<session_info> list(F& f, const std::string& user) {
+  return f.run([&]() -> awaitable<std::vector<session_info>> {
+    auto [e, v] = co_await f.mgr->async_list_user(user, tuple_token);
+    BOOST_TEST_REQUIRE(!e, e.message());
+    co_return v;
+  });
+}
+
+template <class F>
+result<bool> destroy_key(F& f, const std::string& key, const std::string& user = {}) {
+  return f.run([&]() -> awaitable<result<bool>> {
+    error_code e;
+    bool erased = false;
+    if (user.empty()) {
+      std::tie(e, erased) = co_await f.mgr->async_destroy_key(key, tuple_token);
+    } else {
+      std::tie(e, erased) = co_await f.mgr->async_destroy_user_key(user, key, tuple_token);
+    }
+    if (e) co_return result<bool>(boost::system::in_place_error, e);
+    co_return erased;
+  });
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(manager)
@@ -414,24 +454,50 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(users_are_listed_and_destroyed_together, Stack, st
   BOOST_TEST(f.mgr->stats().destroyed == 3u);
 }
 
+// A memory store full of users' sessions refuses new ones; it never evicts a logged-in session.
 BOOST_AUTO_TEST_CASE(full_store_refuses_new_sessions) {
   memory_store_options so;
   so.max_sessions = 2;
   manager_fixture<memory_stack> f(test_options(), so);
-  session a = create(f);
-  session b = create(f);
+  session a = login(f, "ada");
+  session b = login(f, "bob");
   error_code ec = f.run([&]() -> awaitable<error_code> {
     auto [e, s] = co_await f.mgr->async_create(tuple_token);
     co_return e;
   });
   BOOST_TEST(ec == error::capacity);
   BOOST_TEST(f.mgr->stats().store_errors == 1u);
-  // Live sessions were not evicted.
+  // Live sessions of users were not evicted.
   BOOST_TEST(load(f, a.id()).valid());
   BOOST_TEST(load(f, b.id()).valid());
-  // Room is made by expiry, never by eviction of live sessions.
+  BOOST_TEST(f.store.evictions() == 0u);
+  // Room is made by expiry.
   f.clock.advance(31min);
   BOOST_TEST(create(f).valid());
+}
+
+// A flood of visitors cannot lock users out of a full memory store: the least recently used
+// anonymous session makes room for a new visitor, and for a login.
+BOOST_AUTO_TEST_CASE(visitors_make_room_for_logins) {
+  memory_store_options so;
+  so.max_sessions = 3;
+  so.shards = 1;  // exact LRU
+  manager_fixture<memory_stack> f(test_options(), so);
+  session a = create(f);
+  session b = create(f);
+  session c = create(f);
+  BOOST_TEST(load(f, a.id()).valid());  // b is now the least recently used
+  session d = create(f);
+  BOOST_TEST(load_error(f, b.id()) == error::not_found);
+  session user = f.mgr->new_session();
+  f.mgr->bind_user(user, "ada");
+  BOOST_TEST_REQUIRE(!save(f, user));  // a login into a full store evicts a visitor (c)
+  BOOST_TEST(load(f, user.id()).user() == "ada");
+  BOOST_TEST(load_error(f, c.id()) == error::not_found);
+  BOOST_TEST(load(f, a.id()).valid());
+  BOOST_TEST(load(f, d.id()).valid());
+  BOOST_TEST(f.store.evictions() == 2u);
+  BOOST_TEST(f.store.size() == 3u);
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(observer_sees_lifecycle_events, Stack, stacks) {
@@ -608,48 +674,6 @@ BOOST_AUTO_TEST_CASE(invalid_options_throw_at_construction) {
   o.touch_interval = 2h;
   BOOST_CHECK_THROW(session_manager(ioc.get_executor(), aes_gcm_cipher(test_secret), o),
                     std::invalid_argument);
-}
-
-// --- issue 15: abuse limits, revocation gaps, validation ----------------------------------
-
-template <class F>
-error_code rotate(F& f, session& s) {
-  return f.run([&]() -> awaitable<error_code> {
-    auto [ec] = co_await f.mgr->async_rotate(s, tuple_token);
-    co_return ec;
-  });
-}
-
-template <class F>
-session login(F& f, const std::string& user) {
-  session s = create(f);
-  f.mgr->bind_user(s, user);
-  BOOST_TEST_REQUIRE(!rotate(f, s));
-  return s;
-}
-
-template <class F>
-std::vector<session_info> list(F& f, const std::string& user) {
-  return f.run([&]() -> awaitable<std::vector<session_info>> {
-    auto [e, v] = co_await f.mgr->async_list_user(user, tuple_token);
-    BOOST_TEST_REQUIRE(!e, e.message());
-    co_return v;
-  });
-}
-
-template <class F>
-result<bool> destroy_key(F& f, const std::string& key, const std::string& user = {}) {
-  return f.run([&]() -> awaitable<result<bool>> {
-    error_code e;
-    bool erased = false;
-    if (user.empty()) {
-      std::tie(e, erased) = co_await f.mgr->async_destroy_key(key, tuple_token);
-    } else {
-      std::tie(e, erased) = co_await f.mgr->async_destroy_user_key(user, key, tuple_token);
-    }
-    if (e) co_return result<bool>(boost::system::in_place_error, e);
-    co_return erased;
-  });
 }
 
 // A visitor's session idles out after anonymous_idle_timeout, a user's after idle_timeout.
