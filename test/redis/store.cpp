@@ -358,6 +358,117 @@ BOOST_AUTO_TEST_CASE(fallback_to_memory_during_an_outage_and_back) {
       std::chrono::seconds(30));
 }
 
+// While Redis is down, the fallback takes visitors but no logins: a session bound to a user in
+// one process's memory would escape another instance's "log out everywhere". Once Redis is
+// back, the login of a visitor whose session lives in memory moves it to Redis.
+BOOST_AUTO_TEST_CASE(logins_are_refused_while_degraded_and_move_to_redis_after) {
+  redis_server server;
+  run_test(
+      [&](asio::io_context& ioc) -> asio::awaitable<void> {
+        using namespace std::chrono_literals;
+        auto conn = connect(ioc, server.port(), 300ms, true);
+        memory_store_options mo;
+        mo.sweep_interval = 0ms;
+        using store_t = fallback_store<redis_store, memory_store>;
+        store_t store(redis_store(conn), memory_store(ioc.get_executor(), mo), 50ms);
+        basic_session_manager<json_serializer, aes_gcm_cipher, store_t, std::chrono::system_clock> mgr(
+            ioc.get_executor(), aes_gcm_cipher(std::string(32, 'k')), store, test_opts());
+        BOOST_TEST_REQUIRE(co_await wait_until([&] { return conn->connected(); }, 5s));
+
+        server.stop();
+        auto [e1, visitor] = co_await mgr.async_create(tuple_token);
+        BOOST_TEST_REQUIRE(!e1, e1.message());
+        BOOST_TEST_REQUIRE(store.degraded());
+        // A login by rotation, and a new session stored already bound: both refused.
+        mgr.bind_user(visitor, "ada");
+        auto [e2] = co_await mgr.async_rotate(visitor, tuple_token);
+        BOOST_TEST((e2 == error::store_unavailable || e2 == error::timeout), e2.message());
+        BOOST_TEST(visitor.user() == "ada");  // the object as the handler left it...
+        auto [e3, stored] = co_await mgr.async_load(visitor.id(), tuple_token);
+        BOOST_TEST_REQUIRE(!e3, e3.message());
+        BOOST_TEST(stored.user().empty());  // ...but nothing bound was stored
+        session direct = mgr.new_session();
+        mgr.bind_user(direct, "ada");
+        auto [e4] = co_await mgr.async_save(direct, tuple_token);
+        BOOST_TEST((e4 == error::store_unavailable || e4 == error::timeout), e4.message());
+        BOOST_TEST(store.secondary().size() == 1u);  // only the visitor
+        BOOST_TEST(store.secondary().user_bindings() == 0u);
+        BOOST_TEST(store.stats().bound_refusals >= 1u);
+
+        server.start();
+        BOOST_TEST_REQUIRE(co_await wait_until([&] { return conn->connected(); }, 5s));
+        // The visitor logs in again once Redis answers: the session moves to Redis.
+        session again = stored;
+        mgr.bind_user(again, "ada");
+        auto [e5] = co_await mgr.async_rotate(again, tuple_token);
+        BOOST_TEST_REQUIRE(!e5, e5.message());
+        BOOST_TEST(store.stats().migrations == 1u);
+        BOOST_TEST(store.secondary().size() == 0u);
+        auto in_redis = co_await store.primary().load(again.storage_key());
+        BOOST_TEST(in_redis.has_value());
+        auto [e6, old] = co_await mgr.async_load(visitor.id(), tuple_token);
+        BOOST_TEST(e6 == error::not_found);
+        // And it is revocable from any instance: it is in Redis's index.
+        auto [e7, n] = co_await mgr.async_destroy_user("ada", tuple_token);
+        BOOST_TEST(!e7);
+        BOOST_TEST(n == 1u);
+        conn->cancel();
+      },
+      std::chrono::seconds(30));
+}
+
+// The per-user operations in bounded steps: a checked erase, MGET loads, a paged index.
+BOOST_AUTO_TEST_CASE(per_user_operations_in_bounded_batches) {
+  redis_server server;
+  run_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
+    auto conn = connect(ioc, server.port());
+    redis_store_options so;
+    so.erase_batch = 7;  // pages of 7: the 20 sessions below take several
+    redis_store store(conn, so);
+    const std::string index = "rt:user:{abc}alice", other = "rt:user:{abc}bob";
+    std::vector<std::string> keys;
+    for (int i = 0; i < 20; ++i) {
+      keys.push_back("rt:{abc}" + std::string(40, 'A') + std::to_string(100 + i));
+      auto r = co_await store.insert(keys.back(), store_write{"v" + std::to_string(i), std::chrono::minutes(5), index});
+      BOOST_TEST_REQUIRE(r.has_value());
+    }
+    auto listed = co_await store.list_user(index);
+    BOOST_TEST_REQUIRE(listed.has_value());
+    BOOST_TEST(listed->size() == 20u);
+    std::vector<std::string> want = keys;
+    std::sort(want.begin(), want.end());
+    std::vector<std::string> got = *listed;
+    std::sort(got.begin(), got.end());
+    BOOST_TEST(got == want, boost::test_tools::per_element());
+
+    std::vector<std::string> ask = keys;
+    ask.push_back("rt:{abc}missing");
+    auto loaded = co_await store.load_many(ask);
+    BOOST_TEST_REQUIRE(loaded.has_value());
+    BOOST_TEST_REQUIRE(loaded->size() == 21u);
+    for (int i = 0; i < 20; ++i) {
+      BOOST_TEST_REQUIRE((*loaded)[i].has_value());
+      BOOST_TEST((*loaded)[i]->value == "v" + std::to_string(i));
+      BOOST_TEST((*loaded)[i]->version == 1u);
+    }
+    BOOST_TEST(((*loaded)[20].error() == error::not_found));
+
+    // erase_bound checks the binding in the script that erases.
+    auto wrong = co_await store.erase_bound(keys[0], other);
+    BOOST_TEST_REQUIRE(wrong.has_value());
+    BOOST_TEST(!*wrong);
+    BOOST_TEST((co_await store.load(keys[0])).has_value());
+    auto right = co_await store.erase_bound(keys[0], index);
+    BOOST_TEST_REQUIRE(right.has_value());
+    BOOST_TEST(*right);
+    BOOST_TEST((co_await store.load(keys[0])).error() == error::not_found);
+    auto rest = co_await store.erase_user(index);
+    BOOST_TEST_REQUIRE(rest.has_value());
+    BOOST_TEST(rest->size() == 19u);
+    conn->cancel();
+  });
+}
+
 // A probe of a primary that is slow to answer (without fail_fast_when_down, a Redis that is
 // down takes up to the request timeout) holds up no request. Here Redis is back but blocked by
 // DEBUG SLEEP: the create that starts the probe, and one made while it runs, go to memory at
