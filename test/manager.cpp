@@ -771,10 +771,11 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(destroying_by_key_checks_the_key_and_the_user, Sta
   session a = login(f, "alice");
   session b = login(f, "bob");
   const std::string index = f.mgr->user_index("alice");
+  const std::string p = f.mgr->get_options().key_prefix;
   for (const std::string& bad :
-       {index, std::string("test:"), std::string("other-app:config"), a.id(),
-        "test:{abc}" + std::string(42, 'A'), "test:{a.c}" + std::string(43, 'A'),
-        "prod:" + a.storage_key().substr(5), a.storage_key() + "x"}) {
+       {index, p, std::string("other-app:config"), a.id(), p + "{abc}" + std::string(42, 'A'),
+        p + "{a.c}" + std::string(43, 'A'), "prod:" + a.storage_key().substr(p.size()),
+        a.storage_key() + "x"}) {
     auto r = destroy_key(f, bad);
     BOOST_TEST((!r && r.error() == error::invalid_argument), bad);
   }
@@ -805,13 +806,13 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(user_index_names_are_keyed, Stack, stacks) {
   const std::string keyed = f.mgr->user_index("ada@example.com");
   // The archetype cipher has no key: it keeps the unkeyed hash.
   if constexpr (std::is_same_v<typename Stack::manager_type::cipher_type, aes_gcm_cipher>)
-    BOOST_TEST(keyed != user_index_key("test:", "ada@example.com"));
+    BOOST_TEST(keyed != user_index_key(f.mgr->get_options().key_prefix, "ada@example.com"));
   BOOST_TEST(keyed.find("ada") == std::string::npos);
   session a = login(f, "ada@example.com");
   BOOST_TEST(a.storage_key().find("{" + f.mgr->user_tag("ada@example.com") + "}") !=
              std::string::npos);
   // Sessions bound before keyed hashes (under the unkeyed index) are still revoked.
-  const std::string legacy_index = user_index_key("test:", "ada@example.com");
+  const std::string legacy_index = user_index_key(f.mgr->get_options().key_prefix, "ada@example.com");
   f.run([&]() -> awaitable<void> {
     session old = f.mgr->new_session();
     auto r = co_await f.store.insert(old.storage_key(), store_write{"sealed", 1h, legacy_index});
