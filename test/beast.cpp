@@ -698,6 +698,45 @@ BOOST_AUTO_TEST_CASE(store_down_answers_503) {
   BOOST_TEST(res.count(bhttp::field::set_cookie) == 0u);
 }
 
+// A login whose rotation failed (the store timed out) must not be stored under the old id:
+// the glue's save is refused, so an id planted before the login does not become the user's.
+BOOST_AUTO_TEST_CASE(a_failed_login_rotation_stores_no_login) {
+  manager_fixture<switchable_stack> f;
+  const request first = make_request();
+  session s = load(f, first);
+  s.set("cart", 1);
+  response res0{bhttp::status::ok, 11};
+  BOOST_TEST_REQUIRE(!apply(f, s, res0));
+  const std::string planted = set_value(res0);  // the id an attacker got a victim to use
+
+  using empty_response = bhttp::response<bhttp::empty_body>;
+  const request req = make_request(with_cookie(planted));
+  bool skip = false;
+  const auto login = [&](const request&, session& x) -> awaitable<empty_response> {
+    f.mgr->bind_user(x, "victim");
+    f.store.set_down(true);  // a transient failure, during the rotation only
+    auto [ec] = co_await f.mgr->async_rotate(x, tuple_token);
+    f.store.set_down(false);
+    BOOST_TEST(ec == error::store_unavailable);
+    if (skip) x.skip_save();  // the handler's way to say "store nothing"
+    co_return empty_response{bhttp::status::unauthorized, 11};
+  };
+  auto visit = [&] {
+    return f.run([&]() -> awaitable<empty_response> {
+      co_return co_await http::with_session(*f.mgr, req, login);
+    });
+  };
+  empty_response res = visit();
+  BOOST_TEST(res.result() == bhttp::status::internal_server_error);  // rotation_required
+  BOOST_TEST(res.count(bhttp::field::set_cookie) == 0u);
+  BOOST_TEST(load(f, make_request(with_cookie(planted))).user().empty());
+  skip = true;
+  res = visit();
+  BOOST_TEST(res.result() == bhttp::status::unauthorized);  // the handler's own answer
+  BOOST_TEST(res.count(bhttp::field::set_cookie) == 0u);
+  BOOST_TEST(load(f, make_request(with_cookie(planted))).user().empty());
+}
+
 BOOST_AUTO_TEST_CASE(logout_through_the_handler) {
   fixture f;
   const std::string id = start_session(f);
