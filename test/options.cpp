@@ -1,9 +1,12 @@
 // options: defaults validate, from_env parses every variable, and bad values name the variable.
+#include <websession/http/cookie.hpp>
 #include <websession/options.hpp>
 
 #include <boost/test/unit_test.hpp>
 
 #include <map>
+#include <optional>
+#include <vector>
 
 using namespace websession;
 using namespace std::chrono_literals;
@@ -25,6 +28,26 @@ std::string env_error(std::map<std::string, std::string> vars) {
     return e.what();
   }
   return "";
+}
+
+std::string validate_error(const options& o) {
+  try {
+    o.validate();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool set_cookie_throws(const cookie_options& c) {
+  try {
+    (void)http::make_set_cookie(c, "v", std::chrono::seconds(60));
+    (void)http::make_set_cookie(c, "v", std::nullopt);
+    (void)http::make_delete_cookie(c);
+  } catch (const std::invalid_argument&) {
+    return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -102,6 +125,82 @@ BOOST_AUTO_TEST_CASE(inconsistent_options_are_refused) {
                   .empty());
   BOOST_TEST(!env_error({{"WEBSESSION_COOKIE_DOMAIN", "example.com"}}).empty());
   BOOST_TEST(!env_error({{"WEBSESSION_IDLE_TIMEOUT", "0"}}).empty());
+}
+
+// Every cookie setting make_set_cookie refuses is refused by validate() at construction, with a
+// message naming the problem (before, these validated and then made every response a 500).
+BOOST_AUTO_TEST_CASE(cookie_settings_make_set_cookie_refuses_are_refused) {
+  struct bad_case {
+    const char* what;     // expected in the message
+    cookie_options c;
+  };
+  auto with = [](auto change) {
+    cookie_options c;
+    c.name = "sid";
+    change(c);
+    return c;
+  };
+  const std::vector<bad_case> bad = {
+      {"__Host-", with([](cookie_options& c) { c.name = "__host-sid"; c.secure = false; })},
+      {"__Host-", with([](cookie_options& c) { c.name = "__HOST-sid"; c.path = "/app"; })},
+      {"__Host-", with([](cookie_options& c) { c.name = "__Host-sid"; c.path.clear(); })},
+      {"__Host-", with([](cookie_options& c) { c.name = "__hOsT-sid"; c.domain = "example.com"; })},
+      {"__Secure-", with([](cookie_options& c) { c.name = "__secure-sid"; c.secure = false; })},
+      {"__Secure-", with([](cookie_options& c) { c.name = "__SECURE-sid"; c.secure = false; })},
+      {"cookie.name", with([](cookie_options& c) { c.name = ""; })},
+      {"cookie.name", with([](cookie_options& c) { c.name = "my session"; })},
+      {"cookie.name", with([](cookie_options& c) { c.name = "a;b"; })},
+      {"cookie.name", with([](cookie_options& c) { c.name = "a=b"; })},
+      {"cookie.name", with([](cookie_options& c) { c.name = "a\tb"; })},
+      {"cookie.name", with([](cookie_options& c) { c.name = "caf\xc3\xa9"; })},
+      {"cookie.name", with([](cookie_options& c) { c.name = "a(b)"; })},
+      {"cookie.path", with([](cookie_options& c) { c.path = "app"; })},
+      {"cookie.path", with([](cookie_options& c) { c.path = "/a;b"; })},
+      {"cookie.path", with([](cookie_options& c) { c.path = "/a\nb"; })},
+      {"cookie.path", with([](cookie_options& c) { c.path = "/a\x7f"; })},
+      {"cookie.path", with([](cookie_options& c) { c.path = "/caf\xc3\xa9"; })},
+      {"cookie.domain", with([](cookie_options& c) { c.domain = "exa mple.com"; })},
+      {"cookie.domain", with([](cookie_options& c) { c.domain = "example.com;x"; })},
+      {"cookie.domain", with([](cookie_options& c) { c.domain = "example.com/"; })},
+      {"cookie.domain", with([](cookie_options& c) { c.domain = "ex\xc3\xa9.com"; })},
+      {"cookie.domain", with([](cookie_options& c) { c.domain = std::string(254, 'a'); })},
+  };
+  for (const bad_case& b : bad) {
+    options o;
+    o.cookie = b.c;
+    const std::string what = validate_error(o);
+    BOOST_TEST(what.find(b.what) != std::string::npos,
+               "name=" << b.c.name << " path=" << b.c.path << " domain=" << b.c.domain
+                       << " -> \"" << what << "\"");
+    BOOST_TEST(set_cookie_throws(b.c), "make_set_cookie accepts name=" << b.c.name);
+  }
+}
+
+// Property: every combination validate() accepts, make_set_cookie and make_delete_cookie accept.
+BOOST_AUTO_TEST_CASE(whatever_validates_makes_a_set_cookie) {
+  const std::vector<std::string> names = {"sid", "__Host-sid", "__host-sid", "__Secure-sid",
+                                          "__SECURE-sid", "a b", "a;b", "", "!#$%&'*+-.^_`|~"};
+  const std::vector<std::string> paths = {"/", "", "/app", "app", "/a;b", "/a\x01"};
+  const std::vector<std::string> domains = {"", "example.com", "ex ample.com", "a.b-c.d"};
+  const same_site sites[] = {same_site::strict, same_site::lax, same_site::none};
+  int accepted = 0;
+  for (const auto& n : names)
+    for (const auto& p : paths)
+      for (const auto& d : domains)
+        for (bool secure : {false, true})
+          for (same_site ss : sites) {
+            options o;
+            o.cookie.name = n;
+            o.cookie.path = p;
+            o.cookie.domain = d;
+            o.cookie.secure = secure;
+            o.cookie.same_site = ss;
+            if (!validate_error(o).empty()) continue;
+            ++accepted;
+            BOOST_TEST(!set_cookie_throws(o.cookie),
+                       "validated but refused: " << n << " " << p << " " << d << " " << secure);
+          }
+  BOOST_TEST(accepted > 50);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

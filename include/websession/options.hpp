@@ -2,6 +2,7 @@
 // can tune timeouts and cookie settings without recompiling.
 #pragma once
 
+#include <websession/detail/cookie_syntax.hpp>
 #include <websession/detail/env.hpp>
 
 #include <chrono>
@@ -24,6 +25,40 @@ struct cookie_options {
   bool secure = true;
   bool http_only = true;
   websession::same_site same_site = same_site::lax;
+
+  /// Whether the cookie carries the Secure attribute: `secure`, or SameSite=None (which browsers
+  /// only accept with Secure).
+  bool effective_secure() const noexcept { return secure || same_site == same_site::none; }
+
+  /// The rules every Set-Cookie of these options must follow; make_set_cookie applies exactly
+  /// these, so options that pass never fail per request. Throws std::invalid_argument naming the
+  /// field if `name` is not a non-empty RFC 7230 token, `path` is neither empty nor a '/'-led
+  /// string without CTLs, non-ASCII or ';', `domain` is neither empty nor an ASCII host name of
+  /// at most 253 characters, a `__Host-` name (any letter case, as browsers match it) lacks
+  /// Secure, Path=/ or has a domain, or a `__Secure-` name (any case) lacks Secure.
+  void validate() const {
+    if (name.empty() || !detail::all_of(name, detail::token_chars))
+      throw std::invalid_argument(
+          "websession options: cookie.name must be a non-empty RFC 7230 token (letters, digits "
+          "and !#$%&'*+-.^_`|~; no spaces, separators, control or non-ASCII bytes)");
+    if (!path.empty() && !detail::valid_cookie_path(path))
+      throw std::invalid_argument(
+          "websession options: cookie.path must be empty or start with '/' and hold no ';', "
+          "control or non-ASCII bytes");
+    if (!domain.empty() && !detail::valid_cookie_domain(domain))
+      throw std::invalid_argument(
+          "websession options: cookie.domain must be empty or an ASCII host name (letters, "
+          "digits, '-' and '.'; at most 253 characters; IDNs in punycode)");
+    const bool sec = effective_secure();
+    if (detail::starts_with_icase(name, "__host-") && (!sec || path != "/" || !domain.empty()))
+      throw std::invalid_argument(
+          "websession options: a __Host- cookie.name (prefix in any letter case) needs "
+          "cookie.secure, cookie.path \"/\" and no cookie.domain");
+    if (detail::starts_with_icase(name, "__secure-") && !sec)
+      throw std::invalid_argument(
+          "websession options: a __Secure- cookie.name (prefix in any letter case) needs "
+          "cookie.secure");
+  }
 };
 
 /// Options of basic_session_manager. Every field has a safe default.
@@ -75,16 +110,11 @@ struct options {
       throw std::invalid_argument("websession options: max_value_bytes must be positive");
     if (max_update_attempts == 0)
       throw std::invalid_argument("websession options: max_update_attempts must be positive");
-    if (cookie.name.empty())
-      throw std::invalid_argument("websession options: cookie.name must not be empty");
+    // Stricter than what make_set_cookie needs (it writes Secure itself for SameSite=None),
+    // so a deployment states Secure explicitly.
     if (cookie.same_site == same_site::none && !cookie.secure)
       throw std::invalid_argument("websession options: SameSite=None requires cookie.secure");
-    if (cookie.name.starts_with("__Host-") &&
-        (!cookie.secure || cookie.path != "/" || !cookie.domain.empty()))
-      throw std::invalid_argument(
-          "websession options: a __Host- cookie needs secure, path \"/\" and no domain");
-    if (cookie.name.starts_with("__Secure-") && !cookie.secure)
-      throw std::invalid_argument("websession options: a __Secure- cookie needs secure");
+    cookie.validate();
   }
 
   /// The defaults overridden by WEBSESSION_* variables (table above), validated. Throws
