@@ -203,4 +203,60 @@ BOOST_AUTO_TEST_CASE(whatever_validates_makes_a_set_cookie) {
   BOOST_TEST(accepted > 50);
 }
 
+// Durations are bounded (400 days, the browsers' cookie cap), so `now + d` in the nanosecond
+// time_point of system_clock stays far from overflow.
+BOOST_AUTO_TEST_CASE(durations_are_bounded) {
+  const auto limit = std::chrono::milliseconds(std::chrono::hours(24 * 400));
+  BOOST_TEST(options::max_duration.count() == limit.count());
+  {
+    options o;
+    o.idle_timeout = o.absolute_timeout = o.touch_interval = limit;
+    BOOST_TEST(validate_error(o).empty(), validate_error(o));
+  }
+  using ms = std::chrono::milliseconds;
+  for (const ms too_long : {limit + ms(1), ms(std::chrono::hours(24 * 99999)), ms::max()}) {
+    options o;
+    o.idle_timeout = too_long;
+    BOOST_TEST(validate_error(o).find("idle_timeout") != std::string::npos, validate_error(o));
+    BOOST_TEST(validate_error(o).find("400 days") != std::string::npos, validate_error(o));
+    o = options{};
+    o.absolute_timeout = too_long;
+    BOOST_TEST(validate_error(o).find("absolute_timeout") != std::string::npos, validate_error(o));
+    o = options{};
+    o.touch_interval = too_long;
+    BOOST_TEST(validate_error(o).find("touch_interval must be between 0 and 400 days") !=
+                   std::string::npos,
+               validate_error(o));
+  }
+  options o;
+  o.absolute_timeout = ms::min();
+  BOOST_TEST(validate_error(o).find("absolute_timeout") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(env_durations_are_bounded) {
+  for (const char* v : {"99999d", "401d", "9601h", "34560001s", "34560000001ms",
+                        "9223372036854775807ms", "9223372036854775808ms", "9223372036854776s",
+                        "106751991167301d", "18446744073709551615", "18446744073709551616"}) {
+    for (const char* name : {"WEBSESSION_IDLE_TIMEOUT", "WEBSESSION_ABSOLUTE_TIMEOUT",
+                             "WEBSESSION_TOUCH_INTERVAL"}) {
+      const std::string what = env_error({{name, v}});
+      BOOST_TEST(what.find(name) != std::string::npos, name << "=" << v << " -> " << what);
+    }
+  }
+  options o = options::from_env(fake_env({{"WEBSESSION_IDLE_TIMEOUT", "400d"},
+                                          {"WEBSESSION_ABSOLUTE_TIMEOUT", "9600h"}}));
+  BOOST_TEST(o.idle_timeout.count() == 400LL * 86400 * 1000);
+  BOOST_TEST(o.absolute_timeout.count() == 400LL * 86400 * 1000);
+}
+
+// A field of a finer duration type than milliseconds must not wrap when it is read.
+BOOST_AUTO_TEST_CASE(env_duration_does_not_wrap_finer_types) {
+  std::chrono::nanoseconds ns{5};
+  BOOST_CHECK_THROW(detail::env_duration(fake_env({{"X", "106751d"}}), "X", ns),
+                    std::invalid_argument);
+  BOOST_TEST(ns.count() == 5);
+  detail::env_duration(fake_env({{"X", "400d"}}), "X", ns);
+  BOOST_TEST(ns.count() == 400LL * 86400 * 1000'000'000);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -14,6 +14,24 @@ namespace websession {
 
 enum class same_site { strict, lax, none };
 
+namespace detail {
+
+/// Throws std::invalid_argument naming `field` unless 0 < d <= max_option_duration (400 days),
+/// or 0 <= d <= max_option_duration when `zero_allowed`. Compares in d's own type, so no
+/// value of d can overflow the check. Apply it to every duration field in options::validate().
+template <class Rep, class Period>
+void check_duration_option(const char* field, std::chrono::duration<Rep, Period> d,
+                           bool zero_allowed = false) {
+  using dur = std::chrono::duration<Rep, Period>;
+  const dur max = std::chrono::duration_cast<dur>(max_option_duration);
+  if (d < dur::zero() || (!zero_allowed && d == dur::zero()) || d > max)
+    throw std::invalid_argument(std::string("websession options: ") + field + " must be " +
+                                (zero_allowed ? "between 0 and" : "positive and at most") +
+                                " 400 days");
+}
+
+}  // namespace detail
+
 /// How the session cookie is written (used by the HTTP glue).
 struct cookie_options {
   /// The `__Host-` prefix makes browsers insist on Secure, Path=/ and no Domain, so a sibling
@@ -64,7 +82,8 @@ struct cookie_options {
 /// Options of basic_session_manager. Every field has a safe default.
 ///
 /// Environment variables read by from_env() (durations: 1500ms, 30s, 15m, 8h, 2d or bare
-/// seconds; sizes: 4096, 64k, 16M; booleans: true/false/1/0/yes/no/on/off):
+/// seconds, each at most 400d, options::max_duration; sizes: 4096, 64k, 16M; booleans:
+/// true/false/1/0/yes/no/on/off):
 ///
 /// | variable                          | field                 | default        |
 /// |-----------------------------------|-----------------------|----------------|
@@ -97,13 +116,16 @@ struct options {
   unsigned max_update_attempts = 64;
   cookie_options cookie;
 
+  /// The longest value of any duration option (400 days, the browsers' cap on a cookie's
+  /// lifetime); validate() and from_env() refuse longer ones.
+  static constexpr std::chrono::milliseconds max_duration = detail::max_option_duration;
+
   /// Throws std::invalid_argument naming the field if the options cannot work together.
   void validate() const {
-    if (idle_timeout <= std::chrono::milliseconds::zero())
-      throw std::invalid_argument("websession options: idle_timeout must be positive");
-    if (absolute_timeout <= std::chrono::milliseconds::zero())
-      throw std::invalid_argument("websession options: absolute_timeout must be positive");
-    if (touch_interval < std::chrono::milliseconds::zero() || touch_interval > idle_timeout)
+    detail::check_duration_option("idle_timeout", idle_timeout);
+    detail::check_duration_option("absolute_timeout", absolute_timeout);
+    detail::check_duration_option("touch_interval", touch_interval, /*zero_allowed=*/true);
+    if (touch_interval > idle_timeout)
       throw std::invalid_argument(
           "websession options: touch_interval must be between 0 and idle_timeout");
     if (max_value_bytes == 0)
