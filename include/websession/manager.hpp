@@ -389,7 +389,7 @@ class basic_session_manager {
     meta.last_seen = now;
     meta.idle_deadline = std::min(now + opts_.idle_timeout, meta.absolute_deadline);
     std::string plain;
-    ser_.serialize(meta, data, plain);
+    if (auto ec = ser_.serialize(meta, data, plain)) return ec;
     if (plain.size() > opts_.max_value_bytes) return error::too_large;
     return cipher_.seal(plain, key, sealed);
   }
