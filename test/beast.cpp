@@ -467,6 +467,25 @@ BOOST_AUTO_TEST_CASE(expired_session_gives_a_fresh_session) {
   BOOST_TEST(f.mgr->stats().expired == 1u);
 }
 
+// cookie.persistent=false: the glue sends a browser-session cookie, and the server-side
+// deadlines still end the session.
+BOOST_AUTO_TEST_CASE(browser_session_cookie_when_not_persistent) {
+  options o = test_options();
+  o.cookie.persistent = false;
+  fixture f(o);
+  response res = round_trip(f, make_request(), [](session& s) { s.set("n", 1); });
+  const std::vector<std::string> sc = set_cookies(res);
+  BOOST_TEST_REQUIRE(sc.size() == 1u);
+  BOOST_TEST(sc[0].find("Max-Age") == std::string::npos, sc[0]);
+  BOOST_TEST(sc[0].find("Expires") == std::string::npos, sc[0]);
+  BOOST_TEST(sc[0].ends_with("; Path=/; Secure; HttpOnly; SameSite=Lax"), sc[0]);
+  const std::string id = set_value(res);
+  f.clock.advance(20min);
+  BOOST_TEST(load(f, make_request(with_cookie(id))).id() == id);
+  f.clock.advance(31min);  // idle timeout is 30 min
+  BOOST_TEST(load(f, make_request(with_cookie(id))).is_new());
+}
+
 BOOST_AUTO_TEST_CASE(rotation_sends_the_new_id) {
   fixture f;
   const std::string id = start_session(f);

@@ -79,7 +79,11 @@ BOOST_AUTO_TEST_CASE(from_env_reads_every_variable) {
       {"WEBSESSION_COOKIE_SECURE", "true"},
       {"WEBSESSION_COOKIE_HTTP_ONLY", "off"},
       {"WEBSESSION_COOKIE_SAMESITE", "strict"},
+      {"WEBSESSION_COOKIE_PERSISTENT", "false"},
   }));
+  BOOST_TEST(!o.cookie.persistent);
+  BOOST_TEST(options{}.cookie.persistent);
+  BOOST_TEST(options::from_env(fake_env({{"WEBSESSION_COOKIE_PERSISTENT", "yes"}})).cookie.persistent);
   BOOST_TEST(o.idle_timeout.count() == 15 * 60 * 1000);
   BOOST_TEST(o.absolute_timeout.count() == 2 * 86400 * 1000);
   BOOST_TEST(o.touch_interval.count() == 1500);
@@ -107,6 +111,7 @@ BOOST_AUTO_TEST_CASE(bad_values_name_the_variable) {
       {"WEBSESSION_MAX_VALUE_BYTES", "lots"},
       {"WEBSESSION_MAX_UPDATE_ATTEMPTS", "99999999999"},
       {"WEBSESSION_COOKIE_SECURE", "maybe"},
+      {"WEBSESSION_COOKIE_PERSISTENT", "session"},
       {"WEBSESSION_COOKIE_SAMESITE", "sometimes"},
   };
   for (auto& [name, value] : bad) {

@@ -43,6 +43,11 @@ struct cookie_options {
   bool secure = true;
   bool http_only = true;
   websession::same_site same_site = same_site::lax;
+  /// true: the cookie carries Max-Age and Expires (up to the absolute deadline, at most 400
+  /// days), so it survives a browser restart. false: neither is written, so the browser drops
+  /// the cookie when its session ends; the server-side idle and absolute deadlines apply either
+  /// way. The deletion cookie always has Max-Age=0.
+  bool persistent = true;
 
   /// Whether the cookie carries the Secure attribute: `secure`, or SameSite=None (which browsers
   /// only accept with Secure).
@@ -99,6 +104,7 @@ struct cookie_options {
 /// | WEBSESSION_COOKIE_SECURE          | cookie.secure         | true           |
 /// | WEBSESSION_COOKIE_HTTP_ONLY       | cookie.http_only      | true           |
 /// | WEBSESSION_COOKIE_SAMESITE        | cookie.same_site      | lax            |
+/// | WEBSESSION_COOKIE_PERSISTENT      | cookie.persistent     | true           |
 struct options {
   /// A session not used for this long expires (sliding).
   std::chrono::milliseconds idle_timeout = std::chrono::minutes(30);
@@ -154,6 +160,7 @@ struct options {
     detail::env_string(env, "WEBSESSION_COOKIE_DOMAIN", o.cookie.domain);
     detail::env_bool(env, "WEBSESSION_COOKIE_SECURE", o.cookie.secure);
     detail::env_bool(env, "WEBSESSION_COOKIE_HTTP_ONLY", o.cookie.http_only);
+    detail::env_bool(env, "WEBSESSION_COOKIE_PERSISTENT", o.cookie.persistent);
     if (auto v = detail::env_value(env, "WEBSESSION_COOKIE_SAMESITE")) {
       if (*v == "strict" || *v == "Strict") o.cookie.same_site = same_site::strict;
       else if (*v == "lax" || *v == "Lax") o.cookie.same_site = same_site::lax;

@@ -270,7 +270,7 @@ auto async_load_session(
 /// - otherwise async_save (which writes only what is new, dirty or due for a touch); then a
 ///   cookie with the session id when the id is new (first save, rotation) or the save wrote
 ///   something (a touch refreshes Max-Age). Max-Age runs to the absolute deadline, Expires is
-///   the manager's clock plus Max-Age.
+///   the manager's clock plus Max-Age; neither is sent when cookie.persistent is false.
 ///
 /// Whenever a session Set-Cookie (including the deletion cookie) is added, `Cache-Control:
 /// private, no-store` is set too, unless `res` already has a Cache-Control field (the handler's

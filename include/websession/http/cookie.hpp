@@ -204,10 +204,10 @@ inline std::string format_http_date(time_point t) {
 
 /// A Set-Cookie header value for cookie `o.name` holding `value`:
 /// `name=value; Path=..; Domain=..; Max-Age=N; Expires=<IMF-fixdate>; Secure; HttpOnly;
-/// SameSite=..`. Path and Domain are written when non-empty. Without `max_age` the cookie is a
-/// browser-session cookie (no Max-Age, no Expires); with it, Max-Age is max_age clamped to
-/// [0, 400 days] (browsers cap it there anyway) and Expires is `now` plus that, for clients that
-/// predate Max-Age. SameSite=None always writes Secure, which browsers require with it.
+/// SameSite=..`. Path and Domain are written when non-empty. Without `max_age`, or when
+/// `o.persistent` is false, the cookie is a browser-session cookie (no Max-Age, no Expires);
+/// otherwise Max-Age is max_age clamped to [0, 400 days] (browsers cap it there anyway) and
+/// Expires is `now` plus that, for clients that predate Max-Age. SameSite=None always writes Secure, which browsers require with it.
 ///
 /// Throws std::invalid_argument if the name is not a token, `value` holds a byte outside
 /// cookie-octet (it is never quoted or escaped here), the path does not start with '/' or holds a
@@ -219,7 +219,7 @@ inline std::string make_set_cookie(const cookie_options& o, std::string_view val
                                    time_point now = std::chrono::system_clock::now()) {
   std::string out;
   const bool secure = detail::start_set_cookie(o, value, out);
-  if (max_age) {
+  if (max_age && o.persistent) {
     const std::chrono::seconds age =
         std::clamp(*max_age, std::chrono::seconds::zero(), detail::max_cookie_age);
     out.append("; Max-Age=").append(std::to_string(age.count()));
