@@ -193,9 +193,25 @@ BOOST_AUTO_TEST_CASE(unloadable_sessions_are_refused_on_save) {
     std::string bytes = "old";
     const boost::system::error_code ec = save(b.m, b.d, bytes);
     BOOST_TEST(ec == error::invalid_data, b.what << ": " << ec.message());
+    BOOST_TEST(bytes.empty(), b.what);  // nothing half-written (and the old bytes wiped)
     // It really was unloadable: what an unchecked encoder writes is refused on load.
     BOOST_TEST(decode(unchecked_encoding(b.m, b.d)) == error::malformed, b.what);
   }
+}
+
+// `out` is replaced whatever it held, and growing it (copy, wipe, swap) keeps every byte.
+BOOST_AUTO_TEST_CASE(output_buffer_is_replaced) {
+  boost::json::object d;
+  for (int i = 0; i < 300; ++i) d["k" + std::to_string(i)] = std::string(50, 'a' + i % 26);
+  std::string fresh;
+  BOOST_TEST_REQUIRE(!save(sample_meta(), d, fresh));
+  std::string reused(100000, 'z');
+  BOOST_TEST_REQUIRE(!save(sample_meta(), d, reused));
+  BOOST_TEST(reused == fresh);
+  std::string small = "x";
+  small.shrink_to_fit();
+  BOOST_TEST_REQUIRE(!save(sample_meta(), d, small));
+  BOOST_TEST(small == fresh);
 }
 
 BOOST_AUTO_TEST_CASE(depth_at_the_limit_round_trips) {
