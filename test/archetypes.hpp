@@ -44,10 +44,19 @@ struct archetype_serializer {
       out += static_cast<char>(nibble(in[i]) * 16 + nibble(in[i + 1]));
     return true;
   }
-  void serialize(const session_metadata& m, const boost::json::object& d, std::string& out) const {
+  // Accepts exactly what deserialize accepts back, the simplest way: by trying to read it.
+  boost::system::error_code serialize(const session_metadata& m, const boost::json::object& d,
+                                      std::string& out) const {
     boost::json::array a{ms(m.created), ms(m.last_seen), ms(m.idle_deadline),
                          ms(m.absolute_deadline), m.user, hex(m.csrf_secret), m.fingerprint, d};
     out = boost::json::serialize(a);
+    session_metadata m2;
+    boost::json::object d2;
+    if (deserialize(out, m2, d2)) {
+      out.clear();
+      return error::invalid_data;
+    }
+    return {};
   }
   boost::system::error_code deserialize(std::string_view in, session_metadata& m,
                                         boost::json::object& d) const {

@@ -471,6 +471,25 @@ BOOST_AUTO_TEST_CASE(expired_session_gives_a_fresh_session) {
   BOOST_TEST(f.mgr->stats().expired == 1u);
 }
 
+// cookie.persistent=false: the glue sends a browser-session cookie, and the server-side
+// deadlines still end the session.
+BOOST_AUTO_TEST_CASE(browser_session_cookie_when_not_persistent) {
+  options o = test_options();
+  o.cookie.persistent = false;
+  fixture f(o);
+  response res = round_trip(f, make_request(), [](session& s) { s.set("n", 1); });
+  const std::vector<std::string> sc = set_cookies(res);
+  BOOST_TEST_REQUIRE(sc.size() == 1u);
+  BOOST_TEST(sc[0].find("Max-Age") == std::string::npos, sc[0]);
+  BOOST_TEST(sc[0].find("Expires") == std::string::npos, sc[0]);
+  BOOST_TEST(sc[0].ends_with("; Path=/; Secure; HttpOnly; SameSite=Lax"), sc[0]);
+  const std::string id = set_value(res);
+  f.clock.advance(20min);
+  BOOST_TEST(load(f, make_request(with_cookie(id))).id() == id);
+  f.clock.advance(31min);  // idle timeout is 30 min
+  BOOST_TEST(load(f, make_request(with_cookie(id))).is_new());
+}
+
 BOOST_AUTO_TEST_CASE(rotation_sends_the_new_id) {
   fixture f;
   const std::string id = start_session(f);
@@ -515,6 +534,42 @@ BOOST_AUTO_TEST_CASE(handler_set_cookies_are_kept) {
   BOOST_TEST(!apply(f, s, with_other));
   BOOST_TEST(set_cookies(with_other).size() == 2u);
   BOOST_TEST(set_cookies(with_other)[0] == "theme=dark");
+}
+
+// A response that sets (or deletes) the session cookie must not be kept by a shared cache, or
+// another user could be served the cookie; a handler's own Cache-Control is left alone.
+BOOST_AUTO_TEST_CASE(session_cookie_responses_are_not_cached) {
+  fixture f;
+  response first = round_trip(f, make_request(), [](session& s) { s.set("n", 1); });
+  BOOST_TEST_REQUIRE(set_cookies(first).size() == 1u);
+  BOOST_TEST(first[bhttp::field::cache_control] == "private, no-store");
+  const std::string id = set_value(first);
+
+  // No Set-Cookie: no Cache-Control either (the handler decides about caching).
+  response plain = round_trip(f, make_request(with_cookie(id)), [](session&) {});
+  BOOST_TEST(set_cookies(plain).empty());
+  BOOST_TEST(plain.count(bhttp::field::cache_control) == 0u);
+
+  // The handler's own Cache-Control is kept, not doubled.
+  session s = load(f, make_request(with_cookie(id)));
+  s.set("n", 2);
+  response own{bhttp::status::ok, 11};
+  own.set(bhttp::field::cache_control, "no-cache");
+  BOOST_TEST(!apply(f, s, own));
+  BOOST_TEST(set_cookies(own).size() == 1u);
+  BOOST_TEST(own.count(bhttp::field::cache_control) == 1u);
+  BOOST_TEST(own[bhttp::field::cache_control] == "no-cache");
+
+  // The deletion cookie of a logout too.
+  session d = load(f, make_request(with_cookie(id)));
+  f.run([&]() -> awaitable<void> {
+    auto [ec] = co_await f.mgr->async_destroy(d, tuple_token);
+    BOOST_TEST_REQUIRE(!ec, ec.message());
+  });
+  response gone{bhttp::status::ok, 11};
+  BOOST_TEST(!apply(f, d, gone));
+  BOOST_TEST(set_cookies(gone).size() == 1u);
+  BOOST_TEST(gone[bhttp::field::cache_control] == "private, no-store");
 }
 
 BOOST_AUTO_TEST_CASE(default_constructed_session_is_refused) {

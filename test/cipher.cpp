@@ -180,6 +180,42 @@ BOOST_AUTO_TEST_CASE(rotation) {
   BOOST_TEST(open_ec(c, by_old) == tampered);
 }
 
+// Seals are counted per key of the ring (for the 2^32 random-nonce limit); opens are not.
+BOOST_AUTO_TEST_CASE(seals_are_counted_per_key) {
+  const aes_gcm_cipher a(std::vector<aes_gcm_cipher::key_secret>{{8, secret_new}, {7, secret_old}});
+  BOOST_TEST(a.seal_count() == 0u);
+  std::string last;
+  for (int i = 0; i < 5; ++i) last = seal(a, "value " + std::to_string(i));
+  BOOST_TEST(a.seal_count() == 5u);
+  BOOST_TEST(a.seal_count(8).value_or(99) == 5u);
+  BOOST_TEST(a.seal_count(7).value_or(99) == 0u);
+  BOOST_TEST(!a.seal_count(9).has_value());
+  BOOST_TEST(open(a, last) == "value 4");
+  BOOST_TEST(a.seal_count() == 5u);  // opening draws no nonce
+
+  // Copies share the keyring and its counters; a cipher built anew starts from 0.
+  const aes_gcm_cipher copy = a;
+  seal(copy, "x");
+  BOOST_TEST(a.seal_count() == 6u);
+  const aes_gcm_cipher other(secret_new);
+  BOOST_TEST(other.seal_count() == 0u);
+
+  // A seal whose input views into its output is counted once.
+  std::string buf = "in place";
+  BOOST_TEST_REQUIRE(!a.seal(buf, aad, buf));
+  BOOST_TEST(a.seal_count() == 7u);
+
+  // Concurrent seals are all counted.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      std::string out;
+      for (int i = 0; i < 1000; ++i) (void)a.seal("v", aad, out);
+    });
+  for (std::thread& t : threads) t.join();
+  BOOST_TEST(a.seal_count() == 4007u);
+}
+
 BOOST_AUTO_TEST_CASE(invalid_keyrings_throw) {
   using ring = std::vector<aes_gcm_cipher::key_secret>;
   BOOST_CHECK_THROW(aes_gcm_cipher(std::string_view(secret_old).substr(0, 31)),

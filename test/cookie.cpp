@@ -234,6 +234,21 @@ BOOST_AUTO_TEST_CASE(max_age_is_clamped) {
              "SameSite=Lax");
 }
 
+// persistent=false: a browser-session cookie, whatever max_age the caller passes; deletion still
+// needs Max-Age=0, so make_delete_cookie is unchanged.
+BOOST_AUTO_TEST_CASE(non_persistent_cookie_has_no_max_age_or_expires) {
+  cookie_options o;
+  BOOST_TEST(o.persistent);
+  o.persistent = false;
+  BOOST_TEST(make_set_cookie(o, "abc", 3600s, new_year_2026) ==
+             "__Host-session=abc; Path=/; Secure; HttpOnly; SameSite=Lax");
+  BOOST_TEST(make_set_cookie(o, "abc", std::nullopt, new_year_2026) ==
+             "__Host-session=abc; Path=/; Secure; HttpOnly; SameSite=Lax");
+  BOOST_TEST(make_delete_cookie(o) ==
+             "__Host-session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; "
+             "Secure; HttpOnly; SameSite=Lax");
+}
+
 BOOST_AUTO_TEST_CASE(host_prefix_rules) {
   cookie_options ok;
   BOOST_CHECK_NO_THROW(make_set_cookie(ok, "v", std::nullopt));

@@ -1,9 +1,12 @@
 // options: defaults validate, from_env parses every variable, and bad values name the variable.
+#include <websession/http/cookie.hpp>
 #include <websession/options.hpp>
 
 #include <boost/test/unit_test.hpp>
 
 #include <map>
+#include <optional>
+#include <vector>
 
 using namespace websession;
 using namespace std::chrono_literals;
@@ -25,6 +28,26 @@ std::string env_error(std::map<std::string, std::string> vars) {
     return e.what();
   }
   return "";
+}
+
+std::string validate_error(const options& o) {
+  try {
+    o.validate();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool set_cookie_throws(const cookie_options& c) {
+  try {
+    (void)http::make_set_cookie(c, "v", std::chrono::seconds(60));
+    (void)http::make_set_cookie(c, "v", std::nullopt);
+    (void)http::make_delete_cookie(c);
+  } catch (const std::invalid_argument&) {
+    return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -56,7 +79,17 @@ BOOST_AUTO_TEST_CASE(from_env_reads_every_variable) {
       {"WEBSESSION_COOKIE_SECURE", "true"},
       {"WEBSESSION_COOKIE_HTTP_ONLY", "off"},
       {"WEBSESSION_COOKIE_SAMESITE", "strict"},
+      {"WEBSESSION_COOKIE_PERSISTENT", "false"},
+      {"WEBSESSION_ANONYMOUS_IDLE_TIMEOUT", "2m"},
+      {"WEBSESSION_MAX_SESSIONS_PER_USER", "8"},
   }));
+  BOOST_TEST(o.anonymous_idle_timeout.count() == 2 * 60 * 1000);
+  BOOST_TEST(o.max_sessions_per_user == 8u);
+  BOOST_TEST(options{}.anonymous_idle_timeout.count() == 5 * 60 * 1000);
+  BOOST_TEST(options{}.max_sessions_per_user == 64u);
+  BOOST_TEST(!o.cookie.persistent);
+  BOOST_TEST(options{}.cookie.persistent);
+  BOOST_TEST(options::from_env(fake_env({{"WEBSESSION_COOKIE_PERSISTENT", "yes"}})).cookie.persistent);
   BOOST_TEST(o.idle_timeout.count() == 15 * 60 * 1000);
   BOOST_TEST(o.absolute_timeout.count() == 2 * 86400 * 1000);
   BOOST_TEST(o.touch_interval.count() == 1500);
@@ -81,9 +114,12 @@ BOOST_AUTO_TEST_CASE(bad_values_name_the_variable) {
       {"WEBSESSION_IDLE_TIMEOUT", ""},
       {"WEBSESSION_ABSOLUTE_TIMEOUT", "99999999999999999999h"},
       {"WEBSESSION_TOUCH_INTERVAL", "1.5s"},
+      {"WEBSESSION_ANONYMOUS_IDLE_TIMEOUT", "401d"},
+      {"WEBSESSION_MAX_SESSIONS_PER_USER", "many"},
       {"WEBSESSION_MAX_VALUE_BYTES", "lots"},
       {"WEBSESSION_MAX_UPDATE_ATTEMPTS", "99999999999"},
       {"WEBSESSION_COOKIE_SECURE", "maybe"},
+      {"WEBSESSION_COOKIE_PERSISTENT", "session"},
       {"WEBSESSION_COOKIE_SAMESITE", "sometimes"},
   };
   for (auto& [name, value] : bad) {
@@ -102,6 +138,142 @@ BOOST_AUTO_TEST_CASE(inconsistent_options_are_refused) {
                   .empty());
   BOOST_TEST(!env_error({{"WEBSESSION_COOKIE_DOMAIN", "example.com"}}).empty());
   BOOST_TEST(!env_error({{"WEBSESSION_IDLE_TIMEOUT", "0"}}).empty());
+}
+
+// Every cookie setting make_set_cookie refuses is refused by validate() at construction, with a
+// message naming the problem (before, these validated and then made every response a 500).
+BOOST_AUTO_TEST_CASE(cookie_settings_make_set_cookie_refuses_are_refused) {
+  struct bad_case {
+    const char* what;     // expected in the message
+    cookie_options c;
+  };
+  auto with = [](auto change) {
+    cookie_options c;
+    c.name = "sid";
+    change(c);
+    return c;
+  };
+  const std::vector<bad_case> bad = {
+      {"__Host-", with([](cookie_options& c) { c.name = "__host-sid"; c.secure = false; })},
+      {"__Host-", with([](cookie_options& c) { c.name = "__HOST-sid"; c.path = "/app"; })},
+      {"__Host-", with([](cookie_options& c) { c.name = "__Host-sid"; c.path.clear(); })},
+      {"__Host-", with([](cookie_options& c) { c.name = "__hOsT-sid"; c.domain = "example.com"; })},
+      {"__Secure-", with([](cookie_options& c) { c.name = "__secure-sid"; c.secure = false; })},
+      {"__Secure-", with([](cookie_options& c) { c.name = "__SECURE-sid"; c.secure = false; })},
+      {"cookie.name", with([](cookie_options& c) { c.name = ""; })},
+      {"cookie.name", with([](cookie_options& c) { c.name = "my session"; })},
+      {"cookie.name", with([](cookie_options& c) { c.name = "a;b"; })},
+      {"cookie.name", with([](cookie_options& c) { c.name = "a=b"; })},
+      {"cookie.name", with([](cookie_options& c) { c.name = "a\tb"; })},
+      {"cookie.name", with([](cookie_options& c) { c.name = "caf\xc3\xa9"; })},
+      {"cookie.name", with([](cookie_options& c) { c.name = "a(b)"; })},
+      {"cookie.path", with([](cookie_options& c) { c.path = "app"; })},
+      {"cookie.path", with([](cookie_options& c) { c.path = "/a;b"; })},
+      {"cookie.path", with([](cookie_options& c) { c.path = "/a\nb"; })},
+      {"cookie.path", with([](cookie_options& c) { c.path = "/a\x7f"; })},
+      {"cookie.path", with([](cookie_options& c) { c.path = "/caf\xc3\xa9"; })},
+      {"cookie.domain", with([](cookie_options& c) { c.domain = "exa mple.com"; })},
+      {"cookie.domain", with([](cookie_options& c) { c.domain = "example.com;x"; })},
+      {"cookie.domain", with([](cookie_options& c) { c.domain = "example.com/"; })},
+      {"cookie.domain", with([](cookie_options& c) { c.domain = "ex\xc3\xa9.com"; })},
+      {"cookie.domain", with([](cookie_options& c) { c.domain = std::string(254, 'a'); })},
+  };
+  for (const bad_case& b : bad) {
+    options o;
+    o.cookie = b.c;
+    const std::string what = validate_error(o);
+    BOOST_TEST(what.find(b.what) != std::string::npos,
+               "name=" << b.c.name << " path=" << b.c.path << " domain=" << b.c.domain
+                       << " -> \"" << what << "\"");
+    BOOST_TEST(set_cookie_throws(b.c), "make_set_cookie accepts name=" << b.c.name);
+  }
+}
+
+// Property: every combination validate() accepts, make_set_cookie and make_delete_cookie accept.
+BOOST_AUTO_TEST_CASE(whatever_validates_makes_a_set_cookie) {
+  const std::vector<std::string> names = {"sid", "__Host-sid", "__host-sid", "__Secure-sid",
+                                          "__SECURE-sid", "a b", "a;b", "", "!#$%&'*+-.^_`|~"};
+  const std::vector<std::string> paths = {"/", "", "/app", "app", "/a;b", "/a\x01"};
+  const std::vector<std::string> domains = {"", "example.com", "ex ample.com", "a.b-c.d"};
+  const same_site sites[] = {same_site::strict, same_site::lax, same_site::none};
+  int accepted = 0;
+  for (const auto& n : names)
+    for (const auto& p : paths)
+      for (const auto& d : domains)
+        for (bool secure : {false, true})
+          for (same_site ss : sites) {
+            options o;
+            o.cookie.name = n;
+            o.cookie.path = p;
+            o.cookie.domain = d;
+            o.cookie.secure = secure;
+            o.cookie.same_site = ss;
+            if (!validate_error(o).empty()) continue;
+            ++accepted;
+            BOOST_TEST(!set_cookie_throws(o.cookie),
+                       "validated but refused: " << n << " " << p << " " << d << " " << secure);
+          }
+  BOOST_TEST(accepted > 50);
+}
+
+// Durations are bounded (400 days, the browsers' cookie cap), so `now + d` in the nanosecond
+// time_point of system_clock stays far from overflow.
+BOOST_AUTO_TEST_CASE(durations_are_bounded) {
+  const auto limit = std::chrono::milliseconds(std::chrono::hours(24 * 400));
+  BOOST_TEST(options::max_duration.count() == limit.count());
+  {
+    options o;
+    o.idle_timeout = o.absolute_timeout = o.anonymous_idle_timeout = o.touch_interval = limit;
+    BOOST_TEST(validate_error(o).empty(), validate_error(o));
+  }
+  using ms = std::chrono::milliseconds;
+  for (const ms too_long : {limit + ms(1), ms(std::chrono::hours(24 * 99999)), ms::max()}) {
+    options o;
+    o.idle_timeout = too_long;
+    BOOST_TEST(validate_error(o).find("idle_timeout") != std::string::npos, validate_error(o));
+    BOOST_TEST(validate_error(o).find("400 days") != std::string::npos, validate_error(o));
+    o = options{};
+    o.absolute_timeout = too_long;
+    BOOST_TEST(validate_error(o).find("absolute_timeout") != std::string::npos, validate_error(o));
+    o = options{};
+    o.anonymous_idle_timeout = too_long;
+    BOOST_TEST(validate_error(o).find("anonymous_idle_timeout") != std::string::npos,
+               validate_error(o));
+    o = options{};
+    o.touch_interval = too_long;
+    BOOST_TEST(validate_error(o).find("touch_interval must be between 0 and 400 days") !=
+                   std::string::npos,
+               validate_error(o));
+  }
+  options o;
+  o.absolute_timeout = ms::min();
+  BOOST_TEST(validate_error(o).find("absolute_timeout") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(env_durations_are_bounded) {
+  for (const char* v : {"99999d", "401d", "9601h", "34560001s", "34560000001ms",
+                        "9223372036854775807ms", "9223372036854775808ms", "9223372036854776s",
+                        "106751991167301d", "18446744073709551615", "18446744073709551616"}) {
+    for (const char* name : {"WEBSESSION_IDLE_TIMEOUT", "WEBSESSION_ABSOLUTE_TIMEOUT",
+                             "WEBSESSION_TOUCH_INTERVAL"}) {
+      const std::string what = env_error({{name, v}});
+      BOOST_TEST(what.find(name) != std::string::npos, name << "=" << v << " -> " << what);
+    }
+  }
+  options o = options::from_env(fake_env({{"WEBSESSION_IDLE_TIMEOUT", "400d"},
+                                          {"WEBSESSION_ABSOLUTE_TIMEOUT", "9600h"}}));
+  BOOST_TEST(o.idle_timeout.count() == 400LL * 86400 * 1000);
+  BOOST_TEST(o.absolute_timeout.count() == 400LL * 86400 * 1000);
+}
+
+// A field of a finer duration type than milliseconds must not wrap when it is read.
+BOOST_AUTO_TEST_CASE(env_duration_does_not_wrap_finer_types) {
+  std::chrono::nanoseconds ns{5};
+  BOOST_CHECK_THROW(detail::env_duration(fake_env({{"X", "106751d"}}), "X", ns),
+                    std::invalid_argument);
+  BOOST_TEST(ns.count() == 5);
+  detail::env_duration(fake_env({{"X", "400d"}}), "X", ns);
+  BOOST_TEST(ns.count() == 400LL * 86400 * 1000'000'000);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

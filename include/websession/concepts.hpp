@@ -46,11 +46,18 @@ concept clock = std::copy_constructible<C> && requires(const C& c) {
 //
 // | expression                      | type       | semantics                                  |
 // |---------------------------------|------------|--------------------------------------------|
-// | s.serialize(meta, data, out)    | void       | replaces `out` with the encoding of both;  |
-// |                                 |            | metadata.version is not encoded            |
+// | s.serialize(meta, data, out)    | error_code | replaces `out` with the encoding of both;  |
+// |                                 |            | metadata.version is not encoded. Refuses   |
+// |                                 |            | with error::invalid_data (`out` emptied)   |
+// |                                 |            | whatever deserialize would not accept back |
+// |                                 |            | (e.g. invalid UTF-8, nesting too deep):    |
+// |                                 |            | everything it accepts must load            |
 // | s.deserialize(bytes, meta, data)| error_code | decodes; any input that is not a valid     |
 // |                                 |            | encoding gives error::malformed, never an  |
 // |                                 |            | exception or a crash                       |
+//
+// serialize and deserialize must accept the same sessions: a refusal on save is an error the
+// application sees; an encoding refused on load would silently log the user out.
 //
 // Both are const and may be called from several threads at once.
 // Models: json_serializer.
@@ -59,7 +66,7 @@ concept serializer = requires(const S& s, const session_metadata& cmeta,
                               const boost::json::object& cdata, std::string& out,
                               std::string_view in, session_metadata& meta,
                               boost::json::object& data) {
-  { s.serialize(cmeta, cdata, out) } -> std::same_as<void>;
+  { s.serialize(cmeta, cdata, out) } -> std::same_as<boost::system::error_code>;
   { s.deserialize(in, meta, data) } -> std::same_as<boost::system::error_code>;
 };
 

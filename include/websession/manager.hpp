@@ -450,7 +450,7 @@ class basic_session_manager {
     meta.idle_deadline = std::min(now + idle_timeout_for(meta), meta.absolute_deadline);
     std::string plain;
     const detail::wipe_on_exit wipe{plain};
-    ser_.serialize(meta, data, plain);
+    if (auto ec = ser_.serialize(meta, data, plain)) return ec;
     if (plain.size() > opts_.max_value_bytes) return error::too_large;
     return cipher_.seal(plain, key, sealed);
   }

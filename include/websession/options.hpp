@@ -2,6 +2,7 @@
 // can tune timeouts and cookie settings without recompiling.
 #pragma once
 
+#include <websession/detail/cookie_syntax.hpp>
 #include <websession/detail/env.hpp>
 
 #include <chrono>
@@ -12,6 +13,24 @@
 namespace websession {
 
 enum class same_site { strict, lax, none };
+
+namespace detail {
+
+/// Throws std::invalid_argument naming `field` unless 0 < d <= max_option_duration (400 days),
+/// or 0 <= d <= max_option_duration when `zero_allowed`. Compares in d's own type, so no
+/// value of d can overflow the check. Apply it to every duration field in options::validate().
+template <class Rep, class Period>
+void check_duration_option(const char* field, std::chrono::duration<Rep, Period> d,
+                           bool zero_allowed = false) {
+  using dur = std::chrono::duration<Rep, Period>;
+  const dur max = std::chrono::duration_cast<dur>(max_option_duration);
+  if (d < dur::zero() || (!zero_allowed && d == dur::zero()) || d > max)
+    throw std::invalid_argument(std::string("websession options: ") + field + " must be " +
+                                (zero_allowed ? "between 0 and" : "positive and at most") +
+                                " 400 days");
+}
+
+}  // namespace detail
 
 /// How the session cookie is written (used by the HTTP glue).
 struct cookie_options {
@@ -24,12 +43,52 @@ struct cookie_options {
   bool secure = true;
   bool http_only = true;
   websession::same_site same_site = same_site::lax;
+  /// true: the cookie carries Max-Age and Expires (up to the absolute deadline, at most 400
+  /// days), so it survives a browser restart. false: neither is written, so the browser drops
+  /// the cookie when its session ends; the server-side idle and absolute deadlines apply either
+  /// way. The deletion cookie always has Max-Age=0.
+  bool persistent = true;
+
+  /// Whether the cookie carries the Secure attribute: `secure`, or SameSite=None (which browsers
+  /// only accept with Secure).
+  bool effective_secure() const noexcept { return secure || same_site == same_site::none; }
+
+  /// The rules every Set-Cookie of these options must follow; make_set_cookie applies exactly
+  /// these, so options that pass never fail per request. Throws std::invalid_argument naming the
+  /// field if `name` is not a non-empty RFC 7230 token, `path` is neither empty nor a '/'-led
+  /// string without CTLs, non-ASCII or ';', `domain` is neither empty nor an ASCII host name of
+  /// at most 253 characters, a `__Host-` name (any letter case, as browsers match it) lacks
+  /// Secure, Path=/ or has a domain, or a `__Secure-` name (any case) lacks Secure.
+  void validate() const {
+    if (name.empty() || !detail::all_of(name, detail::token_chars))
+      throw std::invalid_argument(
+          "websession options: cookie.name must be a non-empty RFC 7230 token (letters, digits "
+          "and !#$%&'*+-.^_`|~; no spaces, separators, control or non-ASCII bytes)");
+    if (!path.empty() && !detail::valid_cookie_path(path))
+      throw std::invalid_argument(
+          "websession options: cookie.path must be empty or start with '/' and hold no ';', "
+          "control or non-ASCII bytes");
+    if (!domain.empty() && !detail::valid_cookie_domain(domain))
+      throw std::invalid_argument(
+          "websession options: cookie.domain must be empty or an ASCII host name (letters, "
+          "digits, '-' and '.'; at most 253 characters; IDNs in punycode)");
+    const bool sec = effective_secure();
+    if (detail::starts_with_icase(name, "__host-") && (!sec || path != "/" || !domain.empty()))
+      throw std::invalid_argument(
+          "websession options: a __Host- cookie.name (prefix in any letter case) needs "
+          "cookie.secure, cookie.path \"/\" and no cookie.domain");
+    if (detail::starts_with_icase(name, "__secure-") && !sec)
+      throw std::invalid_argument(
+          "websession options: a __Secure- cookie.name (prefix in any letter case) needs "
+          "cookie.secure");
+  }
 };
 
 /// Options of basic_session_manager. Every field has a safe default.
 ///
 /// Environment variables read by from_env() (durations: 1500ms, 30s, 15m, 8h, 2d or bare
-/// seconds; sizes: 4096, 64k, 16M; booleans: true/false/1/0/yes/no/on/off):
+/// seconds, each at most 400d, options::max_duration; sizes: 4096, 64k, 16M; booleans:
+/// true/false/1/0/yes/no/on/off):
 ///
 /// | variable                          | field                 | default        |
 /// |-----------------------------------|-----------------------|----------------|
@@ -47,6 +106,7 @@ struct cookie_options {
 /// | WEBSESSION_COOKIE_SECURE          | cookie.secure         | true           |
 /// | WEBSESSION_COOKIE_HTTP_ONLY       | cookie.http_only      | true           |
 /// | WEBSESSION_COOKIE_SAMESITE        | cookie.same_site      | lax            |
+/// | WEBSESSION_COOKIE_PERSISTENT      | cookie.persistent     | true           |
 struct options {
   /// A session bound to a user (bind_user) that is not used for this long expires (sliding).
   std::chrono::milliseconds idle_timeout = std::chrono::minutes(30);
@@ -73,32 +133,28 @@ struct options {
   unsigned max_update_attempts = 64;
   cookie_options cookie;
 
+  /// The longest value of any duration option (400 days, the browsers' cap on a cookie's
+  /// lifetime); validate() and from_env() refuse longer ones.
+  static constexpr std::chrono::milliseconds max_duration = detail::max_option_duration;
+
   /// Throws std::invalid_argument naming the field if the options cannot work together.
   void validate() const {
-    if (idle_timeout <= std::chrono::milliseconds::zero())
-      throw std::invalid_argument("websession options: idle_timeout must be positive");
-    if (absolute_timeout <= std::chrono::milliseconds::zero())
-      throw std::invalid_argument("websession options: absolute_timeout must be positive");
-    if (anonymous_idle_timeout <= std::chrono::milliseconds::zero())
-      throw std::invalid_argument("websession options: anonymous_idle_timeout must be positive");
-    if (touch_interval < std::chrono::milliseconds::zero() || touch_interval > idle_timeout ||
-        touch_interval > anonymous_idle_timeout)
+    detail::check_duration_option("idle_timeout", idle_timeout);
+    detail::check_duration_option("absolute_timeout", absolute_timeout);
+    detail::check_duration_option("anonymous_idle_timeout", anonymous_idle_timeout);
+    detail::check_duration_option("touch_interval", touch_interval, /*zero_allowed=*/true);
+    if (touch_interval > idle_timeout || touch_interval > anonymous_idle_timeout)
       throw std::invalid_argument(
           "websession options: touch_interval must be between 0 and both idle timeouts");
     if (max_value_bytes == 0)
       throw std::invalid_argument("websession options: max_value_bytes must be positive");
     if (max_update_attempts == 0)
       throw std::invalid_argument("websession options: max_update_attempts must be positive");
-    if (cookie.name.empty())
-      throw std::invalid_argument("websession options: cookie.name must not be empty");
+    // Stricter than what make_set_cookie needs (it writes Secure itself for SameSite=None),
+    // so a deployment states Secure explicitly.
     if (cookie.same_site == same_site::none && !cookie.secure)
       throw std::invalid_argument("websession options: SameSite=None requires cookie.secure");
-    if (cookie.name.starts_with("__Host-") &&
-        (!cookie.secure || cookie.path != "/" || !cookie.domain.empty()))
-      throw std::invalid_argument(
-          "websession options: a __Host- cookie needs secure, path \"/\" and no domain");
-    if (cookie.name.starts_with("__Secure-") && !cookie.secure)
-      throw std::invalid_argument("websession options: a __Secure- cookie needs secure");
+    cookie.validate();
   }
 
   /// The defaults overridden by WEBSESSION_* variables (table above), validated. Throws
@@ -118,6 +174,7 @@ struct options {
     detail::env_string(env, "WEBSESSION_COOKIE_DOMAIN", o.cookie.domain);
     detail::env_bool(env, "WEBSESSION_COOKIE_SECURE", o.cookie.secure);
     detail::env_bool(env, "WEBSESSION_COOKIE_HTTP_ONLY", o.cookie.http_only);
+    detail::env_bool(env, "WEBSESSION_COOKIE_PERSISTENT", o.cookie.persistent);
     if (auto v = detail::env_value(env, "WEBSESSION_COOKIE_SAMESITE")) {
       if (*v == "strict" || *v == "Strict") o.cookie.same_site = same_site::strict;
       else if (*v == "lax" || *v == "Lax") o.cookie.same_site = same_site::lax;

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -39,6 +40,9 @@ struct gcm_key {
   std::uint8_t id = 0;
   std::uint64_t serial = 0;
   std::array<unsigned char, 32> bytes{};
+  // Seal attempts under this key in this process (each draws a random nonce). Relaxed atomic
+  // increments: a counter for monitoring, ordering nothing.
+  mutable std::atomic<std::uint64_t> seals{0};
 
   gcm_key() = default;
   gcm_key(const gcm_key&) = delete;
@@ -253,7 +257,16 @@ inline bool views_into(std::string_view v, const std::string& s) noexcept {
 /// Keys: each secret is stretched with HKDF-SHA256 (fixed salt, info naming the key id) into a
 /// 256-bit AES key. The first entry of the ring seals; every entry opens. To rotate: put the new
 /// secret first and keep the old ones after it until every value sealed with them has expired.
-/// Nonces are random, so rotate a key well before it has sealed 2^32 values (NIST SP 800-38D).
+///
+/// Nonce limit: nonces are 96 random bits, and NIST SP 800-38D (section 8.3) allows at most 2^32
+/// invocations of GCM with random nonces per key (beyond that, the chance of a repeated nonce,
+/// which breaks both confidentiality and authenticity, exceeds 2^-32). Every save of a session
+/// is one seal. seal_count() counts the seals of the current key (seal_count(id): any key of
+/// the ring) since this keyring was built, in this process only: the limit applies to the sum
+/// over every process (and every separately built cipher) using the key, so multiply by the
+/// number of processes, and add the seals before each restart. Rotate well before 2^32 in
+/// total, e.g. at 2^30 (about a billion saves); at 1,000 saves per second across a deployment
+/// that is after about 12 days, so busy deployments rotate keys on a schedule.
 /// A further key, derived under a label of its own, keys the user hash (user_hash_key).
 ///
 /// A cheap copyable handle: copies share one immutable keyring, freed (and wiped) with the last
@@ -315,6 +328,22 @@ class aes_gcm_cipher {
   /// Id of the key that seals (the first of the ring).
   std::uint8_t current_key_id() const noexcept { return ring_->current().id; }
 
+  /// Seals attempted under the current key by this process (all copies of this cipher share the
+  /// count) since the keyring was built. Compare the total over all processes with the 2^32
+  /// random-nonce limit of the class comment.
+  std::uint64_t seal_count() const noexcept {
+    return ring_->current().seals.load(std::memory_order_relaxed);
+  }
+
+  /// Seals attempted under key `id` of the ring, counted as seal_count() counts them; nullopt if
+  /// the ring has no key `id`. Only the first key of a ring seals, so the others stay at 0; a
+  /// rebuilt cipher starts from 0, so add the count read from the cipher it replaces.
+  std::optional<std::uint64_t> seal_count(std::uint8_t id) const noexcept {
+    const detail::gcm_key* key = ring_->find(id);
+    if (key == nullptr) return std::nullopt;
+    return key->seals.load(std::memory_order_relaxed);
+  }
+
   /// Replaces `out` with `plain` sealed under the current key and bound to `aad`. Fails only if
   /// OpenSSL (or the CSPRNG, or an allocation) fails: error::internal, with `out` emptied.
   /// `plain` and `aad` may view into `out`.
@@ -324,6 +353,8 @@ class aes_gcm_cipher {
       if (detail::views_into(plain, out) || detail::views_into(aad, out)) {
         std::string tmp;
         const boost::system::error_code ec = seal_into(plain, aad, tmp);
+        // `out` held the plaintext: wipe it rather than free it with the plaintext inside.
+        OPENSSL_cleanse(out.data(), out.size());
         out = std::move(tmp);
         return ec;
       }
@@ -390,6 +421,8 @@ class aes_gcm_cipher {
   boost::system::error_code seal_into(std::string_view plain, std::string_view aad,
                                       std::string& out) const {
     const detail::gcm_key& key = ring_->current();
+    // Counted before the nonce is drawn: every attempt may have used one.
+    key.seals.fetch_add(1, std::memory_order_relaxed);
     out.resize(overhead + plain.size());
     auto* p = reinterpret_cast<unsigned char*>(out.data());
     p[0] = format_version;

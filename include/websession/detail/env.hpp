@@ -22,6 +22,12 @@ namespace detail {
 
 inline const char* default_env(const char* name) { return std::getenv(name); }
 
+// The longest duration option: 400 days, the cap browsers put on a cookie's lifetime
+// (RFC 6265bis), so no session outlives its cookie by configuration. It keeps `now + d` on the
+// nanosecond time_point of system_clock (which overflows about 292 years after 1970) far from
+// overflow, with room for sums of several such durations.
+inline constexpr std::chrono::milliseconds max_option_duration = std::chrono::hours(24 * 400);
+
 [[noreturn]] inline void bad_env(std::string_view name, std::string_view value,
                                  std::string_view expected) {
   throw std::invalid_argument(std::string(name) + "=\"" + std::string(value) +
@@ -41,7 +47,8 @@ inline std::optional<std::uint64_t> parse_u64(std::string_view s) {
   return n;
 }
 
-/// "1500ms", "30s", "15m", "8h", "2d", or a bare number of seconds.
+/// "1500ms", "30s", "15m", "8h", "2d", or a bare number of seconds. nullopt if malformed or if
+/// the value overflows int64 milliseconds (never wraps).
 inline std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
   std::size_t digits = 0;
   while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') ++digits;
@@ -83,12 +90,20 @@ inline std::optional<bool> parse_bool(std::string_view s) {
   return std::nullopt;
 }
 
+// Reads a duration of at most max_option_duration (400d): larger values, and values that would
+// overflow (in parsing or in `out`'s representation), are refused, never wrapped.
 template <class Rep, class Period>
 void env_duration(const env_lookup& env, const char* name, std::chrono::duration<Rep, Period>& out) {
+  using target = std::chrono::duration<Rep, Period>;
   if (auto v = env_value(env, name)) {
     auto d = parse_duration(*v);
     if (!d) bad_env(name, *v, "a duration such as 1500ms, 30s, 15m, 8h, 2d");
-    out = std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(*d);
+    // Checked in floating point first, so a `target` too narrow for the value cannot wrap.
+    if (*d > max_option_duration ||
+        std::chrono::duration<double, Period>(*d).count() >
+            static_cast<double>(std::numeric_limits<Rep>::max()))
+      bad_env(name, *v, "a duration of at most 400d (9600h)");
+    out = std::chrono::duration_cast<target>(*d);
   }
 }
 

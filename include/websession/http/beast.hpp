@@ -173,11 +173,21 @@ awaitable<result<session>> load_session_impl(Manager& mgr, const Request& req, g
   co_return s;
 }
 
+// A response that carries the session Set-Cookie must not be stored by a shared cache (which
+// could hand the cookie to another user) nor by the browser's: `private, no-store`, unless the
+// handler chose a Cache-Control itself.
+template <class Response>
+void forbid_caching(Response& res) {
+  using boost::beast::http::field;
+  if (res.find(field::cache_control) == res.end()) res.set(field::cache_control, "private, no-store");
+}
+
 template <class Manager, class Response>
 awaitable<boost::system::error_code> apply_session_impl(Manager& mgr, session& s, Response& res) {
   const cookie_options& co = mgr.get_options().cookie;
   if (s.destroyed()) {
     res.insert(boost::beast::http::field::set_cookie, make_delete_cookie(co));
+    forbid_caching(res);
     co_return boost::system::error_code{};
   }
   if (!s.valid()) co_return make_error_code(error::invalid_session);
@@ -194,6 +204,7 @@ awaitable<boost::system::error_code> apply_session_impl(Manager& mgr, session& s
   const auto left =
       std::chrono::floor<std::chrono::seconds>(s.metadata().absolute_deadline - now);
   res.insert(boost::beast::http::field::set_cookie, make_set_cookie(co, s.id(), left, now));
+  forbid_caching(res);
   co_return boost::system::error_code{};
 }
 
@@ -262,7 +273,11 @@ auto async_load_session(
 /// - otherwise async_save (which writes only what is new, dirty or due for a touch); then a
 ///   cookie with the session id when the id is new (first save, rotation) or the save wrote
 ///   something (a touch refreshes Max-Age). Max-Age runs to the absolute deadline, Expires is
-///   the manager's clock plus Max-Age.
+///   the manager's clock plus Max-Age; neither is sent when cookie.persistent is false.
+///
+/// Whenever a session Set-Cookie (including the deletion cookie) is added, `Cache-Control:
+/// private, no-store` is set too, unless `res` already has a Cache-Control field (the handler's
+/// choice is kept), so no cache stores a response that hands out a session.
 ///
 /// Errors: those of async_save (conflict, not_found, expired, too_large, capacity,
 /// store_unavailable, timeout; see session_error_status), invalid_session for a

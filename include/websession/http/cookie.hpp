@@ -3,6 +3,7 @@
 #pragma once
 
 #include <websession/clock.hpp>
+#include <websession/detail/cookie_syntax.hpp>
 #include <websession/error.hpp>
 #include <websession/options.hpp>
 
@@ -52,29 +53,13 @@ struct cookie_pair {
 
 namespace detail {
 
-// RFC 7230 tchar: what a cookie name may contain.
-inline constexpr std::array<bool, 256> token_chars = [] {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}();
-
-// RFC 6265 cookie-octet: %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E.
-inline constexpr std::array<bool, 256> cookie_octets = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0x21; c <= 0x7E; ++c) t[c] = true;
-  t['"'] = t[','] = t[';'] = t['\\'] = false;
-  return t;
-}();
-
-inline bool all_of(std::string_view s, const std::array<bool, 256>& table) noexcept {
-  for (char c : s)
-    if (!table[static_cast<unsigned char>(c)]) return false;
-  return true;
-}
+// The shared character classes and attribute rules (websession/detail/cookie_syntax.hpp).
+using websession::detail::all_of;
+using websession::detail::cookie_octets;
+using websession::detail::starts_with_icase;
+using websession::detail::token_chars;
+using websession::detail::valid_cookie_domain;
+using websession::detail::valid_cookie_path;
 
 inline bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
 
@@ -117,37 +102,6 @@ void for_each_cookie(std::string_view header, F&& f) {
   }
 }
 
-inline bool starts_with_icase(std::string_view s, std::string_view prefix) noexcept {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    char c = s[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != prefix[i]) return false;
-  }
-  return true;
-}
-
-// Path attribute values: CHAR except CTLs and ';' (RFC 6265 av-octet), starting with '/'.
-inline bool valid_cookie_path(std::string_view p) noexcept {
-  if (p.empty() || p.front() != '/') return false;
-  for (char c : p) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u > 0x7E || c == ';') return false;
-  }
-  return true;
-}
-
-// Domain attribute values: a host name in ASCII (IDNs in punycode), nothing else.
-inline bool valid_cookie_domain(std::string_view d) noexcept {
-  if (d.empty() || d.size() > 253) return false;
-  for (char c : d) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 // Browsers cap Max-Age and Expires at 400 days (RFC 6265bis §5.5); capping here too keeps
 // `now + max_age` far from overflow.
 inline constexpr std::chrono::seconds max_cookie_age = std::chrono::hours(24 * 400);
@@ -155,23 +109,12 @@ inline constexpr std::chrono::seconds max_cookie_age = std::chrono::hours(24 * 4
 // Checks the options and writes `name=value; Path; Domain` to `out`. Returns whether Secure must be
 // written. Throws std::invalid_argument naming the rule that `o` or `value` breaks.
 inline bool start_set_cookie(const cookie_options& o, std::string_view value, std::string& out) {
-  if (o.name.empty() || !all_of(o.name, token_chars))
-    throw std::invalid_argument("websession cookie: the name must be a non-empty RFC 7230 token");
+  // The same rules as options::validate(), so options that validate never fail here.
+  o.validate();
   if (!all_of(value, cookie_octets))
     throw std::invalid_argument("websession cookie: the value must consist of cookie-octets");
-  if (!o.path.empty() && !valid_cookie_path(o.path))
-    throw std::invalid_argument(
-        "websession cookie: the path must start with '/' and hold no CTL or ';'");
-  if (!o.domain.empty() && !valid_cookie_domain(o.domain))
-    throw std::invalid_argument("websession cookie: the domain must be an ASCII host name");
   // Browsers reject SameSite=None without Secure, so None implies it.
-  const bool secure = o.secure || o.same_site == websession::same_site::none;
-  // Browsers match the prefixes case-insensitively (RFC 6265bis), so this does too.
-  if (starts_with_icase(o.name, "__host-") && (!secure || o.path != "/" || !o.domain.empty()))
-    throw std::invalid_argument(
-        "websession cookie: a __Host- cookie needs Secure, Path=/ and no Domain");
-  if (starts_with_icase(o.name, "__secure-") && !secure)
-    throw std::invalid_argument("websession cookie: a __Secure- cookie needs Secure");
+  const bool secure = o.effective_secure();
 
   out.reserve(o.name.size() + value.size() + o.path.size() + o.domain.size() + 120);
   out.append(o.name).append("=").append(value);
@@ -261,10 +204,10 @@ inline std::string format_http_date(time_point t) {
 
 /// A Set-Cookie header value for cookie `o.name` holding `value`:
 /// `name=value; Path=..; Domain=..; Max-Age=N; Expires=<IMF-fixdate>; Secure; HttpOnly;
-/// SameSite=..`. Path and Domain are written when non-empty. Without `max_age` the cookie is a
-/// browser-session cookie (no Max-Age, no Expires); with it, Max-Age is max_age clamped to
-/// [0, 400 days] (browsers cap it there anyway) and Expires is `now` plus that, for clients that
-/// predate Max-Age. SameSite=None always writes Secure, which browsers require with it.
+/// SameSite=..`. Path and Domain are written when non-empty. Without `max_age`, or when
+/// `o.persistent` is false, the cookie is a browser-session cookie (no Max-Age, no Expires);
+/// otherwise Max-Age is max_age clamped to [0, 400 days] (browsers cap it there anyway) and
+/// Expires is `now` plus that, for clients that predate Max-Age. SameSite=None always writes Secure, which browsers require with it.
 ///
 /// Throws std::invalid_argument if the name is not a token, `value` holds a byte outside
 /// cookie-octet (it is never quoted or escaped here), the path does not start with '/' or holds a
@@ -276,7 +219,7 @@ inline std::string make_set_cookie(const cookie_options& o, std::string_view val
                                    time_point now = std::chrono::system_clock::now()) {
   std::string out;
   const bool secure = detail::start_set_cookie(o, value, out);
-  if (max_age) {
+  if (max_age && o.persistent) {
     const std::chrono::seconds age =
         std::clamp(*max_age, std::chrono::seconds::zero(), detail::max_cookie_age);
     out.append("; Max-Age=").append(std::to_string(age.count()));

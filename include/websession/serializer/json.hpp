@@ -10,8 +10,14 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/serializer.hpp>
 #include <boost/json/value.hpp>
+#include <boost/system/error_code.hpp>
 
+#include <openssl/crypto.h>
+
+#include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <cstddef>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -26,51 +32,87 @@ namespace websession {
 /// milliseconds since the Unix epoch, the CSRF secret in base64url; "u", "x" and "f" are left
 /// out when empty. Unknown members are ignored so a newer writer can add fields.
 ///
-/// deserialize() gives error::malformed for anything else: not JSON, nesting deeper than
-/// Boost.JSON's limit (32), another envelope version, a missing or mistyped member.
+/// serialize() and deserialize() accept exactly the same sessions, so a session that was saved
+/// can always be loaded. serialize() refuses with error::invalid_data (and an empty `out`):
+/// - a string that is not well-formed UTF-8 (RFC 3629: no overlong forms, surrogates, code
+///   points above U+10FFFF or truncated sequences) anywhere: data values and object keys at any
+///   depth, the user id, the fingerprint;
+/// - data nested deeper than max_data_depth (31) containers, the data object itself counting as
+///   one: with the envelope that is max_depth (32), the depth limit deserialize() parses with;
+/// - a non-finite double (infinity, NaN), which JSON cannot represent;
+/// - a time outside [1970, 3000), the range deserialize() accepts.
+///
+/// deserialize() gives error::malformed for anything else: not JSON (or invalid UTF-8), nesting
+/// deeper than max_depth, another envelope version, a missing or mistyped member.
+///
+/// The plaintext is never left behind in freed memory by serialize(): `out` grows by copying
+/// into a larger buffer and wiping the old one (OPENSSL_cleanse), and is wiped before it is
+/// emptied on failure.
 class json_serializer {
  public:
   static constexpr std::int64_t format_version = 1;
+  /// Deepest nesting of JSON containers in a stored value, the envelope included; deserialize()
+  /// passes it to Boost.JSON as parse_options::max_depth.
+  static constexpr std::size_t max_depth = 32;
+  /// Deepest nesting of the session data, the data object itself counting as 1 (so
+  /// `{"a":[[1]]}` has depth 3): max_depth minus the envelope.
+  static constexpr std::size_t max_data_depth = max_depth - 1;
 
-  void serialize(const session_metadata& meta, const boost::json::object& data,
-                 std::string& out) const {
-    out.clear();
-    out.reserve(160 + meta.user.size() + meta.fingerprint.size() + 64 * data.size());
-    out += "{\"v\":1";
+  /// Replaces `out` with the encoding of `meta` (but its version) and `data`. error::invalid_data
+  /// (with `out` wiped and empty) for what deserialize() would refuse; see the class comment.
+  boost::system::error_code serialize(const session_metadata& meta,
+                                      const boost::json::object& data, std::string& out) const {
+    if (!valid_utf8(meta.user) || !valid_utf8(meta.fingerprint) || !storable_time(meta.created) ||
+        !storable_time(meta.last_seen) || !storable_time(meta.idle_deadline) ||
+        !storable_time(meta.absolute_deadline) || !storable(data, 2)) {
+      wipe(out);
+      out.clear();
+      return error::invalid_data;
+    }
+    out.clear();  // still owned: its old bytes are overwritten, not freed
+    reserve_wiping(out, 160 + meta.user.size() + meta.fingerprint.size() + 64 * data.size());
+    put(out, "{\"v\":1");
     append_time(out, ",\"c\":", meta.created);
     append_time(out, ",\"s\":", meta.last_seen);
     append_time(out, ",\"i\":", meta.idle_deadline);
     append_time(out, ",\"a\":", meta.absolute_deadline);
+    boost::json::serializer sr;
     if (!meta.user.empty()) {
-      out += ",\"u\":";
-      out += boost::json::serialize(boost::json::string_view(meta.user));
+      put(out, ",\"u\":");
+      sr.reset(boost::json::string_view(meta.user.data(), meta.user.size()));
+      drain(sr, out);
     }
     if (!meta.csrf_secret.empty()) {
-      out += ",\"x\":\"";
-      detail::base64url_encode(meta.csrf_secret.data(), meta.csrf_secret.size(), out);
-      out += '"';
+      put(out, ",\"x\":\"");
+      std::string encoded;
+      detail::base64url_encode(meta.csrf_secret.data(), meta.csrf_secret.size(), encoded);
+      put(out, encoded);
+      OPENSSL_cleanse(encoded.data(), encoded.size());
+      put(out, "\"");
     }
     if (!meta.fingerprint.empty()) {
-      out += ",\"f\":";
-      out += boost::json::serialize(boost::json::string_view(meta.fingerprint));
+      put(out, ",\"f\":");
+      sr.reset(boost::json::string_view(meta.fingerprint.data(), meta.fingerprint.size()));
+      drain(sr, out);
     }
-    out += ",\"d\":";
+    put(out, ",\"d\":");
     // Stream the data straight into `out`: no intermediate string for the largest part.
-    boost::json::serializer sr;
     sr.reset(&data);
-    std::size_t used = out.size();
-    while (!sr.done()) {
-      out.resize(used + 1024);
-      used += sr.read(out.data() + used, out.size() - used).size();
-    }
-    out.resize(used);
-    out += '}';
+    drain(sr, out);
+    put(out, "}");
+    return {};
   }
 
   boost::system::error_code deserialize(std::string_view in, session_metadata& meta,
                                         boost::json::object& data) const {
     boost::system::error_code ec;
-    boost::json::value root = boost::json::parse(boost::json::string_view(in.data(), in.size()), ec);
+    boost::json::parse_options po;
+    po.max_depth = max_depth;
+    po.allow_comments = false;
+    po.allow_trailing_commas = false;
+    po.allow_invalid_utf8 = false;
+    boost::json::value root =
+        boost::json::parse(boost::json::string_view(in.data(), in.size()), ec, {}, po);
     if (ec) return error::malformed;
     boost::json::object* env = root.if_object();
     if (!env) return error::malformed;
@@ -97,18 +139,117 @@ class json_serializer {
   }
 
  private:
+  // Times deserialize() accepts: [1970, 3000) in milliseconds, so the clock cannot overflow.
+  static constexpr std::int64_t max_time_ms = 32503680000000;
+
+  static std::int64_t to_ms(time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  }
+
+  static bool storable_time(time_point t) {
+    const std::int64_t ms = to_ms(t);
+    return ms >= 0 && ms < max_time_ms;
+  }
+
+  // Well-formed UTF-8 (RFC 3629; Unicode table 3-7), what Boost.JSON's parser accepts.
+  static bool valid_utf8(std::string_view s) noexcept {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const auto* const end = p + s.size();
+    while (p != end) {
+      const unsigned c = *p;
+      if (c < 0x80) {
+        ++p;
+        continue;
+      }
+      std::size_t extra = 0;  // continuation bytes after the lead
+      unsigned lo = 0x80, hi = 0xBF;  // range of the first continuation byte
+      if (c >= 0xC2 && c <= 0xDF) {
+        extra = 1;
+      } else if (c >= 0xE0 && c <= 0xEF) {
+        extra = 2;
+        if (c == 0xE0) lo = 0xA0;       // overlong
+        else if (c == 0xED) hi = 0x9F;  // surrogates
+      } else if (c >= 0xF0 && c <= 0xF4) {
+        extra = 3;
+        if (c == 0xF0) lo = 0x90;       // overlong
+        else if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
+      } else {
+        return false;  // a continuation byte, C0/C1 (overlong) or F5..FF
+      }
+      if (static_cast<std::size_t>(end - p) <= extra) return false;
+      if (p[1] < lo || p[1] > hi) return false;
+      for (std::size_t i = 2; i <= extra; ++i)
+        if ((p[i] & 0xC0) != 0x80) return false;
+      p += extra + 1;
+    }
+    return true;
+  }
+
+  // Whether `v`, a container at nesting level `depth` (or a scalar inside level depth - 1),
+  // encodes to something deserialize() accepts. Recursion stops at max_depth.
+  static bool storable(const boost::json::value& v, std::size_t depth) {
+    switch (v.kind()) {
+      case boost::json::kind::string: return valid_utf8(v.get_string());
+      case boost::json::kind::double_: return std::isfinite(v.get_double());
+      case boost::json::kind::array:
+        if (depth > max_depth) return false;
+        for (const boost::json::value& e : v.get_array())
+          if (!storable(e, depth + 1)) return false;
+        return true;
+      case boost::json::kind::object: return storable(v.get_object(), depth);
+      default: return true;
+    }
+  }
+
+  static bool storable(const boost::json::object& o, std::size_t depth) {
+    if (depth > max_depth) return false;
+    for (const boost::json::key_value_pair& kv : o)
+      if (!valid_utf8(kv.key()) || !storable(kv.value(), depth + 1)) return false;
+    return true;
+  }
+
+  // Wipes every byte `s` owns, up to its capacity.
+  static void wipe(std::string& s) noexcept {
+    s.resize(s.capacity());  // never reallocates
+    OPENSSL_cleanse(s.data(), s.size());
+  }
+
+  // Makes the capacity of `out` at least `n` without leaving its bytes in freed memory.
+  static void reserve_wiping(std::string& out, std::size_t n) {
+    if (n <= out.capacity()) return;
+    std::string bigger;
+    bigger.reserve(std::max(n, 2 * out.capacity()));
+    bigger.assign(out);
+    wipe(out);
+    out.swap(bigger);
+  }
+
+  static void put(std::string& out, std::string_view s) {
+    reserve_wiping(out, out.size() + s.size());
+    out.append(s);
+  }
+
+  // Appends what `sr` writes, growing `out` as put() does.
+  static void drain(boost::json::serializer& sr, std::string& out) {
+    while (!sr.done()) {
+      const std::size_t used = out.size();
+      reserve_wiping(out, used + 1024);
+      out.resize(out.capacity());
+      out.resize(used + sr.read(out.data() + used, out.size() - used).size());
+    }
+  }
+
   static void append_time(std::string& out, std::string_view label, time_point t) {
-    out += label;
+    put(out, label);
     char buf[24];
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-    auto r = std::to_chars(buf, buf + sizeof buf, ms);
-    out.append(buf, r.ptr);
+    auto r = std::to_chars(buf, buf + sizeof buf, to_ms(t));
+    put(out, std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
   }
 
   static bool read_time(const boost::json::object& env, std::string_view name, time_point& out) {
     const boost::json::value* v = env.if_contains(name);
     // Bounded to [1970, 3000) so converting to the clock's nanoseconds cannot overflow.
-    if (!v || !v->is_int64() || v->get_int64() < 0 || v->get_int64() >= 32503680000000) return false;
+    if (!v || !v->is_int64() || v->get_int64() < 0 || v->get_int64() >= max_time_ms) return false;
     out = time_point{std::chrono::duration_cast<time_point::duration>(
         std::chrono::milliseconds(v->get_int64()))};
     return true;
