@@ -78,6 +78,7 @@ class audit_log {
       case kind::tampered: write("tamper", e.storage_key, e.user); return;
       case kind::expired: write("expired", e.storage_key, e.user); return;
       case kind::destroyed: write("destroyed", e.storage_key, e.user); return;
+      case kind::evicted: write("evicted", e.storage_key, e.user); return;
     }
   }
 
