@@ -134,6 +134,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         health_timer_(strand_),
         drain_timer_(strand_),
         watch_timer_(strand_),
+        reader_(cfg_.limits),
         read_buf_(64 * 1024),
         rng_(std::random_device{}()) {
     validate(cfg_);
@@ -260,6 +261,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     if (c.health_check_interval < milliseconds::zero()) {
       throw std::invalid_argument(
           "websession::redis::config::health_check_interval must not be negative");
+    }
+    if (c.limits.max_elements == 0 || c.limits.max_bulk_length == 0) {
+      throw std::invalid_argument(
+          "websession::redis::config::limits needs positive max_elements and max_bulk_length");
     }
     if (c.database < 0) {
       throw std::invalid_argument("websession::redis::config::database must not be negative");
