@@ -57,8 +57,9 @@ class connection {
   ///
   /// Throws std::invalid_argument for a non-positive request_timeout, connect_timeout or
   /// reconnect_min, a reconnect_max below reconnect_min, a negative health_check_interval or
-  /// database, or a zero limits.max_elements or limits.max_bulk_length; with config::tls,
-  /// boost::system::system_error when ca_file, cert_file or key_file cannot be loaded.
+  /// database, a zero limits.max_elements or limits.max_bulk_length, a limits.max_line_length
+  /// below 64; with config::tls, boost::system::system_error when ca_file, cert_file or
+  /// key_file cannot be loaded.
   explicit connection(executor_type ex, config cfg = {})
       : impl_(std::make_shared<detail::connection_impl>(std::move(ex), std::move(cfg))) {}
 

@@ -69,11 +69,12 @@ struct reply_builder {
 
   // Records why an item was refused; hiredis then fails the reader.
   static void refuse(const redisReadTask* task, const char* what, std::size_t n,
-                     const char* limit, std::size_t max) {
+                     const char* unit, const char* limit, std::size_t max) {
     if (auto* st = state(task)) {
       st->refused_code = client_error::reply_too_large;
-      st->refused = std::string(what) + " of " + std::to_string(n) + " announced, beyond " +
-                    "config::limits." + limit + " (" + std::to_string(max) + ")";
+      st->refused = std::string(what) + " of " + std::to_string(n) + " " + unit +
+                    " announced, beyond config::limits." + limit + " (" + std::to_string(max) +
+                    ")";
     }
   }
 
@@ -82,7 +83,7 @@ struct reply_builder {
     try {
       // Normally caught from the header already (reader::check_pending).
       if (auto* st = state(task); st != nullptr && len > st->limits.max_bulk_length) {
-        refuse(task, "a string", len, "max_bulk_length", st->limits.max_bulk_length);
+        refuse(task, "a string", len, "bytes", "max_bulk_length", st->limits.max_bulk_length);
         return nullptr;
       }
       // hiredis 0.14 skips the two bytes after a bulk string without looking at them: a
@@ -116,7 +117,7 @@ struct reply_builder {
     try {
       const auto n = static_cast<std::size_t>(std::max(elements, 0));
       if (auto* st = state(task); st != nullptr && n > st->limits.max_elements) {
-        refuse(task, "an array", n, "max_elements", st->limits.max_elements);
+        refuse(task, "an array", n, "elements", "max_elements", st->limits.max_elements);
         return nullptr;
       }
       r = slot(task);
@@ -172,9 +173,8 @@ struct reply_builder {
 /// Memory is bounded by the limits (config::limits): an array header announcing more than
 /// max_elements elements, or a bulk string header announcing more than max_bulk_length bytes,
 /// fails at once with client_error::reply_too_large, before anything is stored for it; so does
-/// a line (simple string, error, integer, or a header whose digits never end) longer than
-/// max_bulk_length. Below the limits, storage grows as elements and bytes arrive. hiredis
-/// refuses nesting deeper than 8 arrays (its parser is iterative, with a fixed stack; our
+/// a line (simple string, error, integer, or a length line) longer than max_line_length.
+/// Below the limits, storage grows as elements and bytes arrive. hiredis refuses nesting deeper than 8 arrays (its parser is iterative, with a fixed stack; our
 /// replies, destroyed recursively, are never deeper). After a reply bigger than buffer_keep
 /// the parse buffer is given back, so one large value does not pin its memory.
 class reader {
@@ -329,51 +329,58 @@ class reader {
   }
 
   // hiredis holds an incomplete item until all of it arrived: a bulk string (`$<len>\r\n`
-  // and then its bytes) or a line (status, error, integer, or an array or bulk header).
-  // Checks the length a pending bulk or array header announces as soon as its digits are
-  // there, and bounds the bytes of any pending item, before hiredis buffers more of it.
-  // Sets state_->refused and returns true when a limit is exceeded.
+  // and then its bytes) or a line (status, error, integer, or an array or bulk header). Checks
+  // the length a pending bulk or array header announces as soon as its digits are there, and
+  // bounds the bytes of a pending line, before hiredis buffers (and scans) more of it. Sets
+  // state_->refused and returns true when a limit is exceeded.
   bool check_pending() {
+    const redisReadTask* t = current_task();
+    if (t == nullptr) return false;
     const std::size_t pending = r_->len - r_->pos;
     const reply_limits& lim = state_->limits;
-    if (const redisReadTask* t = current_task();
-        t != nullptr && (t->type == REDIS_REPLY_STRING || t->type == REDIS_REPLY_ARRAY)) {
+    const char* const first = r_->buf + r_->pos;
+    const auto refuse = [&](client_error code, std::string why) {
+      state_->refused_code = code;
+      state_->refused = std::move(why);
+      return true;
+    };
+    bool line_pending = true;  // the item's line has not ended yet
+    if (t->type == REDIS_REPLY_STRING || t->type == REDIS_REPLY_ARRAY) {
       // hiredis leaves pos on the length line, just after the type byte.
       const bool bulk = t->type == REDIS_REPLY_STRING;
       const std::size_t max = bulk ? lim.max_bulk_length : lim.max_elements;
-      const char* p = r_->buf + r_->pos;
-      const char* end = p + pending;
+      const std::size_t scan = std::min<std::size_t>(pending, 24);
+      std::size_t digits = 0;
       std::uint64_t v = 0;
-      for (; p != end && *p >= '0' && *p <= '9'; ++p) {
+      bool over = false;
+      while (digits < scan && first[digits] >= '0' && first[digits] <= '9') {
         // (Past 19 digits v could wrap; any such number is beyond every limit.)
-        const bool huge = v > std::numeric_limits<std::uint64_t>::max() / 10 - 1;
-        v = v * 10 + static_cast<std::uint64_t>(*p - '0');
-        if (huge || v > max) {
-          // Name the announced number (its first 20 digits) in the message.
-          const char* first = r_->buf + r_->pos;
-          const char* last = first;
-          while (last != end && last - first < 20 && *last >= '0' && *last <= '9') ++last;
-          std::string announced(first, last);
-          if (last != end && *last >= '0' && *last <= '9') announced += "...";
-          state_->refused_code = client_error::reply_too_large;
-          state_->refused = (bulk ? "a bulk string of " + announced + " bytes"
-                                  : "an array of " + announced + " elements") +
-                            " announced, beyond config::limits." +
-                            (bulk ? "max_bulk_length" : "max_elements") + " (" +
-                            std::to_string(max) + ")";
-          return true;
-        }
+        over = over || v > std::numeric_limits<std::uint64_t>::max() / 10 - 1;
+        v = v * 10 + static_cast<std::uint64_t>(first[digits] - '0');
+        over = over || v > max;
+        ++digits;
       }
+      if (over) {
+        std::string announced(first, std::min<std::size_t>(digits, 20));
+        if (digits > 20) announced += "...";
+        return refuse(client_error::reply_too_large,
+                      (bulk ? "a bulk string of " + announced + " bytes"
+                            : "an array of " + announced + " elements") +
+                          " announced, beyond config::limits." +
+                          (bulk ? "max_bulk_length" : "max_elements") + " (" +
+                          std::to_string(max) + ")");
+      }
+      if (digits > 20) {
+        return refuse(client_error::protocol_error,
+                      std::string(bulk ? "bulk string" : "array") +
+                          " length of more than 20 digits");
+      }
+      line_pending = std::string_view(first, scan).find("\r\n") == std::string_view::npos;
     }
-    // Any pending item: a bulk string within the limit, with its length line and CRLF, is at
-    // most max_bulk_length + 24 bytes; a line is refused at about the same length.
-    if (pending > 24 && pending - 24 > lim.max_bulk_length) {
-      state_->refused_code = client_error::reply_too_large;
-      state_->refused = "a reply item (line or bulk string) of more than " +
-                        std::to_string(pending - 24) +
-                        " bytes, beyond config::limits.max_bulk_length (" +
-                        std::to_string(lim.max_bulk_length) + ")";
-      return true;
+    if (line_pending && pending > lim.max_line_length) {
+      return refuse(client_error::reply_too_large,
+                    "a reply line of more than " + std::to_string(lim.max_line_length) +
+                        " bytes (no end yet), beyond config::limits.max_line_length");
     }
     return false;
   }
