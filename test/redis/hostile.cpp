@@ -319,7 +319,8 @@ BOOST_AUTO_TEST_CASE(configured_limits) {
   redis::reply_limits limits;
   limits.max_elements = 2;
   run_hostile({"*3\r\n:1\r\n:2\r\n:3\r\n"},
-              {too_large, "an array of 3 elements announced, beyond config::limits.max_elements (2)"},
+              {too_large,
+               "an array of 3 elements announced, beyond config::limits.max_elements (2)"},
               limits);
 }
 

@@ -78,13 +78,16 @@ struct cluster_config {
 /// as a header arrives, before anything is stored for it; storage then grows only as elements
 /// and bytes actually arrive. A reply beyond a limit is a protocol error
 /// (client_error::reply_too_large): the connection is dropped, its requests in flight fail like
-/// on any dropped connection (error::store_unavailable), and it reconnects.
+/// on any dropped connection (error::store_unavailable, or error::timeout for an idempotent
+/// request sent again until its time ran out), and it reconnects.
 ///
-/// The defaults are far above what this library asks of Redis and far below what hurts: a
-/// session value is at most about 1 MiB by default (options::max_value_bytes) and SCAN or
-/// ZRANGE replies hold a few thousand elements (CLUSTER SLOTS at most 16,384 slot ranges), while one reply within both
-/// limits still fits in a few hundred MiB at most. Raise them only for your own commands with
-/// larger replies (big MGET, HGETALL, KEYS on a large database).
+/// The defaults are far above what this library asks of Redis: a session value is at most
+/// 1 MiB by default (options::max_value_bytes), SCAN or ZRANGE replies hold a few thousand
+/// elements, CLUSTER SLOTS at most 16,384 slot ranges. Raise them only for your own commands
+/// with larger replies (big MGET, HGETALL, KEYS on a large database). Within the limits, memory
+/// still grows with what the server really sends (up to about 40 times its bytes for arrays of
+/// tiny elements, such as `:1`): the limits stop allocations for what is only announced, and
+/// bound each array, string and line, not the sum of a reply.
 struct reply_limits {
   /// Most elements one array may announce (its own elements, not counting nested ones; RESP3
   /// maps, sets, pushes and attributes are not accepted at all: the client speaks RESP2).
@@ -94,16 +97,16 @@ struct reply_limits {
   /// of memory (twice that while the array grows), so this also bounds what one array costs
   /// to about 150 MiB, and only for a server that really sends every element.
   std::size_t max_elements = std::size_t{1} << 20;
-  /// Longest bulk string one reply may hold, in bytes. 64 MiB is 64 times the default session size limit and an eighth of
-  /// Redis's own proto-max-bulk-len default (512 MiB). The reader buffers a bulk string whole
-  /// before handing it out, so this is also about the most its buffer grows to.
+  /// Longest bulk string one reply may hold, in bytes. 64 MiB is 64 times the default session size
+  /// limit and an eighth of Redis's own proto-max-bulk-len default (512 MiB). The reader buffers a
+  /// bulk string whole before handing it out, so this is also about the most its buffer grows to.
   std::size_t max_bulk_length = std::size_t{64} << 20;
   /// Longest line: a simple string (`+OK`), an error (`-ERR ...`), an integer, or the length
   /// line of an array or bulk string, in bytes. hiredis looks for a line's end from its start
   /// again each time more bytes arrive, so a line without end costs time quadratic in its
   /// length (measured with hiredis 0.14: 1.1 s of CPU for 4 MiB, 18 s for 16 MiB, so about
-  /// 5 minutes for 64 MiB): keep this small. Redis's own status and
-  /// error lines are well under 1 KiB; 64 KiB leaves room for long script errors.
+  /// 5 minutes for 64 MiB): keep this small. Redis's own status and error lines are well
+  /// under 1 KiB; 64 KiB leaves room for long script errors.
   std::size_t max_line_length = std::size_t{64} << 10;
 
   friend bool operator==(const reply_limits&, const reply_limits&) = default;

@@ -171,12 +171,13 @@ struct reply_builder {
 /// for the next one.
 ///
 /// Memory is bounded by the limits (config::limits): an array header announcing more than
-/// max_elements elements, or a bulk string header announcing more than max_bulk_length bytes,
-/// fails at once with client_error::reply_too_large, before anything is stored for it; so does
-/// a line (simple string, error, integer, or a length line) longer than max_line_length.
-/// Below the limits, storage grows as elements and bytes arrive. hiredis refuses nesting deeper than 8 arrays (its parser is iterative, with a fixed stack; our
-/// replies, destroyed recursively, are never deeper). After a reply bigger than buffer_keep
-/// the parse buffer is given back, so one large value does not pin its memory.
+/// max_elements elements, or a bulk string header announcing more than max_bulk_length bytes, fails
+/// at once with client_error::reply_too_large, before anything is stored for it; so does a line
+/// (simple string, error, integer, or a length line) longer than max_line_length. Below the limits,
+/// storage grows as elements and bytes arrive. hiredis refuses nesting deeper than 8 arrays (its
+/// parser is iterative, with a fixed stack; our replies, destroyed recursively, are never deeper).
+/// After a reply bigger than buffer_keep the parse buffer is given back, so one large value does
+/// not pin its memory.
 class reader {
  public:
   /// Throws std::bad_alloc if hiredis cannot allocate its parser.
