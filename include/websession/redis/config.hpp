@@ -7,6 +7,7 @@
 #include <websession/redis/error.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -70,6 +71,45 @@ struct cluster_config {
   std::chrono::milliseconds refresh_interval = std::chrono::seconds(10);
   /// Redirections (MOVED, ASK) followed per request before it fails.
   unsigned max_redirects = 5;
+};
+
+/// Bounds on what a server's replies may announce. A reply header is a promise of what follows
+/// (`*4000000\r\n` announces four million elements in ten bytes), so these are checked as soon
+/// as a header arrives, before anything is stored for it; storage then grows only as elements
+/// and bytes actually arrive. A reply beyond a limit is a protocol error
+/// (client_error::reply_too_large): the connection is dropped, its requests in flight fail like
+/// on any dropped connection (error::store_unavailable, or error::timeout for an idempotent
+/// request sent again until its time ran out), and it reconnects.
+///
+/// The defaults are far above what this library asks of Redis: a session value is at most
+/// 1 MiB by default (options::max_value_bytes), SCAN or ZRANGE replies hold a few thousand
+/// elements, CLUSTER SLOTS at most 16,384 slot ranges. Raise them only for your own commands
+/// with larger replies (big MGET, HGETALL, KEYS on a large database). Within the limits, memory
+/// still grows with what the server really sends (up to about 40 times its bytes for arrays of
+/// tiny elements, such as `:1`): the limits stop allocations for what is only announced, and
+/// bound each array, string and line, not the sum of a reply.
+struct reply_limits {
+  /// Most elements one array may announce (its own elements, not counting nested ones; RESP3
+  /// maps, sets, pushes and attributes are not accepted at all: the client speaks RESP2).
+  /// 1,048,576 is 64 times the largest reply the library itself can get (CLUSTER SLOTS of a
+  /// cluster with each of its 16,384 slots in a range of its own; a SCAN page holds about
+  /// COUNT 1000 keys). A nil or integer element costs 4 bytes on the wire but about 72 bytes
+  /// of memory (twice that while the array grows), so this also bounds what one array costs
+  /// to about 150 MiB, and only for a server that really sends every element.
+  std::size_t max_elements = std::size_t{1} << 20;
+  /// Longest bulk string one reply may hold, in bytes. 64 MiB is 64 times the default session size
+  /// limit and an eighth of Redis's own proto-max-bulk-len default (512 MiB). The reader buffers a
+  /// bulk string whole before handing it out, so this is also about the most its buffer grows to.
+  std::size_t max_bulk_length = std::size_t{64} << 20;
+  /// Longest line: a simple string (`+OK`), an error (`-ERR ...`), an integer, or the length
+  /// line of an array or bulk string, in bytes. hiredis looks for a line's end from its start
+  /// again each time more bytes arrive, so a line without end costs time quadratic in its
+  /// length (measured with hiredis 0.14: 1.1 s of CPU for 4 MiB, 18 s for 16 MiB, so about
+  /// 5 minutes for 64 MiB): keep this small. Redis's own status and error lines are well
+  /// under 1 KiB; 64 KiB leaves room for long script errors.
+  std::size_t max_line_length = std::size_t{64} << 10;
+
+  friend bool operator==(const reply_limits&, const reply_limits&) = default;
 };
 
 /// How to reach and talk to one Redis server. Every field has a usable default, so
@@ -137,6 +177,12 @@ struct config {
   sentinel_config sentinel;
   /// Used when deployment is cluster.
   cluster_config cluster;
+
+  /// Bounds on the server's replies (a hostile or tampered-with server must not exhaust our
+  /// memory). max_elements and max_bulk_length must be positive, max_line_length at least 64.
+  /// Applied to every node of a cluster too; the connections to sentinels (which answer only
+  /// a few small replies) keep the defaults.
+  reply_limits limits;
 };
 
 namespace detail {

@@ -57,8 +57,9 @@ class connection {
   ///
   /// Throws std::invalid_argument for a non-positive request_timeout, connect_timeout or
   /// reconnect_min, a reconnect_max below reconnect_min, a negative health_check_interval or
-  /// database; with config::tls, boost::system::system_error when ca_file, cert_file or key_file
-  /// cannot be loaded.
+  /// database, a zero limits.max_elements or limits.max_bulk_length, a limits.max_line_length
+  /// below 64; with config::tls, boost::system::system_error when ca_file, cert_file or
+  /// key_file cannot be loaded.
   explicit connection(executor_type ex, config cfg = {})
       : impl_(std::make_shared<detail::connection_impl>(std::move(ex), std::move(cfg))) {}
 
@@ -161,8 +162,9 @@ class connection {
   std::uint64_t connect_count() const noexcept { return impl_->connect_count(); }
 
   /// Why the last connect attempt failed or the last connection dropped: a client_error
-  /// (auth_failed, select_failed, connect_timeout, unresponsive, protocol_error...) or a socket
-  /// or TLS error. Cleared when a connection is established. Any thread.
+  /// (auth_failed, select_failed, connect_timeout, unresponsive, protocol_error,
+  /// reply_too_large: a reply beyond config::limits...) or a socket or TLS error. Cleared when
+  /// a connection is established. Any thread.
   boost::system::error_code last_error() const { return impl_->last_error(); }
 
   /// last_error() with details, e.g. "AUTH failed: WRONGPASS invalid username-password pair or

@@ -39,7 +39,8 @@ enum class url_error {
 /// Why a connection to the server failed or was dropped (see connection::last_error). Requests
 /// never complete with these: they see websession::error::store_unavailable or timeout.
 enum class client_error {
-  /// The server sent bytes that are not RESP2; the connection was dropped.
+  /// The server sent bytes that are not RESP2 (including RESP3 types, nesting deeper than 8
+  /// arrays, a bulk string longer than it announced); the connection was dropped.
   protocol_error = 1,
   /// The server sent a reply nobody asked for; the connection was dropped.
   unexpected_reply,
@@ -74,6 +75,10 @@ enum class client_error {
   /// Internal: a cluster's request to one node was never written (the node is down); the
   /// cluster sends it elsewhere. Requests of a connection or a cluster never complete with it.
   not_sent,
+  /// The server announced an array with more elements, or a bulk string (or line) longer,
+  /// than config::limits allows; the connection was dropped (a hostile or tampered-with
+  /// server, or limits too low for your own commands).
+  reply_too_large,
 };
 
 namespace detail {
@@ -147,6 +152,8 @@ class client_error_category_impl final : public boost::system::error_category {
       case client_error::no_cluster_map: return "no redis cluster node told the slot map";
       case client_error::slots_uncovered: return "redis cluster slots without a master";
       case client_error::not_sent: return "redis request was not sent (node down)";
+      case client_error::reply_too_large:
+        return "redis reply exceeds the configured limits (config::limits)";
     }
     return "unknown redis client error";
   }

@@ -134,6 +134,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         health_timer_(strand_),
         drain_timer_(strand_),
         watch_timer_(strand_),
+        reader_(cfg_.limits),
         read_buf_(64 * 1024),
         rng_(std::random_device{}()) {
     validate(cfg_);
@@ -260,6 +261,12 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     if (c.health_check_interval < milliseconds::zero()) {
       throw std::invalid_argument(
           "websession::redis::config::health_check_interval must not be negative");
+    }
+    if (c.limits.max_elements == 0 || c.limits.max_bulk_length == 0 ||
+        c.limits.max_line_length < 64) {
+      throw std::invalid_argument(
+          "websession::redis::config::limits needs positive max_elements and max_bulk_length "
+          "and a max_line_length of at least 64");
     }
     if (c.database < 0) {
       throw std::invalid_argument("websession::redis::config::database must not be negative");
@@ -677,7 +684,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       }
       if (parse_ec) {
         post_answered();
-        drop_reason(parse_ec, "redis protocol error: " + std::string(reader_.error_message()));
+        drop_reason(parse_ec, std::string(parse_ec == client_error::reply_too_large
+                                              ? "redis reply refused from "
+                                              : "redis protocol error from ") +
+                                  where() + ": " + std::string(reader_.error_message()));
         co_return parse_ec;
       }
       trim_deadlines();
@@ -991,8 +1001,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         replies.push_back(std::move(**next));
       }
       if (parse_ec) {
-        co_return outcome{parse_ec, "redis protocol error from " + where() + ": " +
-                                        std::string(reader_.error_message())};
+        co_return outcome{parse_ec, std::string(parse_ec == client_error::reply_too_large
+                                                    ? "redis reply refused from "
+                                                    : "redis protocol error from ") +
+                                        where() + ": " + std::string(reader_.error_message())};
       }
     }
     co_return check_hello(replies);
