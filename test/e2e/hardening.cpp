@@ -224,17 +224,16 @@ BOOST_AUTO_TEST_CASE(healthz_from_a_non_loopback_address) {
 
 BOOST_AUTO_TEST_CASE(invalid_options_exit_2_before_listening) {
   const std::string secret = "WEBSESSION_SECRET=" + test_secret;
-  struct bad_case {
-    std::string what;
-    std::vector<std::string> args;
-    std::vector<std::string> env;
-    std::string message;
-  };
-  std::vector<bad_case> cases = {
+  std::vector<bad_start> cases = {
       {"idle timeout 0", {}, {secret, "WEBSESSION_IDLE_TIMEOUT=0"}, "idle_timeout must be positive"},
       {"SameSite=None without Secure", {},
        {secret, "WEBSESSION_COOKIE_NAME=session", "WEBSESSION_COOKIE_SECURE=false",
         "WEBSESSION_COOKIE_SAMESITE=none"}, "SameSite=None"},
+      {"lower-case __host- cookie without Secure", {},
+       {secret, "WEBSESSION_COOKIE_NAME=__host-sid", "WEBSESSION_COOKIE_SECURE=false"}, "__Host-"},
+      {"cookie name with a space", {}, {secret, "WEBSESSION_COOKIE_NAME=my session"}, "cookie.name"},
+      {"cookie path with ;", {}, {secret, "WEBSESSION_COOKIE_PATH=/a;b", "WEBSESSION_COOKIE_NAME=sid"},
+       "cookie.path"},
       {"SameSite=None with --insecure-cookies", {"--insecure-cookies"},
        {secret, "WEBSESSION_COOKIE_SAMESITE=none"}, "SameSite=None"},
       {"max connections 0", {"--max-connections", "0"}, {secret}, "--max-connections"},
@@ -251,16 +250,7 @@ BOOST_AUTO_TEST_CASE(invalid_options_exit_2_before_listening) {
   cases.push_back({"idle timeout 0, redis store", {"--store", "redis"},
                    {secret, "WEBSESSION_IDLE_TIMEOUT=0"}, "idle_timeout must be positive"});
 #endif
-  for (const bad_case& bc : cases) {
-    BOOST_TEST_CONTEXT(bc.what) {
-      std::vector<std::string> argv = {server_binary(), "--port", "0"};
-      argv.insert(argv.end(), bc.args.begin(), bc.args.end());
-      const captured out = run_capture(argv, bc.env, 10s);
-      BOOST_TEST(out.status == 2, out.output);
-      BOOST_TEST(out.output.find(bc.message) != std::string::npos, out.output);
-      BOOST_TEST(out.output.find("listening on 127.0.0.1") == std::string::npos, out.output);
-    }
-  }
+  expect_refused_at_start(cases);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -430,13 +420,7 @@ BOOST_AUTO_TEST_CASE(bad_redis_password_sources_exit_2) {
   write_file(huge, std::string(5000, 'p'));
   const auto good = dir.path() / "good";
   write_file(good, redis_password);
-  struct bad_case {
-    std::string what;
-    std::vector<std::string> args;
-    std::vector<std::string> env;
-    std::string message;
-  };
-  const std::vector<bad_case> cases = {
+  const std::vector<bad_start> cases = {
       {"missing file", {"--redis-password-file", (dir.path() / "nope").string()}, {}, "No such file"},
       {"directory", {"--redis-password-file", dir.path().string()}, {}, "not a file"},
       {"empty file", {"--redis-password-file", empty.string()}, {}, "empty"},
@@ -449,21 +433,9 @@ BOOST_AUTO_TEST_CASE(bad_redis_password_sources_exit_2) {
        {"WEBSESSION_REDIS_PASSWORD=x"}, "keep one"},
       {"flag without value", {"--redis-password-file"}, {}, "--redis-password-file needs a value"},
   };
-  for (const bad_case& bc : cases) {
-    BOOST_TEST_CONTEXT(bc.what) {
-      // Port 1 on loopback: nothing is ever connected to, the configuration fails first.
-      std::vector<std::string> argv = {server_binary(), "--port", "0", "--store", "redis",
-                                       "--redis-url", "redis://127.0.0.1:1"};
-      argv.insert(argv.end(), bc.args.begin(), bc.args.end());
-      std::vector<std::string> env = bc.env;
-      env.push_back(secret);
-      const captured out = run_capture(argv, env, 10s);
-      BOOST_TEST(out.status == 2, out.output);
-      BOOST_TEST(out.output.find(bc.message) != std::string::npos, out.output);
-      BOOST_TEST(out.output.find("listening on 127.0.0.1") == std::string::npos, out.output);
-      BOOST_TEST(out.output.find(redis_password) == std::string::npos, out.output);
-    }
-  }
+  // Port 1 on loopback: nothing is ever connected to, the configuration fails first.
+  expect_refused_at_start(cases, {"--store", "redis", "--redis-url", "redis://127.0.0.1:1"},
+                          {secret}, redis_password);
 }
 #endif
 

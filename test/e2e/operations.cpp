@@ -383,13 +383,7 @@ BOOST_AUTO_TEST_CASE(dev_secret_works_and_warns) {
 
 BOOST_AUTO_TEST_CASE(bad_configuration_exits_2_with_a_message) {
   const std::string secret = "WEBSESSION_SECRET=" + test_secret;
-  struct bad_case {
-    std::string what;
-    std::vector<std::string> args;
-    std::vector<std::string> env;
-    std::string message;
-  };
-  const std::vector<bad_case> cases = {
+  const std::vector<bad_start> cases = {
       {"no secret", {}, {}, "WEBSESSION_SECRET"},
       {"short secret", {}, {"WEBSESSION_SECRET=short"}, "32"},
 #ifdef WEBSESSION_E2E_REDIS
@@ -410,16 +404,7 @@ BOOST_AUTO_TEST_CASE(bad_configuration_exits_2_with_a_message) {
       {"audit log dir", {"--audit-log", "/nonexistent/dir/audit.log"}, {secret}, "audit log"},
       {"bad grace", {"--shutdown-grace", "5 minutes"}, {secret}, "--shutdown-grace"},
   };
-  for (const bad_case& bc : cases) {
-    BOOST_TEST_CONTEXT(bc.what) {
-      std::vector<std::string> argv = {server_binary(), "--port", "0"};
-      argv.insert(argv.end(), bc.args.begin(), bc.args.end());
-      const captured out = run_capture(argv, bc.env, 10s);
-      BOOST_TEST(out.status == 2, out.output);
-      BOOST_TEST(out.output.find(bc.message) != std::string::npos, out.output);
-      BOOST_TEST(out.output.find("listening on 127.0.0.1") == std::string::npos);
-    }
-  }
+  expect_refused_at_start(cases);
 
   const captured help = run_capture({server_binary(), "--help"});
   BOOST_TEST(help.status == 0);

@@ -307,4 +307,34 @@ class server_process {
   int status_ = -1;
 };
 
+/// A command line (and environment) the server must refuse at start: exit status 2, `message`
+/// in its output, never listening, and never `secret` in its output.
+struct bad_start {
+  std::string what;
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::string message;
+};
+
+/// Each case runs with `common_args` before its own and `common_env` after its own.
+inline void expect_refused_at_start(const std::vector<bad_start>& cases,
+                                    const std::vector<std::string>& common_args = {},
+                                    const std::vector<std::string>& common_env = {},
+                                    const std::string& secret = {}) {
+  for (const bad_start& bc : cases) {
+    BOOST_TEST_CONTEXT(bc.what) {
+      std::vector<std::string> argv = {server_binary(), "--port", "0"};
+      argv.insert(argv.end(), common_args.begin(), common_args.end());
+      argv.insert(argv.end(), bc.args.begin(), bc.args.end());
+      std::vector<std::string> env = bc.env;
+      env.insert(env.end(), common_env.begin(), common_env.end());
+      const captured out = run_capture(argv, env, 10s);
+      BOOST_TEST(out.status == 2, out.output);
+      BOOST_TEST(out.output.find(bc.message) != std::string::npos, out.output);
+      BOOST_TEST(out.output.find("listening on 127.0.0.1") == std::string::npos, out.output);
+      if (!secret.empty()) BOOST_TEST(out.output.find(secret) == std::string::npos, out.output);
+    }
+  }
+}
+
 }  // namespace e2e

@@ -57,6 +57,18 @@ options test_opts() {
   return o;
 }
 
+using fallback_to_memory = fallback_store<redis_store, memory_store>;
+using fallback_manager = basic_session_manager<json_serializer, aes_gcm_cipher, fallback_to_memory,
+                                               std::chrono::system_clock>;
+
+// Redis first, memory (no sweep timer) while Redis is down, probed every 50 ms.
+fallback_to_memory make_fallback(asio::io_context& ioc, std::shared_ptr<redis::connection> conn) {
+  memory_store_options mo;
+  mo.sweep_interval = std::chrono::milliseconds(0);
+  return fallback_to_memory(redis_store(std::move(conn)), memory_store(ioc.get_executor(), mo),
+                            std::chrono::milliseconds(50));
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(redis_store_suite)
@@ -300,15 +312,11 @@ BOOST_AUTO_TEST_CASE(fallback_to_memory_during_an_outage_and_back) {
   run_test(
       [&](asio::io_context& ioc) -> asio::awaitable<void> {
         auto conn = connect(ioc, server.port(), std::chrono::milliseconds(300));
-        memory_store_options mo;
-        mo.sweep_interval = std::chrono::milliseconds(0);
-        using store_t = fallback_store<redis_store, memory_store>;
-        store_t store(redis_store(conn), memory_store(ioc.get_executor(), mo),
-                      std::chrono::milliseconds(50));
+        fallback_to_memory store = make_fallback(ioc, conn);
         std::vector<bool> switches;
         store.set_observer([&](bool degraded, const error_code&) { switches.push_back(degraded); });
-        basic_session_manager<json_serializer, aes_gcm_cipher, store_t, std::chrono::system_clock> mgr(
-            ioc.get_executor(), aes_gcm_cipher(std::string(32, 'k')), store, test_opts());
+        fallback_manager mgr(ioc.get_executor(), aes_gcm_cipher(std::string(32, 'k')), store,
+                             test_opts());
 
         auto [e1, a] = co_await mgr.async_create(tuple_token);
         BOOST_TEST_REQUIRE(!e1);
@@ -367,12 +375,9 @@ BOOST_AUTO_TEST_CASE(logins_are_refused_while_degraded_and_move_to_redis_after) 
       [&](asio::io_context& ioc) -> asio::awaitable<void> {
         using namespace std::chrono_literals;
         auto conn = connect(ioc, server.port(), 300ms, true);
-        memory_store_options mo;
-        mo.sweep_interval = 0ms;
-        using store_t = fallback_store<redis_store, memory_store>;
-        store_t store(redis_store(conn), memory_store(ioc.get_executor(), mo), 50ms);
-        basic_session_manager<json_serializer, aes_gcm_cipher, store_t, std::chrono::system_clock> mgr(
-            ioc.get_executor(), aes_gcm_cipher(std::string(32, 'k')), store, test_opts());
+        fallback_to_memory store = make_fallback(ioc, conn);
+        fallback_manager mgr(ioc.get_executor(), aes_gcm_cipher(std::string(32, 'k')), store,
+                             test_opts());
         BOOST_TEST_REQUIRE(co_await wait_until([&] { return conn->connected(); }, 5s));
 
         server.stop();
@@ -482,12 +487,9 @@ BOOST_AUTO_TEST_CASE(a_probe_of_the_primary_holds_up_no_request) {
         // A timeout far beyond the sleep (only its end answers the probe), and fail-fast for a
         // quick switch when the server is killed.
         auto conn = connect(ioc, server.port(), 10s, true);
-        memory_store_options mo;
-        mo.sweep_interval = 0ms;
-        using store_t = fallback_store<redis_store, memory_store>;
-        store_t store(redis_store(conn), memory_store(ioc.get_executor(), mo), 50ms);
-        basic_session_manager<json_serializer, aes_gcm_cipher, store_t, std::chrono::system_clock> mgr(
-            ioc.get_executor(), aes_gcm_cipher(std::string(32, 'k')), store, test_opts());
+        fallback_to_memory store = make_fallback(ioc, conn);
+        fallback_manager mgr(ioc.get_executor(), aes_gcm_cipher(std::string(32, 'k')), store,
+                             test_opts());
         BOOST_TEST_REQUIRE(co_await wait_until([&] { return conn->connected(); }, 5s));
 
         server.stop();
