@@ -307,7 +307,8 @@ BOOST_AUTO_TEST_CASE(bad_cookies_get_a_fresh_session_never_an_error) {
 
 BOOST_AUTO_TEST_CASE(expired_cookie_gets_a_fresh_session) {
   server_options o;
-  o.env = {"WEBSESSION_IDLE_TIMEOUT=700ms", "WEBSESSION_TOUCH_INTERVAL=100ms"};
+  o.env = {"WEBSESSION_IDLE_TIMEOUT=700ms", "WEBSESSION_ANONYMOUS_IDLE_TIMEOUT=700ms",
+           "WEBSESSION_TOUCH_INTERVAL=100ms"};
   server_process srv(o);
   client c(srv.port());
   const std::string id = new_id(c.get("/visits"));
