@@ -25,7 +25,8 @@ enum class error {
   /// The stored version is not the one that was loaded (a concurrent save won), or an
   /// `async_update` ran out of attempts.
   conflict,
-  /// The store is full (max sessions or max bytes); live sessions are never evicted to make room.
+  /// The store is full (max sessions or max bytes). The memory store evicts its least recently
+  /// used anonymous sessions to make room; logged-in sessions are never evicted.
   capacity,
   /// The store could not be reached or answered with a failure.
   store_unavailable,

@@ -158,9 +158,6 @@ class session_id {
   bool tagged_ = false;
 };
 
-/// The length of a user hash key (user_hash): 32 bytes, as HMAC-SHA256 takes them.
-inline constexpr std::size_t user_hash_key_size = 32;
-
 /// What stores see of a user id: base64url(HMAC-SHA256(key, user)), 43 characters. `key` is
 /// the manager's user hash key (32 bytes, from the cipher: aes_gcm_cipher::user_hash_key),
 /// so that without the secret a store dump cannot be matched against a dictionary of user
