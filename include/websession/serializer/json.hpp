@@ -40,7 +40,7 @@ namespace websession {
 /// - data nested deeper than max_data_depth (31) containers, the data object itself counting as
 ///   one: with the envelope that is max_depth (32), the depth limit deserialize() parses with;
 /// - a non-finite double (infinity, NaN), which JSON cannot represent;
-/// - a time outside [1970, 3000), the range deserialize() accepts.
+/// - a time outside [1970, 2200), the range deserialize() accepts.
 ///
 /// deserialize() gives error::malformed for anything else: not JSON (or invalid UTF-8), nesting
 /// deeper than max_depth, another envelope version, a missing or mistyped member.
@@ -139,8 +139,9 @@ class json_serializer {
   }
 
  private:
-  // Times deserialize() accepts: [1970, 3000) in milliseconds, so the clock cannot overflow.
-  static constexpr std::int64_t max_time_ms = 32503680000000;
+  // Times deserialize() accepts: [1970, 2200) in milliseconds (2200-01-01T00:00:00Z), so that
+  // system_clock's nanoseconds (which end in 2262) cannot overflow.
+  static constexpr std::int64_t max_time_ms = 7258118400000;
 
   static std::int64_t to_ms(time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -248,7 +249,7 @@ class json_serializer {
 
   static bool read_time(const boost::json::object& env, std::string_view name, time_point& out) {
     const boost::json::value* v = env.if_contains(name);
-    // Bounded to [1970, 3000) so converting to the clock's nanoseconds cannot overflow.
+    // Bounded to [1970, 2200) so converting to the clock's nanoseconds cannot overflow.
     if (!v || !v->is_int64() || v->get_int64() < 0 || v->get_int64() >= max_time_ms) return false;
     out = time_point{std::chrono::duration_cast<time_point::duration>(
         std::chrono::milliseconds(v->get_int64()))};
