@@ -53,8 +53,9 @@ struct memory_store_options {
   std::optional<std::size_t> max_anonymous_sessions;
   /// Called with the key of each live anonymous entry evicted to make room, once per entry,
   /// after the store has released its locks, on the thread of the write that evicted it (so
-  /// possibly from several threads at once). Must not throw (an exception is caught and ignored) and should be cheap: the write that
-  /// evicted completes only after it returns. Empty: no call.
+  /// possibly from several threads at once). Must not throw (an exception is caught and
+  /// ignored) and should be cheap: the write that evicted completes only after it returns.
+  /// Empty: no call.
   std::function<void(std::string_view key)> on_evict;
 };
 
