@@ -1188,7 +1188,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   }
 
   side_channel make_sentinel_channel() {
-    return side_channel(ex_, sentinel_ssl_ctx_ ? &*sentinel_ssl_ctx_ : nullptr, cfg_.verify_peer);
+    return side_channel(ex_, sentinel_ssl_ctx_ ? &*sentinel_ssl_ctx_ : nullptr, cfg_.verify_peer,
+                        cfg_.limits);
   }
 
   // Asks the sentinels, in order, for the master's address, into target_. The one that answers

@@ -37,8 +37,15 @@ class side_channel {
   using outcome = std::pair<error_code, std::string>;
 
   /// `tls`: the TLS context, or nullptr for plain TCP. `verify_peer` checks the host name.
-  side_channel(boost::asio::any_io_executor ex, boost::asio::ssl::context* tls, bool verify_peer)
-      : ex_(std::move(ex)), resolver_(ex_), ctx_(tls), verify_peer_(verify_peer), buf_(16 * 1024) {}
+  /// `limits` bound the replies, as on the data connection.
+  side_channel(boost::asio::any_io_executor ex, boost::asio::ssl::context* tls, bool verify_peer,
+               reply_limits limits = {})
+      : ex_(std::move(ex)),
+        resolver_(ex_),
+        ctx_(tls),
+        verify_peer_(verify_peer),
+        reader_(limits),
+        buf_(16 * 1024) {}
 
   /// Resolves and connects to `a` (and does the TLS handshake); `server_name` is checked
   /// against the certificate (empty: a.host). The error's message names the step.
