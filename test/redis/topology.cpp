@@ -45,17 +45,6 @@ options test_opts() {
   return o;
 }
 
-// Settings for riding through a failover: a request may wait this long for a new master.
-redis::config failover_config(redis::config c, std::chrono::milliseconds request_timeout) {
-  c.request_timeout = request_timeout;
-  c.connect_timeout = std::chrono::milliseconds(500);
-  c.reconnect_min = std::chrono::milliseconds(20);
-  c.reconnect_max = std::chrono::milliseconds(200);
-  c.health_check_interval = std::chrono::seconds(1);
-  c.cluster.refresh_interval = std::chrono::seconds(1);
-  return c;
-}
-
 std::string cluster_url(const std::vector<std::uint16_t>& ports) {
   std::string u = "redis-cluster://";
   for (auto p : ports) u += "127.0.0.1:" + std::to_string(p) + ",";

@@ -8,7 +8,10 @@
 
 #include "server_fixture.hpp"
 
+#include <websession/redis/config.hpp>
+
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <charconv>
 #include <cstddef>
@@ -24,6 +27,19 @@
 #include <utility>
 
 namespace redis_test {
+
+/// `c` with short timeouts, for riding through a failover (a request may wait `request_timeout`
+/// for a new master) and for failure cases that must end well within a test's budget.
+inline websession::redis::config failover_config(
+    websession::redis::config c, std::chrono::milliseconds request_timeout = std::chrono::seconds(2)) {
+  c.request_timeout = request_timeout;
+  c.connect_timeout = std::chrono::milliseconds(500);
+  c.reconnect_min = std::chrono::milliseconds(20);
+  c.reconnect_max = std::chrono::milliseconds(200);
+  c.health_check_interval = std::chrono::seconds(1);
+  c.cluster.refresh_interval = std::chrono::seconds(1);
+  return c;
+}
 
 // ------------------------------------------------------------------------------------------
 // Child processes

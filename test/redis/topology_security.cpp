@@ -55,18 +55,6 @@ std::string sentinel_url(std::string_view userinfo, const redis_sentinel_group& 
   return u + "#" + g.master_name();
 }
 
-// Short timeouts: every failure case below must end well within a test's budget.
-redis::config quick(redis::config c,
-                    std::chrono::milliseconds request_timeout = std::chrono::seconds(2)) {
-  c.request_timeout = request_timeout;
-  c.connect_timeout = std::chrono::milliseconds(500);
-  c.reconnect_min = std::chrono::milliseconds(20);
-  c.reconnect_max = std::chrono::milliseconds(200);
-  c.health_check_interval = std::chrono::seconds(1);
-  c.cluster.refresh_interval = std::chrono::seconds(1);
-  return c;
-}
-
 // Keys "tt:{N}k" until every master in `masters` owns at least `per_master` of them, by the
 // owner the fixture sees (owner_port(slot)).
 template <class OwnerPort>
@@ -169,7 +157,7 @@ BOOST_AUTO_TEST_CASE(acl_user_and_password_on_every_node) {
     BOOST_TEST_REQUIRE(cfg.has_value());
     BOOST_TEST(cfg->username == "app");
     BOOST_TEST(cfg->password == "apppw");
-    auto c = std::make_shared<redis::cluster>(ioc.get_executor(), quick(*cfg));
+    auto c = std::make_shared<redis::cluster>(ioc.get_executor(), failover_config(*cfg));
     c->async_run(asio::detached);
     redis_store store(c);
     co_await round_trips(store, keys, "app user");
@@ -193,7 +181,7 @@ BOOST_AUTO_TEST_CASE(acl_user_and_password_on_every_node) {
     // The default user's password alone (AUTH password).
     auto def = redis::parse_url(cluster_url("redis-cluster", ":pw", {cluster.port(1)}));
     BOOST_TEST_REQUIRE(def.has_value());
-    auto c2 = std::make_shared<redis::cluster>(ioc.get_executor(), quick(*def));
+    auto c2 = std::make_shared<redis::cluster>(ioc.get_executor(), failover_config(*def));
     c2->async_run(asio::detached);
     redis_store store2(c2);
     for (const auto& [master, list] : keys) {
@@ -228,7 +216,7 @@ BOOST_AUTO_TEST_CASE(wrong_credentials_fail_clearly) {
     std::string unclear;  // the attempts whose last_error() does not say that AUTH failed
     for (const attempt& a : attempts) {
       const std::string url = cluster_url("redis-cluster", a.userinfo, cluster.ports());
-      auto cfg = quick(redis::parse_url(url).value(), deadline);
+      auto cfg = failover_config(redis::parse_url(url).value(), deadline);
       auto c = std::make_shared<redis::cluster>(ioc.get_executor(), cfg);
       std::vector<std::pair<error_code, std::string>> reported;
       c->set_error_handler([&](const error_code& ec, std::string_view message) {
@@ -306,7 +294,7 @@ BOOST_AUTO_TEST_CASE(tls_cluster_with_acl_user) {
     BOOST_TEST_REQUIRE(cfg.has_value());
     BOOST_TEST(cfg->tls);
     cfg->ca_file = pki.file("ca.crt");
-    auto c = std::make_shared<redis::cluster>(ioc.get_executor(), quick(*cfg));
+    auto c = std::make_shared<redis::cluster>(ioc.get_executor(), failover_config(*cfg));
     c->async_run(asio::detached);
     redis_store store(c);
     co_await round_trips(store, keys, "TLS");
@@ -353,7 +341,7 @@ BOOST_AUTO_TEST_CASE(tls_cluster_with_acl_user) {
 
     // A CA that did not sign the nodes' certificate: no map, a clear reason, in time.
     const auto deadline = std::chrono::milliseconds(800);
-    auto untrusted_cfg = quick(*cfg, deadline);
+    auto untrusted_cfg = failover_config(*cfg, deadline);
     untrusted_cfg.ca_file = pki.file("other-ca.crt");
     auto untrusted = std::make_shared<redis::cluster>(ioc.get_executor(), untrusted_cfg);
     bool handler_saw_verify = false;
@@ -452,7 +440,7 @@ BOOST_AUTO_TEST_CASE(tls_only_cluster) {
     auto cfg = redis::parse_url(cluster_url("rediss-cluster", "", {ports[2]}));
     BOOST_TEST_REQUIRE(cfg.has_value());
     cfg->ca_file = pki.file("ca.crt");
-    auto c = std::make_shared<redis::cluster>(ioc.get_executor(), quick(*cfg));
+    auto c = std::make_shared<redis::cluster>(ioc.get_executor(), failover_config(*cfg));
     c->async_run(asio::detached);
     redis_store store(c);
     co_await round_trips(store, keys, "TLS only");
@@ -495,7 +483,7 @@ BOOST_AUTO_TEST_CASE(separate_sentinel_and_data_credentials) {
     BOOST_TEST(cfg->password == "datapw");
     BOOST_TEST(cfg->sentinel.password.empty());
     cfg->sentinel.password = "sentinelpw";
-    auto conn = std::make_shared<redis::connection>(ioc.get_executor(), quick(*cfg, 4s));
+    auto conn = std::make_shared<redis::connection>(ioc.get_executor(), failover_config(*cfg, 4s));
     conn->async_run(asio::detached);
     redis_store store(conn);
     auto ins = co_await store.insert("tt:{s}a", store_write{"one", std::chrono::seconds(60), ""});
@@ -572,7 +560,7 @@ BOOST_AUTO_TEST_CASE(wrong_sentinel_or_data_password_fails_clearly) {
         {"", "sentinelpw", redis::client_error::auth_failed, {"NOAUTH"}},
     };
     for (const attempt& a : attempts) {
-      auto cfg = quick(redis::parse_url(sentinel_url(a.userinfo, group)).value(), deadline);
+      auto cfg = failover_config(redis::parse_url(sentinel_url(a.userinfo, group)).value(), deadline);
       cfg.sentinel.password = a.sentinel_password;
       const std::string what = "data '" + a.userinfo + "', sentinel password '" +
                                a.sentinel_password + "'";
