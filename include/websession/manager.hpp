@@ -630,21 +630,17 @@ class basic_session_manager {
     result<std::vector<session_info>> live = co_await list_user_impl(user);
     if (!live) co_return;
     if (live->size() <= max) co_return;
-    const std::string index = user_index(user);
     std::size_t excess = live->size() - max;
     // list_user_impl gives the least recently used first.
     for (const session_info& info : *live) {
       if (excess == 0) break;
       if (info.storage_key == keep) continue;
-      result<bool> r = co_await store_.erase_bound(info.storage_key, index);
+      result<bool> r = co_await erase_bound_to(info.storage_key, user);
       if (!r) {
         count_store_error(r.error());
         co_return;
       }
-      // Bound before keyed user hashes: its value names the older index.
-      if (!*r && !user_key_.empty())
-        r = co_await store_.erase_bound(info.storage_key, user_index_key(opts_.key_prefix, user));
-      if (r && *r) {
+      if (*r) {
         --excess;
         bump(state_->counts.evicted);
         notify(session_event_kind::evicted, info.storage_key, user);
@@ -678,9 +674,7 @@ class basic_session_manager {
     if (user.empty()) {
       r = co_await store_.erase(key);
     } else {
-      r = co_await store_.erase_bound(key, user_index(user));
-      if (r && !*r && !user_key_.empty())
-        r = co_await store_.erase_bound(key, user_index_key(opts_.key_prefix, user));
+      r = co_await erase_bound_to(key, user);
     }
     if (!r) {
       count_store_error(r.error());
@@ -701,6 +695,16 @@ class basic_session_manager {
     std::vector<std::string> names{user_index(user)};
     if (!user_key_.empty()) names.push_back(user_index_key(opts_.key_prefix, user));
     return names;
+  }
+
+  // Erases `key` if it is bound to `user` under any of the user's index names (user_indexes).
+  awaitable<result<bool>> erase_bound_to(std::string_view key, std::string_view user) {
+    result<bool> r(boost::system::in_place_error, error::internal);
+    for (const std::string& index : user_indexes(user)) {
+      r = co_await store_.erase_bound(key, index);
+      if (!r || *r) break;
+    }
+    co_return r;
   }
 
   awaitable<result<std::size_t>> destroy_user_impl(std::string_view user) {
