@@ -10,6 +10,8 @@ mem = sprintf("%s/memory.tsv", raw)
 red = sprintf("%s/redis.tsv", raw)
 set multiplot layout 3,1 title sprintf("websession soak: example server under wrk, %g s per store (warm-up %g s)", run, warmup)
 set grid lc rgb "#dddddd"
+set lmargin 10
+set rmargin 10
 set xrange [0:run]
 set key top left horizontal font ",8"
 set style rect fc rgb "#eeeeee" fs solid 1.0 noborder
@@ -27,9 +29,14 @@ set ylabel "descriptors"
 set yrange [0:*]
 plot mem u 1:3 w l lw 2 t "memory store", red u 1:3 w l lw 2 t "redis store"
 
-set title "sessions per second (/healthz counters)"
-set ylabel "per second"
+set title "sessions per second (/healthz counters): saves (left axis), new sessions (right axis)"
+set ylabel "saves per second"
+set y2label "sessions created per second"
 set yrange [0:*]
+set y2range [0:*]
+set ytics nomirror
+set y2tics
 plot mem u 1:4 w l lw 1.5 t "saves, memory store", red u 1:4 w l lw 1.5 t "saves, redis store", \
-     mem u 1:5 w l lw 1.5 dt 2 t "created, memory store", red u 1:5 w l lw 1.5 dt 2 t "created, redis store"
+     mem u 1:5 axes x1y2 w l lw 1.5 dt 2 t "created, memory store", \
+     red u 1:5 axes x1y2 w l lw 1.5 dt 2 t "created, redis store"
 unset multiplot
