@@ -1,9 +1,12 @@
--- wrk script for scripts/bench.sh: every request carries a session cookie ("name=value",
--- obtained first with curl).
+-- wrk script for scripts/bench.sh and scripts/soak.sh: requests carrying a session cookie
+-- ("name=value", obtained first with curl), or none.
 --   WS_COOKIE="c"            every request sends the same cookie, so each one loads and saves
 --                            one existing session (the worst case: concurrent requests contend)
 --   WS_COOKIES="c1 c2 ..."   each wrk thread sends the cookies in turn, one per request (N
 --                            sessions: concurrent requests rarely share one)
+--   neither                  no cookie: every request is a new visitor, for whom the server
+--                            creates a session (scripts/soak.sh: the sessions nobody uses again)
+--   WS_DELAY_MS=n            each connection waits n ms before each request (a paced load)
 -- At the end one line "WRKJSON {...}" gives the throughput, the error counts and the latency
 -- percentiles in microseconds.
 local cookie = os.getenv("WS_COOKIE")
@@ -23,6 +26,13 @@ if list and list ~= "" then
   function request()
     next_one = next_one % #requests_by_cookie + 1
     return requests_by_cookie[next_one]
+  end
+end
+
+local delay_ms = tonumber(os.getenv("WS_DELAY_MS") or "")
+if delay_ms and delay_ms > 0 then
+  function delay()
+    return delay_ms
   end
 end
 

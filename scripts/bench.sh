@@ -139,15 +139,7 @@ rt=("${prio[@]}") rt_ok=0
 if [[ ${WS_BENCH_RT:-1} != 0 ]] && chrt -f 5 true 2>/dev/null; then rt=(chrt -f 5) rt_ok=1; fi
 
 # free_ports N: N free loopback ports, all bound at once so that no two are the same.
-free_ports() {
-  python3 - "$1" <<'EOF'
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
+free_ports() { ws_free_ports "$1"; }
 
 # bench_sessions ARGS...: one cell. One thread goes on CPU 0 (real-time for Redis one request
 # at a time), more threads on every CPU.
@@ -392,10 +384,7 @@ http_run() {
     return 0
   fi
   local url=http://127.0.0.1:$port
-  new_cookie() {
-    { curl -s -D - -o /dev/null "$url/visits" || true; } | tr -d '\r' |
-      sed -n 's/^[Ss]et-[Cc]ookie: *\([^;]*\).*/\1/p' | awk 'NR == 1'  # reads all: no SIGPIPE
-  }
+  new_cookie() { ws_new_cookie "$url"; }
   conflicts() { { curl -s "$url/healthz" || true; } | sed -n 's/.*"conflicts":\([0-9]*\).*/\1/p'; }
   views_of() {  # COOKIE: one more visit; prints the counter (0 if the request failed)
     local v

@@ -53,3 +53,22 @@ ws_configure() {
     export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
   fi
 }
+
+# ws_free_ports N: N free loopback ports, all bound at once so that no two are the same
+# (scripts/bench.sh, scripts/soak.sh).
+ws_free_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+# ws_new_cookie URL: "name=value" of a new session from the example server at URL (GET
+# URL/visits without a cookie); empty if the request failed.
+ws_new_cookie() {
+  { curl -s -D - -o /dev/null "$1/visits" || true; } | tr -d '\r' |
+    sed -n 's/^[Ss]et-[Cc]ookie: *\([^;]*\).*/\1/p' | awk 'NR == 1'  # reads all: no SIGPIPE
+}
