@@ -398,7 +398,8 @@ void check_updaters(const std::vector<updater>& ups, const std::string& label) {
   BOOST_TEST_MESSAGE(label << ": " << ups.size() << " sessions, " << acked << " acknowledged increments, "
                      << unknown << " unknown outcomes (" << refused << " x 503, " << other << " other status, "
                      << timeouts << " timeouts, " << transport << " connection errors), of which "
-                     << extra << " were applied; " << lost << " lost, " << replaced << " sessions replaced");
+                     << extra << " were applied; " << lost << " lost, " << replaced << " sessions replaced; "
+                     << finals << " final increments acknowledged");
   BOOST_TEST(timeouts == 0u, timeouts << " requests hung past the " << client_deadline.count() << " ms deadline");
   BOOST_TEST(other == 0u, other << " answers other than 200 and 503");
   BOOST_TEST(transport == 0u, transport << " requests failed on the connection");
@@ -670,13 +671,15 @@ BOOST_AUTO_TEST_CASE(fallback_answers_visitors_refuses_logins_during_outage) {
   BOOST_TEST(login_ok_during == 0u, login_ok_during << " logins accepted while Redis was down");
   BOOST_TEST(login_odd == 0u, login_odd << " login answers other than 200 and 503");
 
-  // The figures: requests started during the outage, by kind and answer.
+  // The figures: requests started during the outage, by kind and answer; the latency of the
+  // second before it for comparison.
   std::uint64_t answered = 0, refused = 0, failed = 0, hung = 0;
-  std::vector<std::int64_t> latency;
+  std::vector<std::int64_t> latency, latency_before;
   std::map<std::pair<int, unsigned>, std::uint64_t> by_kind;
   for (const tagged_sample& s : all) {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(s.end - s.start).count();
     if (s.status == 0 && s.end - s.start >= client_deadline) ++hung;
+    if (s.start >= t.kill - 1s && s.end < t.kill) latency_before.push_back(us);
     if (s.start < t.kill || s.start >= t.restart_begin) continue;
     latency.push_back(us);
     ++by_kind[{static_cast<int>(s.k), s.status}];
@@ -693,7 +696,8 @@ BOOST_AUTO_TEST_CASE(fallback_answers_visitors_refuses_logins_during_outage) {
   BOOST_TEST_MESSAGE("fallback: during the outage (" << ms_between(t.kill, t.restart_begin) << " ms) "
                      << answered << " requests answered 200 by the fallback, " << refused
                      << " refused with 503, " << failed << " failed; latency " << latency_text(latency)
-                     << detail.str());
+                     << detail.str() << "; in the second before the kill: " << latency_before.size()
+                     << " requests, latency " << latency_text(latency_before));
   BOOST_TEST_MESSAGE("fallback: restart took " << ms_between(t.restart_begin, t.restart_end)
                      << " ms; Redis sessions updated again " << ms_between(t.restart_end, t.recovered)
                      << " ms after it");
