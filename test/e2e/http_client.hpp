@@ -16,6 +16,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -111,7 +112,8 @@ class client {
       : port_(port), timeout_(timeout), stream_(ioc_) {}
 
   /// Sends `req` (Host, Content-Length and keep-alive are set here) and reads the response.
-  /// Throws std::runtime_error on a connection error or timeout.
+  /// Throws boost::system::system_error (a std::runtime_error) on a connection error or
+  /// timeout; its code() is beast::error::timeout when the client's timeout ran out.
   reply send(request req) {
     req.set(bhttp::field::host, "127.0.0.1");
     req.prepare_payload();
@@ -129,8 +131,8 @@ class client {
     run();
     if (ec) {
       close();
-      throw std::runtime_error(std::string(req.method_string()) + " " + std::string(req.target()) +
-                               ": " + ec.message());
+      throw boost::system::system_error(
+          ec, std::string(req.method_string()) + " " + std::string(req.target()));
     }
     if (!res.keep_alive()) close();
     return reply{std::move(res)};
@@ -180,7 +182,7 @@ class client {
     stream_.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_),
                           [&](boost::system::error_code e) { ec = e; });
     run();
-    if (ec) throw std::runtime_error("connect to port " + std::to_string(port_) + ": " + ec.message());
+    if (ec) throw boost::system::system_error(ec, "connect to port " + std::to_string(port_));
     buffer_.clear();
     open_ = true;
     ++connects_;
