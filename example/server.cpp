@@ -173,6 +173,32 @@ int run_memory(prepared& p, example::audit_log& audit) {
   return serve(ioc, p, audit, *mgr, "memory", [&mgr] { mgr->store().stop_sweep(); });
 }
 
+#if __has_include(<websession/store/redis.hpp>) && defined(WEBSESSION_WITH_REDIS)
+// Serves from a manager over `store` (the Redis store, alone or inside a fallback store); the
+// stop cancels `client` after `stop_store`.
+template <class Store>
+int serve_redis(asio::io_context& ioc, prepared& p, example::audit_log& audit,
+                websession::redis::client& client, Store store, std::function<void()> stop_store) {
+  using manager_type =
+      websession::basic_session_manager<websession::json_serializer, websession::aes_gcm_cipher,
+                                        Store, std::chrono::system_clock>;
+  std::optional<manager_type> mgr;
+  try {
+    websession::aes_gcm_cipher cipher(p.secret);
+    OPENSSL_cleanse(p.secret.data(), p.secret.size());
+    mgr.emplace(ioc.get_executor(), std::move(cipher), std::move(store), p.opts);
+  } catch (const std::invalid_argument& e) {
+    client.cancel();  // its run loop holds the io_context, which is never run now
+    return invalid_configuration(e);
+  }
+  return serve(ioc, p, audit, *mgr, "redis",
+               [stop = std::move(stop_store), c = client]() mutable {
+                 stop();
+                 c.cancel();
+               });
+}
+#endif
+
 int run_redis(prepared& p, example::audit_log& audit) {
 #if __has_include(<websession/store/redis.hpp>) && defined(WEBSESSION_WITH_REDIS)
   auto cfg = websession::redis::parse_url(p.cfg.redis_url);
@@ -210,9 +236,10 @@ int run_redis(prepared& p, example::audit_log& audit) {
   OPENSSL_cleanse(password.data(), password.size());
   OPENSSL_cleanse(p.cfg.redis_password.data(), p.cfg.redis_password.size());
 
-  // While Redis is known to be down, its requests fail at once: the fallback below then
-  // answers from memory without waiting out the request timeout.
-  cfg->fail_fast_when_down = true;
+  // With the memory fallback, requests fail at once while Redis is known to be down, so that
+  // the fallback answers without waiting out the request timeout. Without it they wait for the
+  // reconnection (up to the request timeout), which rides out a short restart.
+  cfg->fail_fast_when_down = p.cfg.fallback == example::redis_fallback::memory;
   // Declared first, destroyed last: the connection and the sweep timer go before it.
   asio::io_context ioc(static_cast<int>(p.cfg.threads));
   // One server, a Sentinel-managed master or a Cluster, as the URL says.
@@ -230,34 +257,22 @@ int run_redis(prepared& p, example::audit_log& audit) {
   });
   client->async_run(asio::detached);
 
-  // Sessions survive a Redis outage in process memory (see fallback_store for what users see).
-  using store_type = websession::fallback_store<websession::redis_store, websession::memory_store>;
   websession::redis_store_options ro;
   ro.wait_replicas = p.cfg.redis_wait_replicas;
-  store_type store(websession::redis_store(*client, ro),
-                   websession::memory_store(ioc.get_executor()));
+  websession::redis_store redis(*client, ro);
+  if (p.cfg.fallback == example::redis_fallback::none)
+    return serve_redis(ioc, p, audit, *client, std::move(redis), [] {});
+
+  // Sessions survive a Redis outage in process memory (see fallback_store for what users see).
+  using store_type = websession::fallback_store<websession::redis_store, websession::memory_store>;
+  store_type store(std::move(redis), websession::memory_store(ioc.get_executor()));
   store.set_observer([&audit](bool degraded, const boost::system::error_code& ec) {
     boost::json::object extra;
     if (ec) extra["error"] = ec.message();
     audit.write(degraded ? "store_degraded" : "store_recovered", {}, {}, std::move(extra));
   });
-
-  using manager_type =
-      websession::basic_session_manager<websession::json_serializer, websession::aes_gcm_cipher,
-                                        store_type, std::chrono::system_clock>;
-  std::optional<manager_type> mgr;
-  try {
-    websession::aes_gcm_cipher cipher(p.secret);
-    OPENSSL_cleanse(p.secret.data(), p.secret.size());
-    mgr.emplace(ioc.get_executor(), std::move(cipher), store, p.opts);
-  } catch (const std::invalid_argument& e) {
-    client->cancel();  // its run loop holds the io_context, which is never run now
-    return invalid_configuration(e);
-  }
-  return serve(ioc, p, audit, *mgr, "redis", [&store, c = *client]() mutable {
-    store.secondary().stop_sweep();
-    c.cancel();
-  });
+  return serve_redis(ioc, p, audit, *client, store,
+                     [store]() mutable { store.secondary().stop_sweep(); });
 #else
   std::cerr << "server: redis store not available in this build (it needs hiredis and "
                "WEBSESSION_WITH_REDIS); use --store memory"

@@ -30,6 +30,14 @@ struct usage_error : std::runtime_error {
 
 enum class store_kind { memory, redis };
 
+/// What serves sessions while Redis is down (--store redis).
+enum class redis_fallback {
+  memory,  ///< new visitors get sessions in process memory; logins and Redis sessions get 503
+  none,    ///< every request that needs a session waits for Redis (up to its request
+           ///< timeout), then gets 503: for several server processes behind one balancer,
+           ///< where a session in one process's memory is unknown to the others
+};
+
 /// Who gets the details of /healthz (store latency and errors, Redis topology, counters);
 /// everybody else gets {"status": ...} with the same 200 or 503.
 enum class healthz_details {
@@ -72,6 +80,7 @@ struct server_config {
   std::string redis_password_file;
   /// redis_store_options::wait_replicas: acknowledge a write once this many replicas have it.
   int redis_wait_replicas = 0;
+  redis_fallback fallback = redis_fallback::memory;
   /// Empty: audit lines go to stderr.
   std::string audit_log;
   /// Plain-http local use (curl): cookie without the __Host- prefix and without Secure.
@@ -103,6 +112,10 @@ options (each also read from the environment variable shown; the command line wi
   --redis-wait-replicas N                                  WEBSESSION_REDIS_WAIT_REPLICAS (0)
                         acknowledge a session write only once N replicas have it
                         (WAIT), so that it survives a failover
+  --redis-fallback memory|none                             WEBSESSION_REDIS_FALLBACK (memory)
+                        while Redis is down: memory serves new visitors from process
+                        memory (logins and sessions in Redis get 503); none waits for
+                        Redis up to its timeout, then answers 503 (several processes)
   --redis-password-file FILE                               WEBSESSION_REDIS_PASSWORD_FILE
                         the Redis password (one line); or set WEBSESSION_REDIS_PASSWORD.
                         Either replaces a password in the URL, whose user name is kept; a
@@ -183,6 +196,13 @@ inline store_kind parse_store(std::string_view what, std::string_view text) {
                     "\" is not a store (expected memory or redis)");
 }
 
+inline redis_fallback parse_fallback(std::string_view what, std::string_view text) {
+  if (text == "memory") return redis_fallback::memory;
+  if (text == "none") return redis_fallback::none;
+  throw usage_error(std::string(what) + ": \"" + std::string(text) +
+                    "\" is not a fallback (expected memory or none)");
+}
+
 }  // namespace detail
 
 /// How the configuration reads the environment (tests pass their own).
@@ -208,6 +228,8 @@ inline server_config parse_config(const std::vector<std::string_view>& args,
   if (const char* v = env("WEBSESSION_REDIS_PASSWORD_FILE")) c.redis_password_file = v;
   if (const char* v = env("WEBSESSION_REDIS_WAIT_REPLICAS"))
     c.redis_wait_replicas = parse_int<int>("WEBSESSION_REDIS_WAIT_REPLICAS", v, 0, 16);
+  if (const char* v = env("WEBSESSION_REDIS_FALLBACK"))
+    c.fallback = detail::parse_fallback("WEBSESSION_REDIS_FALLBACK", v);
   if (const char* v = env("WEBSESSION_AUDIT_LOG")) c.audit_log = v;
   if (const char* v = env("WEBSESSION_INSECURE_COOKIES"))
     c.insecure_cookies = parse_flag("WEBSESSION_INSECURE_COOKIES", v);
@@ -248,6 +270,8 @@ inline server_config parse_config(const std::vector<std::string_view>& args,
       c.healthz = detail::parse_healthz("--healthz-details", value());
     else if (arg == "--redis-wait-replicas")
       c.redis_wait_replicas = parse_int<int>("--redis-wait-replicas", value(), 0, 16);
+    else if (arg == "--redis-fallback")
+      c.fallback = detail::parse_fallback("--redis-fallback", value());
     else if (arg == "--audit-log") c.audit_log = value();
     else if (arg == "--shutdown-grace") c.shutdown_grace = detail::parse_grace("--shutdown-grace", value());
     else if (arg == "--insecure-cookies") { no_value(); c.insecure_cookies = true; }

@@ -393,6 +393,8 @@ BOOST_AUTO_TEST_CASE(bad_configuration_exits_2_with_a_message) {
       {"redis", {"--store", "redis"}, {secret}, "redis store not available in this build"},
 #endif
       {"unknown store", {"--store", "mongo"}, {secret}, "mongo"},
+      {"unknown fallback", {"--redis-fallback", "disk"}, {secret}, "--redis-fallback"},
+      {"unknown fallback from env", {}, {secret, "WEBSESSION_REDIS_FALLBACK=yes"}, "WEBSESSION_REDIS_FALLBACK"},
       {"zero threads", {"--threads", "0"}, {secret}, "--threads"},
       {"port range", {"--port=70000"}, {secret}, "--port"},
       {"bad env port", {}, {secret, "WEBSESSION_PORT=http"}, "WEBSESSION_PORT"},
