@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <new>
@@ -223,7 +224,15 @@ class reader {
     // hiredis moves its unparsed remainder to the front of its buffer after each reply, so
     // feeding a large read at once would cost time quadratic in the number of replies it holds.
     while (n > 0) {
-      const std::size_t c = std::min(n, chunk_size);
+      std::size_t c = std::min(n, chunk_size);
+      // Each piece ends before the next '\n' (a piece starts with it): hiredis completes a line
+      // only once its "\r\n" is there, so check_pending sees every line whole but for the
+      // '\n' before hiredis acts on it, and a limit gives the same verdict however the
+      // stream was split into reads.
+      if (c > 1) {
+        if (const void* nl = std::memchr(data + 1, '\n', c - 1))
+          c = static_cast<std::size_t>(static_cast<const char*>(nl) - data);
+      }
       if (redisReaderFeed(r_, data, c) != REDIS_OK) return fail();
       data += c;
       n -= c;
@@ -354,6 +363,13 @@ class reader {
       std::size_t digits = 0;
       std::uint64_t v = 0;
       bool over = false;
+      // hiredis refuses a length with a leading zero (`$05`): refuse it here already, so that
+      // the digits counted below are significant ones.
+      if (scan >= 2 && first[0] == '0' && first[1] >= '0' && first[1] <= '9') {
+        return refuse(client_error::protocol_error,
+                      std::string(bulk ? "bulk string" : "array") +
+                          " length with a leading zero");
+      }
       while (digits < scan && first[digits] >= '0' && first[digits] <= '9') {
         // (Past 19 digits v could wrap; any such number is beyond every limit.)
         over = over || v > std::numeric_limits<std::uint64_t>::max() / 10 - 1;
@@ -378,10 +394,12 @@ class reader {
       }
       line_pending = std::string_view(first, scan).find("\r\n") == std::string_view::npos;
     }
-    if (line_pending && pending > lim.max_line_length) {
+    // The line's bytes so far, without a '\r' that may be the start of its end.
+    const std::size_t line_bytes = pending - (pending > 0 && first[pending - 1] == '\r' ? 1 : 0);
+    if (line_pending && line_bytes > lim.max_line_length) {
       return refuse(client_error::reply_too_large,
                     "a reply line of more than " + std::to_string(lim.max_line_length) +
-                        " bytes (no end yet), beyond config::limits.max_line_length");
+                        " bytes, beyond config::limits.max_line_length");
     }
     return false;
   }
