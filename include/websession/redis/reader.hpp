@@ -225,14 +225,11 @@ class reader {
     // feeding a large read at once would cost time quadratic in the number of replies it holds.
     while (n > 0) {
       std::size_t c = std::min(n, chunk_size);
-      // Each piece ends before the next '\n' (a piece starts with it): hiredis completes a line
-      // only once its "\r\n" is there, so check_pending sees every line whole but for the
-      // '\n' before hiredis acts on it, and a limit gives the same verdict however the
-      // stream was split into reads.
-      if (c > 1) {
-        if (const void* nl = std::memchr(data + 1, '\n', c - 1))
-          c = static_cast<std::size_t>(static_cast<const char*>(nl) - data);
-      }
+      // Each piece ends between the '\r' and the '\n' of the next CRLF (the following piece
+      // starts with that '\n'): hiredis completes a line only once its "\r\n" is there, so
+      // check_pending sees every line whole but for the '\n' before hiredis acts on it, and a
+      // limit gives the same verdict however the stream was split into reads.
+      c = before_next_lf(data, c);
       if (redisReaderFeed(r_, data, c) != REDIS_OK) return fail();
       data += c;
       n -= c;
@@ -323,6 +320,19 @@ class reader {
     r->maxbuf = 0;
     r->privdata = st;
     return r;
+  }
+
+  // The length of the first piece of `data[0, n)`: up to the '\n' of its first CRLF after
+  // byte 0 (excluded), or all of it.
+  static std::size_t before_next_lf(const char* data, std::size_t n) noexcept {
+    for (std::size_t from = 1; from < n;) {
+      const void* nl = std::memchr(data + from, '\n', n - from);
+      if (nl == nullptr) break;
+      const auto at = static_cast<std::size_t>(static_cast<const char*>(nl) - data);
+      if (data[at - 1] == '\r') return at;
+      from = at + 1;
+    }
+    return n;
   }
 
   void destroy() noexcept {
