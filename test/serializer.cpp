@@ -329,4 +329,21 @@ BOOST_AUTO_TEST_CASE(whatever_saves_loads) {
   BOOST_TEST(refused_count > 100);
 }
 
+// Found by test/fuzz/serializer.cpp (corpus/serializer/regress-infinity): Boost.JSON reads a
+// number beyond double's range as infinity, which serialize() refuses, so a value that loaded
+// could not be saved again. deserialize() refuses it now.
+BOOST_AUTO_TEST_CASE(numbers_beyond_double_are_malformed) {
+  const std::string t = "\"v\":1,\"c\":0,\"s\":5000,\"i\":1805000,\"a\":28800000";
+  for (const std::string number : {"1e999", "-1.5E9551615", "[1,{\"z\":1e400}]"}) {
+    const std::string in = "{" + t + ",\"d\":{\"x\":" + number + "}}";
+    BOOST_TEST(decode(in) == error::malformed, in);
+  }
+  // Large but finite numbers still load and save.
+  session_metadata m;
+  boost::json::object d;
+  BOOST_TEST_REQUIRE(!json_serializer{}.deserialize("{" + t + ",\"d\":{\"x\":1e308}}", m, d));
+  std::string out;
+  BOOST_TEST(!save(m, d, out));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <new>
@@ -223,7 +224,12 @@ class reader {
     // hiredis moves its unparsed remainder to the front of its buffer after each reply, so
     // feeding a large read at once would cost time quadratic in the number of replies it holds.
     while (n > 0) {
-      const std::size_t c = std::min(n, chunk_size);
+      std::size_t c = std::min(n, chunk_size);
+      // Each piece ends between the '\r' and the '\n' of the next CRLF (the following piece
+      // starts with that '\n'): hiredis completes a line only once its "\r\n" is there, so
+      // check_pending sees every line whole but for the '\n' before hiredis acts on it, and a
+      // limit gives the same verdict however the stream was split into reads.
+      c = before_next_lf(data, c);
       if (redisReaderFeed(r_, data, c) != REDIS_OK) return fail();
       data += c;
       n -= c;
@@ -316,6 +322,19 @@ class reader {
     return r;
   }
 
+  // The length of the first piece of `data[0, n)`: up to the '\n' of its first CRLF after
+  // byte 0 (excluded), or all of it.
+  static std::size_t before_next_lf(const char* data, std::size_t n) noexcept {
+    for (std::size_t from = 1; from < n;) {
+      const void* nl = std::memchr(data + from, '\n', n - from);
+      if (nl == nullptr) break;
+      const auto at = static_cast<std::size_t>(static_cast<const char*>(nl) - data);
+      if (data[at - 1] == '\r') return at;
+      from = at + 1;
+    }
+    return n;
+  }
+
   void destroy() noexcept {
     if (r_ != nullptr) redisReaderFree(r_);
     r_ = nullptr;
@@ -354,6 +373,13 @@ class reader {
       std::size_t digits = 0;
       std::uint64_t v = 0;
       bool over = false;
+      // hiredis refuses a length with a leading zero (`$05`): refuse it here already, so that
+      // the digits counted below are significant ones.
+      if (scan >= 2 && first[0] == '0' && first[1] >= '0' && first[1] <= '9') {
+        return refuse(client_error::protocol_error,
+                      std::string(bulk ? "bulk string" : "array") +
+                          " length with a leading zero");
+      }
       while (digits < scan && first[digits] >= '0' && first[digits] <= '9') {
         // (Past 19 digits v could wrap; any such number is beyond every limit.)
         over = over || v > std::numeric_limits<std::uint64_t>::max() / 10 - 1;
@@ -378,10 +404,12 @@ class reader {
       }
       line_pending = std::string_view(first, scan).find("\r\n") == std::string_view::npos;
     }
-    if (line_pending && pending > lim.max_line_length) {
+    // The line's bytes so far, without a '\r' that may be the start of its end.
+    const std::size_t line_bytes = pending - (pending > 0 && first[pending - 1] == '\r' ? 1 : 0);
+    if (line_pending && line_bytes > lim.max_line_length) {
       return refuse(client_error::reply_too_large,
                     "a reply line of more than " + std::to_string(lim.max_line_length) +
-                        " bytes (no end yet), beyond config::limits.max_line_length");
+                        " bytes, beyond config::limits.max_line_length");
     }
     return false;
   }

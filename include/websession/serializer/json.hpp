@@ -43,7 +43,8 @@ namespace websession {
 /// - a time outside [1970, 2200), the range deserialize() accepts.
 ///
 /// deserialize() gives error::malformed for anything else: not JSON (or invalid UTF-8), nesting
-/// deeper than max_depth, another envelope version, a missing or mistyped member.
+/// deeper than max_depth, another envelope version, a missing or mistyped member, a number
+/// beyond the range of double (which Boost.JSON would read as infinity).
 ///
 /// The plaintext is never left behind in freed memory by serialize(): `out` grows by copying
 /// into a larger buffer and wiping the old one (OPENSSL_cleanse), and is wiped before it is
@@ -131,6 +132,9 @@ class json_serializer {
       return error::malformed;
     boost::json::value* d = env->if_contains("d");
     if (!d || !d->is_object()) return error::malformed;
+    // What serialize() would refuse: Boost.JSON reads a number beyond double's range (`1e999`)
+    // as infinity, which serialize() cannot write back.
+    if (!storable(d->get_object(), 2)) return error::malformed;
 
     m.version = meta.version;  // owned by the store, not by the encoding
     meta = std::move(m);
