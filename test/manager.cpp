@@ -5,11 +5,19 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/mpl/list.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <array>
+#include <atomic>
+#include <mutex>
 #include <thread>
+#include <variant>
 
 namespace asio = boost::asio;
 using namespace websession;
@@ -25,8 +33,11 @@ constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
 // The Redis test program runs this suite for the Redis store only: on one server, on a Cluster
 // and on a Sentinel-managed master.
 using stacks = boost::mpl::list<redis_stack, cluster_stack, sentinel_stack>;
+// And the fallback store (Redis up) for the multi-threaded test.
+using thread_stacks = boost::mpl::list<redis_stack, cluster_stack, sentinel_stack, fallback_stack>;
 #else
 using stacks = boost::mpl::list<memory_stack, archetype_stack>;
+using thread_stacks = stacks;
 #endif
 
 template <class F>
@@ -825,6 +836,183 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(user_index_names_are_keyed, Stack, stacks) {
   });
   BOOST_TEST(n == 2u);
   BOOST_TEST(load_error(f, a.id()) == error::not_found);
+}
+
+// DESIGN: "a manager can be shared by many coroutines and by several threads". Sixteen
+// coroutines on an io_context that four threads run, all at once: updates and plain saves of
+// shared sessions, logins (rotations) and destroys of their own sessions, concurrent rotations
+// of one session, loads and saves racing the destroy of another, and loads that a timer
+// cancels. Half the workers run on strands of their own, the others straight on the io_context
+// (the manager needs no strand). Only those on strands race a timer with `||`: Asio's awaitable
+// operators complete both branches on the coroutine's executor, and without a strand the
+// winner's cancellation of the loser races the loser's own completion (ThreadSanitizer reports
+// it in Asio's cancellation_signal). scripts/test.sh tsan runs it under ThreadSanitizer.
+// Boost.Test is not thread-safe: the workers record failures, the test thread checks them.
+BOOST_AUTO_TEST_CASE_TEMPLATE(four_threads_share_one_manager, Stack, thread_stacks) {
+  using namespace asio::experimental::awaitable_operators;
+  options o = test_options();
+  o.max_update_attempts = 1000;  // the plain saves below make updates retry; none may give up
+  manager_fixture<Stack> f(o);
+  constexpr int shared_count = 4;
+  constexpr int workers = 16;
+  constexpr int rounds = 6;
+  const std::array<std::string, 4> users{"tu0", "tu1", "tu2", "tu3"};
+
+  std::vector<std::string> ids;
+  for (int i = 0; i < shared_count; ++i) {
+    session s = create(f);
+    s.set("n", 0);
+    BOOST_TEST_REQUIRE(!save(f, s));
+    ids.push_back(s.id());
+  }
+  const std::string victim_id = create(f).id();   // destroyed by one worker mid-way
+  const std::string rotated_id = create(f).id();  // rotated by several workers at once
+
+  std::array<std::atomic<int>, shared_count> increments{};
+  std::atomic<int> done{0}, rotations{0}, conflicts{0}, cancelled{0}, completed{0};
+  std::array<std::atomic<int>, 4> kept_logins{};
+  std::mutex m;
+  std::vector<std::string> failures;
+  std::string rotated_to;
+  auto fail = [&](const std::string& what, error_code ec) {
+    std::lock_guard lock(m);
+    failures.push_back(what + ": " + ec.message());
+  };
+
+  auto worker = [&](int w, bool on_strand) -> awaitable<void> {
+    const std::string& user = users[static_cast<std::size_t>(w) % users.size()];
+    for (int r = 0; r < rounds; ++r) {
+      const std::size_t mine = static_cast<std::size_t>(w + r) % shared_count;
+      {  // An update of a shared session: never lost, never given up.
+        auto [ec, s] = co_await f.mgr->async_update(
+            ids[mine],
+            [](session& x) { x.set("n", x.get_as<int>("n").value_or(-1000000) + 1); },
+            tuple_token);
+        if (ec) fail("update", ec);
+        else increments[mine].fetch_add(1);
+      }
+      {  // A plain save of another shared session: stored, or a conflict.
+        auto [ec, s] = co_await f.mgr->async_load(ids[(mine + 1) % shared_count], tuple_token);
+        if (ec) {
+          fail("load shared", ec);
+        } else {
+          s.set("w" + std::to_string(w), r);
+          auto [e2] = co_await f.mgr->async_save(s, tuple_token);
+          if (e2 == error::conflict) conflicts.fetch_add(1);
+          else if (e2) fail("save shared", e2);
+        }
+      }
+      {  // A session of its own: login (rotation), load, the old id gone, destroyed every other round.
+        auto [ec, s] = co_await f.mgr->async_create(tuple_token);
+        if (ec) {
+          fail("create", ec);
+        } else {
+          s.set("owner", w);
+          const std::string old_id = s.id();
+          f.mgr->bind_user(s, user);
+          auto [e2] = co_await f.mgr->async_rotate(s, tuple_token);
+          if (e2) {
+            fail("login", e2);
+          } else {
+            auto [e3, l] = co_await f.mgr->async_load(s.id(), tuple_token);
+            if (e3) fail("load after login", e3);
+            else if (l.user() != user || l.template get_as<int>("owner").value_or(-1) != w)
+              fail("load after login: wrong session", {});
+            auto [e4, gone] = co_await f.mgr->async_load(old_id, tuple_token);
+            if (e4 != error::not_found) fail("old id after login", e4);
+            if (r % 2 == 0) {
+              auto [e5] = co_await f.mgr->async_destroy(s, tuple_token);
+              if (e5) fail("destroy", e5);
+              auto [e6, g] = co_await f.mgr->async_load(old_id, tuple_token);
+              auto [e7, h] = co_await f.mgr->async_load(s.id(), tuple_token);
+              if (e6 != error::not_found || e7 != error::not_found) fail("destroyed session loads", e7);
+            } else {
+              kept_logins[static_cast<std::size_t>(w) % users.size()].fetch_add(1);
+            }
+          }
+        }
+      }
+      {  // The victim: loads and saves race its destroy.
+        auto [ec, v] = co_await f.mgr->async_load(victim_id, tuple_token);
+        if (ec && ec != error::not_found) fail("load victim", ec);
+        if (!ec && w == 0 && r == rounds / 2) {
+          auto [e2] = co_await f.mgr->async_destroy(v, tuple_token);
+          if (e2) fail("destroy victim", e2);
+        } else if (!ec) {
+          v.set("w", w);
+          auto [e2] = co_await f.mgr->async_save(v, tuple_token);
+          if (e2 && e2 != error::conflict && e2 != error::not_found) fail("save victim", e2);
+        }
+      }
+      if (r == 0) {  // One session rotated by every worker at once: exactly one wins.
+        auto [ec, s] = co_await f.mgr->async_load(rotated_id, tuple_token);
+        if (ec && ec != error::not_found) fail("load rotated", ec);
+        if (!ec) {
+          auto [e2] = co_await f.mgr->async_rotate(s, tuple_token);
+          if (!e2) {
+            rotations.fetch_add(1);
+            std::lock_guard lock(m);
+            rotated_to = s.id();
+          } else if (e2 != error::conflict && e2 != error::not_found) {
+            fail("rotate shared", e2);
+          }
+        }
+      }
+      if (on_strand) {  // A load racing a timer: it completes, or the timer cancels it.
+        asio::steady_timer t(co_await asio::this_coro::executor,
+                             std::chrono::microseconds((w * 37 + r * 11) % 300));
+        auto res = co_await (f.mgr->async_load(ids[mine], tuple_token) || t.async_wait(tuple_token));
+        if (res.index() == 1) {
+          cancelled.fetch_add(1);
+        } else {
+          auto& [e2, s] = std::get<0>(res);
+          if (e2) fail("raced load", e2);
+          else completed.fetch_add(1);
+        }
+      }
+    }
+  };
+
+  for (int w = 0; w < workers; ++w) {
+    auto finish = [&](std::exception_ptr e) {
+      if (e) fail("worker threw", make_error_code(error::internal));
+      // A store's background work (a Redis connection) would keep run() going.
+      if (done.fetch_add(1) + 1 == workers) f.ioc.stop();
+    };
+    if (w % 2 == 0) asio::co_spawn(asio::make_strand(f.ioc), worker(w, true), finish);
+    else asio::co_spawn(f.ioc, worker(w, false), finish);
+  }
+  f.ioc.restart();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) threads.emplace_back([&] { f.ioc.run(); });
+  f.ioc.run();
+  for (auto& t : threads) t.join();
+
+  BOOST_TEST(done.load() == workers);
+  BOOST_TEST(failures.empty());
+  for (std::size_t i = 0; i < failures.size() && i < 10; ++i) BOOST_TEST_MESSAGE(failures[i]);
+  for (std::size_t i = 0; i < shared_count; ++i) {
+    BOOST_TEST(increments[i].load() == workers * rounds / shared_count);
+    BOOST_TEST(load(f, ids[i]).template get_as<int>("n").value_or(-1) == increments[i].load());
+  }
+  BOOST_TEST(load_error(f, victim_id) == error::not_found);
+  BOOST_TEST(rotations.load() == 1);
+  BOOST_TEST(load_error(f, rotated_id) == error::not_found);
+  BOOST_TEST_REQUIRE(!rotated_to.empty());
+  BOOST_TEST(load(f, rotated_to).valid());
+  BOOST_TEST(cancelled.load() + completed.load() == workers / 2 * rounds);
+  for (std::size_t u = 0; u < users.size(); ++u) {
+    BOOST_TEST(list(f, users[u]).size() == static_cast<std::size_t>(kept_logins[u].load()));
+    const std::size_t erased = f.run([&]() -> awaitable<std::size_t> {
+      auto [ec, n] = co_await f.mgr->async_destroy_user(users[u], tuple_token);
+      BOOST_TEST_REQUIRE(!ec, ec.message());
+      co_return n;
+    });
+    BOOST_TEST(erased == static_cast<std::size_t>(kept_logins[u].load()));
+    BOOST_TEST(list(f, users[u]).empty());
+  }
+  BOOST_TEST_MESSAGE(Stack::name << ": " << conflicts.load() << " conflicting saves, "
+                                 << cancelled.load() << " loads cancelled by their timer");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

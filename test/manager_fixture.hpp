@@ -10,6 +10,7 @@
 #include "redis/server_fixture.hpp"
 #include "redis/topology_fixture.hpp"
 
+#include <websession/store/fallback.hpp>
 #include <websession/store/redis.hpp>
 
 #include <boost/asio/detached.hpp>
@@ -155,6 +156,18 @@ struct sentinel_stack : redis_stack {
     return redis_store(conn);
   }
 };
+
+/// The fallback store over the Redis store of redis_stack (Redis up) and a memory store.
+struct fallback_stack : redis_stack {
+  static constexpr const char* name = "fallback";
+  using store_type = fallback_store<redis_store, basic_memory_store<manual_clock>>;
+  using manager_type = basic_session_manager<json_serializer, aes_gcm_cipher, store_type, manual_clock>;
+
+  static store_type make_store(boost::asio::any_io_executor ex, manual_clock clock,
+                               memory_store_options o = {}) {
+    return store_type(redis_stack::make_store(ex, clock), memory_stack::make_store(ex, clock, o));
+  }
+};
 #endif
 
 template <class Stack>
@@ -180,6 +193,10 @@ struct manager_fixture {
     // let its handlers finish.
     if constexpr (requires { store.client().cancel(); }) {
       store.client().cancel();
+      ioc.restart();
+      ioc.run_for(std::chrono::seconds(2));
+    } else if constexpr (requires { store.primary().client().cancel(); }) {
+      store.primary().client().cancel();
       ioc.restart();
       ioc.run_for(std::chrono::seconds(2));
     }
