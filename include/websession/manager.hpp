@@ -118,7 +118,10 @@ struct session_info {
 /// timer.async_wait(use_awaitable))`, or a handler bound to a signal with
 /// bind_cancellation_slot) reaches the store request the operation waits for: the operation
 /// completes with operation_aborted. With Redis, a request already sent may still have run, so
-/// a cancelled save may or may not have been stored (load again to know).
+/// a cancelled save may or may not have been stored (load again to know). On an io_context run
+/// by several threads, a coroutine that awaits `a || b` must run on a strand (co_spawn it on
+/// make_strand(ioc)): Asio completes both branches on the coroutine's executor, and without a
+/// strand the winner's cancellation of the loser races the loser's completion.
 ///
 /// A manager may be used by many coroutines on several threads at once. It must outlive its
 /// operations; arguments passed by reference (session&) must too.
