@@ -625,8 +625,8 @@ class redis_cluster {
   redis_cluster() : redis_cluster(options{}) {}
 
   // Starts masters * (1 + replicas_per_master) nodes, creates the cluster with redis-cli, then
-  // waits until every node says cluster_state:ok, all agree on the slot owners and every
-  // replica's link is up. Throws (having stopped every node) if that does not happen in time.
+  // waits until every node says cluster_state:ok, all agree on the slot owners and on which
+  // nodes are replicas (wait_state_ok), and every replica's link is up. Throws (having stopped every node) if that does not happen in time.
   explicit redis_cluster(options opts) : opts_(std::move(opts)) {
     if (opts_.masters < 3) throw std::invalid_argument("redis_cluster: at least 3 masters");
     if (opts_.replicas_per_master < 0) throw std::invalid_argument("redis_cluster: replicas < 0");
@@ -826,8 +826,10 @@ class redis_cluster {
   }
 
   // Waits until every running, unpaused node reports cluster_state:ok, they all see the same
-  // owner (by port) for every slot, all 16384 are covered, and none of them marks a running,
-  // unpaused node as failing. False after `timeout` (last_problem() says what was missing).
+  // owner (by port) for every slot, all 16384 are covered, none of them marks a running,
+  // unpaused node as failing, and each lists every running, unpaused node in the role that node
+  // gives itself (master, or replica of the same master). False after `timeout`
+  // (last_problem() says what was missing).
   bool wait_state_ok(std::chrono::milliseconds timeout) const {
     return poll_until([this] { return state_ok_now(); }, timeout);
   }
@@ -992,6 +994,13 @@ class redis_cluster {
     }
     std::optional<std::vector<std::tuple<int, int, std::uint16_t>>> first;
     std::uint16_t first_port = 0;
+    // What each live node says of itself (its "myself" line): master, or replica of which
+    // master id; and how each live node sees every live node (port -> role).
+    std::map<std::uint16_t, std::string> self_roles;
+    std::map<std::uint16_t, std::map<std::uint16_t, std::string>> seen_roles;
+    const auto role_of = [](const cluster_node_entry& e) {
+      return e.is_master() ? std::string("master") : "replica of " + e.master_id;
+    };
     for (const auto p : live_ports) {
       const std::string at = "127.0.0.1:" + std::to_string(p) + ": ";
       try {
@@ -1012,6 +1021,10 @@ class redis_cluster {
           if (live_ports.count(e.port) != 0 && e.is_failing()) {
             last_problem_ = at + "still marks running node " + std::to_string(e.port) + " failing";
             return false;
+          }
+          if (live_ports.count(e.port) != 0) {
+            seen_roles[p][e.port] = role_of(e);
+            if (e.has_flag("myself")) self_roles[p] = role_of(e);
           }
           if (!e.is_master()) continue;
           for (const auto& r : e.slots) owners.emplace_back(r.first, r.second, e.port);
@@ -1041,6 +1054,29 @@ class redis_cluster {
     if (!first) {
       last_problem_ = "no cluster node is running";
       return false;
+    }
+    // Every live node knows every live node in the role that node gives itself: right after
+    // creation (or a failover) a node may still list a replica as a master without slots until
+    // gossip tells it otherwise, and master_ports() / replica_ports() would read that view.
+    for (const auto& [p, seen] : seen_roles) {
+      const std::string at = "127.0.0.1:" + std::to_string(p) + ": ";
+      for (const auto q : live_ports) {
+        const auto self = self_roles.find(q);
+        if (self == self_roles.end()) {
+          last_problem_ = "127.0.0.1:" + std::to_string(q) + ": no \"myself\" line in CLUSTER NODES";
+          return false;
+        }
+        const auto it = seen.find(q);
+        if (it == seen.end()) {
+          last_problem_ = at + "does not list running node " + std::to_string(q);
+          return false;
+        }
+        if (it->second != self->second) {
+          last_problem_ = at + "sees " + std::to_string(q) + " as " + it->second + ", which says it is " +
+                          self->second;
+          return false;
+        }
+      }
     }
     return true;
   }

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -102,6 +103,13 @@ class client {
 
   /// The number of masters a command such as SCAN must run on: 1, or the cluster's count.
   std::size_t master_count() const { return conn_ ? 1 : cluster_->master_count(); }
+
+  /// cluster::master_address on a cluster; nullopt for a single connection (whose master is
+  /// always index 0, wherever Sentinel places it).
+  std::optional<address> master_address(std::size_t index) const {
+    if (conn_) return std::nullopt;
+    return cluster_->master_address(index);
+  }
 
   /// Runs `req` on the `index`-th master (the connection itself for index 0 when not a cluster).
   template <class CompletionToken>

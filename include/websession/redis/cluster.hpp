@@ -21,6 +21,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -106,7 +107,8 @@ class cluster {
         token, impl_, &req);
   }
 
-  /// Sends `req` to the `index`-th master of the current map (0 <= index < master_count()),
+  /// Sends `req` to the `index`-th master of the current map (0 <= index < master_count(),
+  /// masters ordered by their lowest slot),
   /// whatever its route: for commands every master must run (SCAN, PING, SCRIPT). No
   /// redirections are followed. store_unavailable when there is no such master.
   template <class CompletionToken>
@@ -130,6 +132,15 @@ class cluster {
 
   /// The number of masters in the current map (0 before the first). Any thread.
   std::size_t master_count() const { return impl_->master_count(); }
+
+  /// The address of the `index`-th master of the current map (see async_exec_at); nullopt if
+  /// there is no such master. Masters are ordered by their lowest slot, so an index names the
+  /// same master from one map to the next while the slots stay where they are; a command that
+  /// takes several requests per master (SCAN) checks this to notice a map that changed. Any
+  /// thread.
+  std::optional<address> master_address(std::size_t index) const {
+    return impl_->master_address(index);
+  }
 
   /// Nodes, slot coverage and counters of redirections. Any thread.
   cluster_status status() const { return impl_->status(); }

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -454,34 +455,56 @@ class redis_store {
 
   /// How many session values are stored under `key_prefix` (on every master of a cluster),
   /// counted with SCAN (never KEYS, which blocks Redis); index keys are not counted. A live
-  /// count: concurrent writes may be missed.
+  /// count: concurrent writes may be missed. On a cluster a count during which the master at
+  /// one of the indexes changed (a failover, a slot that moved: the client read a new map)
+  /// starts again, three times at most, then fails with store_unavailable: it never counts a
+  /// master twice or skips one.
   awaitable<result<std::size_t>> count(std::string_view key_prefix) {
-    std::size_t n = 0;
     const std::string pattern = std::string(key_prefix) + "*";
-    const std::size_t masters = client_.master_count();
-    if (masters == 0) co_return make_error_code(error::store_unavailable);
-    for (std::size_t m = 0; m < masters; ++m) {
-      std::string cursor = "0";
-      do {
-        redis::request req(true);
-        req.push("SCAN", cursor, "MATCH", pattern, "COUNT", 1000);
-        auto [ec, replies] = co_await client_.async_exec_at(
-            m, req, boost::asio::as_tuple(boost::asio::use_awaitable));
-        if (ec) co_return ec;
-        if (replies.size() != 1) co_return make_error_code(error::store_unavailable);
-        const redis::reply& r = replies[0];
-        if (r.type != redis::reply_type::array || r.elements.size() != 2)
-          co_return make_error_code(error::store_unavailable);
-        cursor = r.elements[0].str;
-        for (const redis::reply& k : r.elements[1].elements) {
-          // prefix + hash (an id without a slot tag) or prefix{tag}hash; index names hold ':'.
-          const std::size_t rest = k.str.size() - std::min(k.str.size(), key_prefix.size());
-          if ((rest == 43 || rest == 48) && k.str.find(':', key_prefix.size()) == std::string::npos)
-            ++n;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      const std::size_t masters = client_.master_count();
+      if (masters == 0) co_return make_error_code(error::store_unavailable);
+      // Whether the `m`-th master is still the one the count started on (`at`).
+      const auto same_master = [&](std::size_t m, const std::optional<redis::address>& at) {
+        return !client_.is_cluster() ||
+               (at && client_.master_count() == masters && client_.master_address(m) == at);
+      };
+      std::size_t n = 0;
+      bool changed = false;
+      for (std::size_t m = 0; m < masters && !changed; ++m) {
+        const std::optional<redis::address> at = client_.master_address(m);
+        if (!same_master(m, at)) {
+          changed = true;
+          break;
         }
-      } while (cursor != "0");
+        std::string cursor = "0";
+        do {
+          redis::request req(true);
+          req.push("SCAN", cursor, "MATCH", pattern, "COUNT", 1000);
+          auto [ec, replies] = co_await client_.async_exec_at(
+              m, req, boost::asio::as_tuple(boost::asio::use_awaitable));
+          if (ec) co_return ec;
+          // The cursor is good only on the node that gave it.
+          if (!same_master(m, at)) {
+            changed = true;
+            break;
+          }
+          if (replies.size() != 1) co_return make_error_code(error::store_unavailable);
+          const redis::reply& r = replies[0];
+          if (r.type != redis::reply_type::array || r.elements.size() != 2)
+            co_return make_error_code(error::store_unavailable);
+          cursor = r.elements[0].str;
+          for (const redis::reply& k : r.elements[1].elements) {
+            // prefix + hash (an id without a slot tag) or prefix{tag}hash; index names hold ':'.
+            const std::size_t rest = k.str.size() - std::min(k.str.size(), key_prefix.size());
+            if ((rest == 43 || rest == 48) && k.str.find(':', key_prefix.size()) == std::string::npos)
+              ++n;
+          }
+        } while (cursor != "0");
+      }
+      if (!changed) co_return n;
     }
-    co_return n;
+    co_return make_error_code(error::store_unavailable);
   }
 
  private:

@@ -268,6 +268,12 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
     return r ? r->masters.size() : 0;
   }
 
+  std::optional<address> master_address(std::size_t index) const {
+    const auto r = routing();
+    if (!r || index >= r->masters.size()) return std::nullopt;
+    return r->masters[index]->addr;
+  }
+
   error_code last_error() const {
     std::lock_guard lock(mutex_);
     return last_error_;
@@ -693,7 +699,27 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
   void install_map(const std::vector<cluster_shard>& shards) {
     auto next = std::make_shared<cluster_routing>();
     next->slot_node.fill(-1);
-    for (const cluster_shard& s : shards) {
+    // The masters in the order of their lowest slot (those without slots last, by address), not
+    // in the order the node asked listed them: each node lists its shards in an order of its own
+    // (that of its hash table of nodes), and refreshes ask different nodes. A master keeps its
+    // index (exec_at) from one map to the next while the slot owners stay the same.
+    std::vector<const cluster_shard*> ordered;
+    ordered.reserve(shards.size());
+    for (const cluster_shard& s : shards) ordered.push_back(&s);
+    const auto lowest = [](const cluster_shard& s) {
+      std::uint32_t low = slot_count;
+      for (const slot_range& r : s.slots) low = std::min<std::uint32_t>(low, r.first);
+      return low;
+    };
+    std::stable_sort(ordered.begin(), ordered.end(),
+                     [&](const cluster_shard* a, const cluster_shard* b) {
+                       const auto la = lowest(*a), lb = lowest(*b);
+                       if (la != lb) return la < lb;
+                       if (a->master.host != b->master.host) return a->master.host < b->master.host;
+                       return a->master.port < b->master.port;
+                     });
+    for (const cluster_shard* shard : ordered) {
+      const cluster_shard& s = *shard;
       for (const address& a : s.replicas) next->replicas.push_back(a);
       if (s.master.host.empty()) continue;
       const std::int16_t index = master_index(*next, node_for(s.master));
