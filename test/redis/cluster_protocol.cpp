@@ -255,6 +255,12 @@ BOOST_AUTO_TEST_CASE(sentinel_replies) {
   BOOST_TEST(!rd::parse_switch_master(sw, "other").has_value());
   BOOST_TEST(!rd::parse_switch_master(parse_one("*3\r\n" + bulk("subscribe") + bulk("+switch-master") + ":1\r\n"), "mymaster").has_value());
   BOOST_TEST(!rd::parse_switch_master(parse_one("*3\r\n" + bulk("message") + bulk("+switch-master") + bulk("mymaster 1 2")), "mymaster").has_value());
+  // Both ends of the switch: a sentinel that still names the old master loses to it.
+  auto both = rd::parse_master_switch(sw, "mymaster");
+  BOOST_TEST_REQUIRE(both.has_value());
+  BOOST_TEST((both->from == address{"127.0.0.1", 35587}));
+  BOOST_TEST((both->to == address{"127.0.0.1", 35277}));
+  BOOST_TEST(!rd::parse_master_switch(parse_one("*3\r\n" + bulk("message") + bulk("+switch-master") + bulk("mymaster 127.0.0.1 x 127.0.0.1 35277")), "mymaster").has_value());
 
   BOOST_TEST(rd::not_master_error("READONLY You can't write against a read only replica."));
   BOOST_TEST(rd::not_master_error("LOADING Redis is loading the dataset in memory"));

@@ -876,7 +876,6 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     const std::uint64_t gen = ++generation_;
     connecting_ = true;
     connect_expired_ = false;
-    announced_master_.reset();
     reader_.reset();
     plain_.reset();
     tls_.reset();
@@ -896,6 +895,11 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     auto result = co_await connect_steps();
     connecting_ = false;
     connect_timer_.cancel();
+    if (result.first && announced_ && target_ == announced_->to) {
+      // The announced master did not work out (it may have been demoted since, by a failover
+      // whose announcement we missed): trust the sentinels' answer next time.
+      announced_.reset();
+    }
     if (result.first && connect_expired_) {
       result = {make_error_code(client_error::connect_timeout),
                 "connect to " + where() + " did not complete within " +
@@ -916,6 +920,16 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       auto found = co_await ask_sentinels();
       if (found.first) co_return found;
       if (stopped_) co_return outcome{asio::error::operation_aborted, "stopped"};
+      if (announced_) {
+        if (target_ == announced_->from) {
+          // A sentinel that has not yet caught up with an announced failover names the master
+          // it left, which may still say ROLE master until the sentinels demote it: the
+          // announcement wins (ROLE is checked there too).
+          target_ = announced_->to;
+        } else if (!(target_ == announced_->to)) {
+          announced_.reset();  // the sentinels have moved on since
+        }
+      }
     } else {
       target_ = address{cfg_.host, cfg_.port};
     }
@@ -1032,9 +1046,11 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     clear_error();
     arm_health();
     start_write();
-    if (announced_master_ && !(*announced_master_ == target_)) {
+    if (announced_) {
+      const master_switch s = std::move(*announced_);
+      announced_.reset();
       // A sentinel announced a failover while we connected to the old master.
-      switch_master(*announced_master_);
+      if (!(s.to == target_)) switch_master(s);
     }
   }
 
@@ -1251,16 +1267,17 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
                       "no sentinel told the master's address: " + failures};
   }
 
-  // A sentinel announced `to` as the master: leave the old one (unless already there).
-  void switch_master(const address& to) {
-    if (connecting_) {
-      announced_master_ = to;  // on_connected checks it
-      return;
-    }
-    if (connected_ && !(to == target_)) {
+  // A sentinel announced that the master moved: leave the old one (unless already at the new
+  // one). The announcement is kept until the next connection is up: a sentinel that still names
+  // the old master (which may say ROLE master until the sentinels demote it) loses to it
+  // (connect_steps), and a connection made to the old master meanwhile is left (on_connected).
+  void switch_master(const master_switch& s) {
+    if (connected_ && s.to == target_) return;  // already there
+    announced_ = s;
+    if (connected_) {
       fail_connection(make_error_code(client_error::master_switched),
                       "sentinel announced master '" + cfg_.sentinel.master_name + "' at " +
-                          to.host + ":" + std::to_string(to.port));
+                          s.to.host + ":" + std::to_string(s.to.port));
     }
   }
 
@@ -1295,7 +1312,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         for (;;) {
           auto [rec, r] = co_await ch.read();
           if (rec || self->stopped_) break;
-          if (auto to = parse_switch_master(r, sc.master_name)) self->switch_master(*to);
+          if (auto s = parse_master_switch(r, sc.master_name)) self->switch_master(*s);
         }
       }
       ch.close();
@@ -1370,7 +1387,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::optional<side_channel> sentinel_watch_;   // subscribed to +switch-master
   std::optional<boost::asio::ssl::context> sentinel_ssl_ctx_;
   std::size_t sentinel_first_ = 0;               // the sentinel to ask first
-  std::optional<address> announced_master_;      // by +switch-master during a connect attempt
+  std::optional<master_switch> announced_;        // +switch-master since the last connection
   std::minstd_rand rng_;
 
   std::atomic<bool> up_{false};

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace websession::redis::detail {
 
@@ -44,9 +45,16 @@ inline bool role_is_master(const reply& r) {
          r.elements[0].str == "master";
 }
 
-/// The new master of a pub/sub message ["message", "+switch-master", "<name> <old-ip>
+/// A failover that a sentinel announced: the master moved from `from` to `to`.
+struct master_switch {
+  address from;
+  address to;
+};
+
+/// The old and new master of a pub/sub message ["message", "+switch-master", "<name> <old-ip>
 /// <old-port> <new-ip> <new-port>"] about `master_name`; nullopt for anything else.
-inline std::optional<address> parse_switch_master(const reply& r, std::string_view master_name) {
+inline std::optional<master_switch> parse_master_switch(const reply& r,
+                                                        std::string_view master_name) {
   if (r.type != reply_type::array || r.elements.size() != 3) return std::nullopt;
   if (r.elements[0].str != "message" || r.elements[1].str != "+switch-master") return std::nullopt;
   std::string_view text = r.elements[2].str;
@@ -56,13 +64,25 @@ inline std::optional<address> parse_switch_master(const reply& r, std::string_vi
     part = text.substr(0, space);
     text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
   }
-  if (parts[0] != master_name || parts[3].empty()) return std::nullopt;
-  reply port;
-  port.type = reply_type::string;
-  port.str = std::string(parts[4]);
-  const auto p = cluster_parse::as_port(port);
-  if (!p) return std::nullopt;
-  return address{std::string(parts[3]), *p};
+  if (parts[0] != master_name || parts[1].empty() || parts[3].empty()) return std::nullopt;
+  auto port_of = [](std::string_view text) {
+    reply port;
+    port.type = reply_type::string;
+    port.str = std::string(text);
+    return cluster_parse::as_port(port);
+  };
+  const auto from_port = port_of(parts[2]);
+  const auto to_port = port_of(parts[4]);
+  if (!from_port || !to_port) return std::nullopt;
+  return master_switch{address{std::string(parts[1]), *from_port},
+                       address{std::string(parts[3]), *to_port}};
+}
+
+/// The new master of a +switch-master message about `master_name` (see parse_master_switch).
+inline std::optional<address> parse_switch_master(const reply& r, std::string_view master_name) {
+  auto s = parse_master_switch(r, master_name);
+  if (!s) return std::nullopt;
+  return std::move(s->to);
 }
 
 /// Whether an error reply says the server is not (or not yet) a usable master: a demoted
