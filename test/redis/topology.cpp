@@ -181,6 +181,39 @@ struct traffic {
   }
 };
 
+// `total` session-shaped keys ("tt:" + 43 characters ending in their number, padded with
+// `fill`), none in slot 0 if `skip_slot0`, written straight to the masters that own them in one
+// pipeline per master (no client routing involved). Returns them by master port.
+std::map<std::uint16_t, std::vector<std::string>> write_keys_to_masters(redis_cluster& cluster,
+                                                                        std::size_t total, char fill,
+                                                                        bool skip_slot0) {
+  std::vector<std::uint16_t> owner(16384, 0);
+  for (const auto& e : cluster.nodes_view(cluster.port(0))) {
+    if (!e.is_master()) continue;
+    for (const auto& [a, b] : e.slots) {
+      for (int s = a; s <= b; ++s) owner[static_cast<std::size_t>(s)] = e.port;
+    }
+  }
+  std::map<std::uint16_t, std::vector<std::string>> by_master;
+  for (std::size_t i = 0, made = 0; made < total; ++i) {
+    const std::string n = std::to_string(i);
+    const std::string key = "tt:" + std::string(43 - n.size(), fill) + n;
+    if (skip_slot0 && key_slot(key) == 0) continue;
+    const auto port = owner[static_cast<std::size_t>(key_slot(key))];
+    BOOST_TEST_REQUIRE(port != 0);
+    by_master[port].push_back(key);
+    ++made;
+  }
+  for (const auto& [port, keys] : by_master) {
+    resp_connection c(port);
+    std::string pipeline;
+    for (const auto& k : keys) pipeline += resp_connection::encode({"SET", k, "v", "EX", "600"});
+    c.send_raw(pipeline);
+    for (std::size_t i = 0; i < keys.size(); ++i) BOOST_TEST_REQUIRE(!c.read(10s).is_error());
+  }
+  return by_master;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(redis_cluster_store)
@@ -242,34 +275,10 @@ BOOST_AUTO_TEST_CASE(sessions_spread_over_every_master) {
 // as 303 of 300 under ThreadSanitizer).
 BOOST_AUTO_TEST_CASE(count_is_exact_while_the_map_is_refreshed) {
   redis_cluster cluster(redis_cluster::options{3, 0, 1000, {}, std::chrono::seconds(20)});
-  // 3600 session-shaped keys ("tt:" + 43 characters), written straight to their masters in one
-  // pipeline each: about 1200 per master, so that each master takes two SCAN pages.
+  // 3600 session-shaped keys, about 1200 per master, so that each master takes two SCAN pages.
   constexpr std::size_t total = 3600;
-  std::map<std::uint16_t, std::vector<std::string>> by_master;
-  {
-    std::vector<std::uint16_t> owner(16384, 0);
-    for (const auto& e : cluster.nodes_view(cluster.port(0))) {
-      if (!e.is_master()) continue;
-      for (const auto& [a, b] : e.slots) {
-        for (int s = a; s <= b; ++s) owner[static_cast<std::size_t>(s)] = e.port;
-      }
-    }
-    for (std::size_t i = 0; i < total; ++i) {
-      const std::string n = std::to_string(i);
-      const std::string key = "tt:" + std::string(43 - n.size(), 'x') + n;
-      const auto port = owner[static_cast<std::size_t>(key_slot(key))];
-      BOOST_TEST_REQUIRE(port != 0);
-      by_master[port].push_back(key);
-    }
-  }
+  const auto by_master = write_keys_to_masters(cluster, total, 'x', false);
   BOOST_TEST_REQUIRE(by_master.size() == 3u);
-  for (const auto& [port, keys] : by_master) {
-    resp_connection c(port);
-    std::string pipeline;
-    for (const auto& k : keys) pipeline += resp_connection::encode({"SET", k, "v", "EX", "600"});
-    c.send_raw(pipeline);
-    for (std::size_t i = 0; i < keys.size(); ++i) BOOST_TEST_REQUIRE(!c.read(10s).is_error());
-  }
   run_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
     auto cfg = redis::parse_url(cluster_url({cluster.port(0)})).value();
     cfg.cluster.refresh_interval = std::chrono::milliseconds(1);  // the 50 ms floor applies
@@ -310,30 +319,7 @@ BOOST_AUTO_TEST_CASE(count_is_exact_while_the_map_is_refreshed) {
 BOOST_AUTO_TEST_CASE(count_is_exact_while_the_masters_change_order) {
   redis_cluster cluster(redis_cluster::options{3, 0, 1000, {}, std::chrono::seconds(20)});
   constexpr std::size_t total = 3000;
-  {
-    std::map<std::uint16_t, std::vector<std::string>> by_master;
-    std::vector<std::uint16_t> owner(16384, 0);
-    for (const auto& e : cluster.nodes_view(cluster.port(0))) {
-      if (!e.is_master()) continue;
-      for (const auto& [a, b] : e.slots) {
-        for (int s = a; s <= b; ++s) owner[static_cast<std::size_t>(s)] = e.port;
-      }
-    }
-    for (std::size_t i = 0, made = 0; made < total; ++i) {
-      const std::string n = std::to_string(i);
-      const std::string key = "tt:" + std::string(43 - n.size(), 'y') + n;
-      if (key_slot(key) == 0) continue;
-      by_master[owner[static_cast<std::size_t>(key_slot(key))]].push_back(key);
-      ++made;
-    }
-    for (const auto& [port, keys] : by_master) {
-      resp_connection c(port);
-      std::string pipeline;
-      for (const auto& k : keys) pipeline += resp_connection::encode({"SET", k, "v", "EX", "600"});
-      c.send_raw(pipeline);
-      for (std::size_t i = 0; i < keys.size(); ++i) BOOST_TEST_REQUIRE(!c.read(10s).is_error());
-    }
-  }
+  write_keys_to_masters(cluster, total, 'y', true);
   const std::uint16_t first = static_cast<std::uint16_t>(cluster.slot_owner_port(0));
   const std::uint16_t last = static_cast<std::uint16_t>(cluster.slot_owner_port(16383));
   BOOST_TEST_REQUIRE(first != last);
