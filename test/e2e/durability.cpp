@@ -229,6 +229,26 @@ class crew {
   std::vector<std::thread> threads_;
 };
 
+// One worker per updater on `workers`, talking to the server on `port`: it creates its session
+// (counted in workers.ready), increments until workers.stop (adding each acknowledged one to
+// `acknowledged`, pausing after a failure), then retries a last increment with finish().
+void spawn_updaters(crew& workers, std::vector<updater>& ups, unsigned short port,
+                    std::atomic<std::uint64_t>& acknowledged) {
+  for (updater& u : ups) {
+    workers.spawn([&workers, &u, &acknowledged, port] {
+      client c(port, client_deadline);
+      const bool created = u.create(c);
+      ++workers.ready;
+      if (!created) return;
+      while (!workers.stop) {
+        if (u.step(c)) ++acknowledged;
+        else std::this_thread::sleep_for(pause_after_failure);
+      }
+      u.finish(c, 10s);
+    });
+  }
+}
+
 std::int64_t dbsize(std::uint16_t port) {
   const captured out = run_capture({"redis-cli", "-p", std::to_string(port), "DBSIZE"}, {}, 5s);
   if (out.status != 0) return -1;
@@ -526,20 +546,7 @@ BOOST_AUTO_TEST_CASE(acknowledged_increments_survive_redis_kill) {
   outage_times t;
   {
     crew workers;
-    for (int i = 0; i < n; ++i) {
-      workers.spawn([&, i] {
-        client c(srv.port(), client_deadline);
-        updater& u = ups[i];
-        const bool created = u.create(c);
-        ++workers.ready;
-        if (!created) return;
-        while (!workers.stop) {
-          if (u.step(c)) ++acknowledged;
-          else std::this_thread::sleep_for(pause_after_failure);
-        }
-        u.finish(c, 10s);
-      });
-    }
+    spawn_updaters(workers, ups, srv.port(), acknowledged);
     BOOST_TEST_REQUIRE(wait_for([&] { return workers.ready == n; }, 20s), "the sessions were not all created");
     const auto created = steady::now();
     // Back: a round of acknowledged increments (as many as there are updaters) after the restart.
@@ -596,20 +603,7 @@ BOOST_AUTO_TEST_CASE(fallback_answers_visitors_refuses_logins_during_outage) {
   bool health_answered = false, health_degraded = false;
   {
     crew workers;
-    for (int i = 0; i < n_updaters; ++i) {
-      workers.spawn([&, i] {
-        client c(srv.port(), client_deadline);
-        updater& u = ups[i];
-        const bool created = u.create(c);
-        ++workers.ready;
-        if (!created) return;
-        while (!workers.stop) {
-          if (u.step(c)) ++acknowledged;
-          else std::this_thread::sleep_for(pause_after_failure);
-        }
-        u.finish(c, 10s);
-      });
-    }
+    spawn_updaters(workers, ups, srv.port(), acknowledged);
     for (int i = 0; i < n_visitors; ++i) {
       workers.spawn([&, i] {
         client c(srv.port(), client_deadline);

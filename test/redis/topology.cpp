@@ -286,11 +286,8 @@ BOOST_AUTO_TEST_CASE(count_is_exact_while_the_map_is_refreshed) {
     client.async_run(asio::detached);
     redis_store store(client);
     // count() needs the first map (no master to ask before it).
-    for (const auto give_up = steady::now() + std::chrono::seconds(10); !client.connected();) {
-      BOOST_TEST_REQUIRE((steady::now() < give_up), "no slot map: " << client.cluster()->last_error_message());
-      asio::steady_timer t(ioc, std::chrono::milliseconds(10));
-      co_await t.async_wait(tuple_token);
-    }
+    const bool mapped = co_await wait_until([&] { return client.connected(); }, std::chrono::seconds(10));
+    BOOST_TEST_REQUIRE(mapped, "no slot map: " << client.cluster()->last_error_message());
     const auto until = steady::now() + std::chrono::seconds(3);
     int counts = 0, wrong = 0;
     std::size_t last = 0;
@@ -345,11 +342,9 @@ BOOST_AUTO_TEST_CASE(count_is_exact_while_the_masters_change_order) {
     redis::client client(ioc.get_executor(), cfg);
     client.async_run(asio::detached);
     redis_store store(client);
-    for (const auto give_up = steady::now() + std::chrono::seconds(10); !client.connected();) {
-      BOOST_TEST_REQUIRE((steady::now() < give_up), "no slot map: " << client.cluster()->last_error_message());
-      asio::steady_timer t(ioc, std::chrono::milliseconds(10));
-      co_await t.async_wait(tuple_token);
-    }
+    // count() needs the first map (no master to ask before it).
+    const bool mapped = co_await wait_until([&] { return client.connected(); }, std::chrono::seconds(10));
+    BOOST_TEST_REQUIRE(mapped, "no slot map: " << client.cluster()->last_error_message());
     const auto until = steady::now() + std::chrono::seconds(3);
     int counts = 0, wrong = 0, failed = 0;
     std::size_t last_wrong = 0;
