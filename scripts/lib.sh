@@ -81,3 +81,21 @@ ws_new_cookie() {
   { curl -s -D - -o /dev/null "$1/visits" || true; } | tr -d '\r' |
     sed -n 's/^[Ss]et-[Cc]ookie: *\([^;]*\).*/\1/p' | awk 'NR == 1'  # reads all: no SIGPIPE
 }
+
+# ws_stop_pid PID: stops a child of this shell: SIGTERM, then SIGKILL if it has not exited
+# within 10 s; returns its exit status (0 for an empty PID). scripts/main.sh, scripts/soak.sh.
+ws_stop_pid() {
+  local pid=$1 status=0 i
+  [[ -n $pid ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    ws_log "process $pid ignored SIGTERM for 10 s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || status=$?
+  return "$status"
+}

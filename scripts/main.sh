@@ -36,20 +36,9 @@ cmake --build "$WS_BUILD_DIR" -j "$jobs" --target "${present[@]}"
 server_pid=""
 demo_dir=""
 stop_server() {
-  local pid=$server_pid status=0
+  local pid=$server_pid
   server_pid=""
-  [[ -n $pid ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    ws_log "server $pid ignored SIGTERM for 10 s: SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" || status=$?
-  return "$status"
+  ws_stop_pid "$pid"
 }
 cleanup() {
   stop_server || true

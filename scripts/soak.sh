@@ -75,25 +75,10 @@ mkdir -p "$RAW"
 
 # Everything started here is stopped by its PID: SIGTERM, then SIGKILL after 10 s.
 server_pid="" redis_pid="" sampler_pid="" newwrk_pid=""
-stop_pid() {  # PID: prints nothing; returns the process's exit status
-  local pid=$1 status=0 i
-  [[ -n $pid ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    ws_log "process $pid ignored SIGTERM for 10 s: SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || status=$?
-  return "$status"
-}
 cleanup() {
   local pid
   for pid in "$newwrk_pid" "$sampler_pid" "$server_pid" "$redis_pid"; do
-    stop_pid "$pid" || true
+    ws_stop_pid "$pid" || true
   done
   newwrk_pid="" sampler_pid="" server_pid="" redis_pid=""
 }
@@ -170,17 +155,17 @@ phase() {
     sed -n 's/^WRKJSON //p' "$RAW/$store.wrk_$kind.txt" >"$RAW/$store.wrk_$kind.json"
     [[ -s $RAW/$store.wrk_$kind.json ]] || rm -f "$RAW/$store.wrk_$kind.json"
   done
-  stop_pid "$sampler_pid" || true
+  ws_stop_pid "$sampler_pid" || true
   sampler_pid=""
   local status=0
-  stop_pid "$server_pid" || status=$?
+  ws_stop_pid "$server_pid" || status=$?
   server_pid=""
   if ((status != 0)); then
     ws_log "$store: the server exited with status $status (see $RAW/$store.server.log)"
     server_notes+=("$store server exit status $status")
   fi
   if [[ -n $redis_pid ]]; then
-    stop_pid "$redis_pid" || true
+    ws_stop_pid "$redis_pid" || true
     redis_pid=""
   fi
   stores+=("$store")
