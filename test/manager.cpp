@@ -667,6 +667,117 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_updates_lose_nothing, Stack, stacks) {
   BOOST_TEST(f.mgr->stats().conflicts == 0u);
 }
 
+// async_update of a session the handler loaded already: many requests of one session load it,
+// then take turns; a turn whose session is older than what an earlier turn saved takes that
+// state (handed over in memory, or reloaded), so no save conflicts and nothing is lost.
+BOOST_AUTO_TEST_CASE_TEMPLATE(updates_of_loaded_sessions_take_turns, Stack, stacks) {
+  manager_fixture<Stack> f;
+  session s = create(f);
+  s.set("n", 0);
+  BOOST_TEST_REQUIRE(!save(f, s));
+
+  constexpr int n = 200;
+  const std::uint64_t loads_before = f.mgr->stats().loaded;
+  std::atomic<int> ok{0}, failed{0}, out_of_order{0};
+  std::atomic<int> finished{0};
+  std::vector<session> loaded(n);
+  for (int i = 0; i < n; ++i) {
+    asio::co_spawn(
+        f.ioc,
+        [&, i]() -> awaitable<void> {
+          auto [ec, l] = co_await f.mgr->async_load(s.id(), tuple_token);
+          if (ec) {
+            failed.fetch_add(1);
+          } else {
+            loaded[static_cast<std::size_t>(i)] = std::move(l);
+            session& mine = loaded[static_cast<std::size_t>(i)];
+            auto [e2] = co_await f.mgr->async_update(
+                mine, [](session& x) { x.set("n", x.get_as<int>("n").value_or(-1000000) + 1); },
+                tuple_token);
+            (e2 ? failed : ok).fetch_add(1);
+            // On success the caller's session holds the state it saved.
+            if (!e2 && (mine.dirty() || mine.get_as<int>("n").value_or(0) < 1)) out_of_order.fetch_add(1);
+          }
+          if (finished.fetch_add(1) + 1 == n) f.ioc.stop();
+        },
+        asio::detached);
+  }
+  f.ioc.restart();
+  std::thread second([&] { f.ioc.run(); });
+  f.ioc.run();
+  second.join();
+  BOOST_TEST(failed.load() == 0);
+  BOOST_TEST(ok.load() == n);
+  BOOST_TEST(out_of_order.load() == 0);
+  BOOST_TEST(load(f, s.id()).template get_as<int>("n").value_or(-1) == n);
+  BOOST_TEST(f.mgr->stats().conflicts == 0u);
+  // A request reloads at most once: when it loaded before a save whose turn ended before it
+  // came (nobody waited then, so no state was handed over).
+  BOOST_TEST(f.mgr->stats().loaded - loads_before <= 2 * std::uint64_t{n} + 1);
+}
+
+// A save the turns do not see (another process, or a plain async_save) makes the update reload
+// and reapply: both changes are kept.
+BOOST_AUTO_TEST_CASE_TEMPLATE(update_of_loaded_session_reloads_after_a_foreign_save, Stack, stacks) {
+  manager_fixture<Stack> f;
+  session s = create(f);
+  s.set("n", 0);
+  BOOST_TEST_REQUIRE(!save(f, s));
+  session mine = load(f, s.id());
+  session other = load(f, s.id());
+  other.set("other", true);
+  BOOST_TEST_REQUIRE(!save(f, other));
+  error_code ec = f.run([&]() -> awaitable<error_code> {
+    auto [e] = co_await f.mgr->async_update(
+        mine, [](session& x) { x.set("n", x.get_as<int>("n").value_or(-100) + 1); }, tuple_token);
+    co_return e;
+  });
+  BOOST_TEST(!ec);
+  BOOST_TEST(f.mgr->stats().conflicts == 1u);
+  session after = load(f, s.id());
+  BOOST_TEST(after.template get_as<int>("n").value_or(-1) == 1);
+  BOOST_TEST(after.template get_as<bool>("other").value_or(false));
+  BOOST_TEST(mine.template get_as<bool>("other").value_or(false));  // `mine` is what was saved
+  BOOST_TEST(mine.metadata().version == after.metadata().version);
+}
+
+BOOST_AUTO_TEST_CASE(update_of_loaded_session_errors) {
+  manager_fixture<memory_stack> f;
+  auto update = [&](session& x, auto fn) {
+    return f.run([&]() -> awaitable<error_code> {
+      auto [e] = co_await f.mgr->async_update(x, fn, tuple_token);
+      co_return e;
+    });
+  };
+  const auto bump_n = [](session& x) { x.set("n", x.get_as<int>("n").value_or(0) + 1); };
+  session invalid;
+  BOOST_TEST(update(invalid, bump_n) == error::invalid_session);
+
+  // A new session is changed and stored at once.
+  session fresh = f.mgr->new_session();
+  BOOST_TEST(!update(fresh, bump_n));
+  BOOST_TEST(load(f, fresh.id()).template get_as<int>("n").value_or(0) == 1);
+
+  // Destroyed between the load and the update: not_found, nothing stored again.
+  session s = create(f);
+  session stale = load(f, s.id());
+  BOOST_TEST_REQUIRE(!f.run([&]() -> awaitable<error_code> {
+    auto [e] = co_await f.mgr->async_destroy(s, tuple_token);
+    co_return e;
+  }));
+  BOOST_TEST(update(stale, bump_n) == error::not_found);
+  BOOST_TEST(load_error(f, s.id()) == error::not_found);
+
+  // A throwing function is an error, not a crash, and leaves the lane free.
+  session t = create(f);
+  session t1 = load(f, t.id());
+  BOOST_TEST(update(t1, [](session&) { throw std::runtime_error("user code failed"); }) ==
+             error::internal);
+  session t2 = load(f, t.id());
+  BOOST_TEST(!update(t2, bump_n));
+  BOOST_TEST(load(f, t.id()).template get_as<int>("n").value_or(0) == 1);
+}
+
 BOOST_AUTO_TEST_CASE(new_session_is_stored_on_first_save) {
   manager_fixture<memory_stack> f;
   session s = f.mgr->new_session();
@@ -836,6 +947,98 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(user_index_names_are_keyed, Stack, stacks) {
   });
   BOOST_TEST(n == 2u);
   BOOST_TEST(load_error(f, a.id()) == error::not_found);
+}
+
+// The example server's deployment (issue 17): one manager shared by two io_contexts, each run
+// by one thread. The requests of one session arrive on both: their updates take turns across
+// the io_contexts (the lane handed from one to the other), counts are exact and no save
+// conflicts. With the memory store, a third thread sweeps meanwhile and the expired sessions
+// (and only those) go. scripts/test.sh tsan runs it under ThreadSanitizer.
+BOOST_AUTO_TEST_CASE_TEMPLATE(two_io_contexts_share_one_manager, Stack, thread_stacks) {
+  options o = test_options();
+  o.idle_timeout = 10min;
+  o.anonymous_idle_timeout = 10min;
+  manager_fixture<Stack> f(o);
+  asio::io_context other(1);
+  constexpr bool sweeps = requires { f.store.sweep(); };
+
+  std::vector<std::string> doomed;
+  if constexpr (sweeps) {
+    for (int i = 0; i < 20; ++i) doomed.push_back(create(f).id());
+    f.clock.advance(6min);
+  }
+  constexpr std::size_t hot_count = 2;
+  std::vector<std::string> hot;
+  for (std::size_t i = 0; i < hot_count; ++i) {
+    session s = create(f);
+    s.set("n", 0);
+    BOOST_TEST_REQUIRE(!save(f, s));
+    hot.push_back(s.id());
+  }
+  if constexpr (sweeps) f.clock.advance(6min);  // the doomed idled 12 min, the hot ones 6
+
+  constexpr int per_context = 8;
+  constexpr int rounds = 25;
+  std::array<std::atomic<int>, hot_count> increments{};
+  std::atomic<int> finished{0};
+  std::atomic<bool> sweeping{true};
+  std::mutex m;
+  std::vector<std::string> failures;
+  auto fail = [&](const std::string& what, error_code ec) {
+    std::lock_guard lock(m);
+    failures.push_back(what + ": " + ec.message());
+  };
+  auto worker = [&](int w) -> awaitable<void> {
+    for (int r = 0; r < rounds; ++r) {
+      const std::size_t k = static_cast<std::size_t>(w + r) % hot_count;
+      auto [ec, s] = co_await f.mgr->async_load(hot[k], tuple_token);
+      if (ec) {
+        fail("load", ec);
+        continue;
+      }
+      auto [e2] = co_await f.mgr->async_update(
+          s, [](session& x) { x.set("n", x.get_as<int>("n").value_or(-1000000) + 1); },
+          tuple_token);
+      if (e2) fail("update", e2);
+      else increments[k].fetch_add(1);
+    }
+    if (finished.fetch_add(1) + 1 == 2 * per_context) {
+      f.ioc.stop();  // a store's background work (a Redis connection) would keep run() going
+      other.stop();
+    }
+  };
+  for (int w = 0; w < per_context; ++w) {
+    asio::co_spawn(f.ioc, worker(w), asio::detached);
+    asio::co_spawn(other, worker(per_context + w), asio::detached);
+  }
+  std::size_t swept = 0;
+  std::thread sweeper([&] {
+    if constexpr (sweeps) {
+      while (sweeping.load()) {
+        swept += f.store.sweep();
+        std::this_thread::yield();
+      }
+    }
+  });
+  f.ioc.restart();
+  std::thread second([&] { other.run(); });
+  f.ioc.run();
+  second.join();
+  sweeping = false;
+  sweeper.join();
+
+  for (const std::string& failure : failures) BOOST_ERROR(failure);
+  int total = 0;
+  for (std::size_t k = 0; k < hot_count; ++k) {
+    BOOST_TEST(load(f, hot[k]).template get_as<int>("n").value_or(-1) == increments[k].load());
+    total += increments[k].load();
+  }
+  BOOST_TEST(total == 2 * per_context * rounds);
+  BOOST_TEST(f.mgr->stats().conflicts == 0u);
+  if constexpr (sweeps) {
+    BOOST_TEST(swept == doomed.size());
+    for (const std::string& id : doomed) BOOST_TEST(load_error(f, id) == error::not_found);
+  }
 }
 
 // DESIGN: "a manager can be shared by many coroutines and by several threads". Sixteen

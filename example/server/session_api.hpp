@@ -164,36 +164,26 @@ class session_api {
     return json_response(req, bhttp::status::ok, body);
   }
 
-  // The increment is applied to the session already loaded and saved with a version check;
-  // only if another request won (conflict) does it go through async_update, which reloads,
-  // reapplies and retries. N concurrent requests with one cookie end at exactly N, and the
-  // uncontended case costs one load and one save.
+  // The increment goes through the manager's async_update of the session already loaded: the
+  // requests of one session in this process take turns (no conflicts, no retries, no second
+  // load), and a conflict with another process reloads and reapplies. N concurrent requests
+  // with one cookie end at exactly N; the uncontended case costs one load and one save.
   boost::asio::awaitable<reply> visits(const request& req, session& s) {
     if (s.is_new()) {  // not stored yet, so nobody else can be updating it
       s.set("views", 1);
       co_return reply(views_response(req, 1));
     }
     const auto increment = [](session& x) { x.set("views", views_of(x) + 1); };
-    increment(s);
-    auto [save_ec] = co_await mgr_.async_save(s, tuple);
-    if (!save_ec) co_return reply(views_response(req, views_of(s)));
-    boost::system::error_code ec = save_ec;
-    session updated;
-    if (ec == websession::error::conflict) {
-      auto [update_ec, u] = co_await mgr_.async_update(s.id(), increment, tuple);
-      ec = update_ec;
-      updated = std::move(u);
-    }
-    if (ec && starts_fresh(ec)) {
+    auto [ec] = co_await mgr_.async_update(s, increment, tuple);
+    if (!ec) co_return reply(views_response(req, views_of(s)));
+    if (starts_fresh(ec)) {
       // Ended between the load and the update (a logout elsewhere, expiry): start afresh, as
       // a request without a cookie would.
       s = mgr_.new_session();
       s.set("views", 1);
       co_return reply(views_response(req, 1));
     }
-    if (ec) co_return reply(session_failure(req, ec), false);
-    s = std::move(updated);
-    co_return reply(views_response(req, views_of(s)));
+    co_return reply(session_failure(req, ec), false);
   }
 
   // Accepts only application/json, which a cross-site HTML form cannot send (login CSRF).

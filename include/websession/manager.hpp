@@ -376,6 +376,26 @@ class basic_session_manager {
         std::forward<CompletionToken>(token));
   }
 
+  /// Applies fn(s) to `s`, a session loaded by this manager, and saves it, taking turns with
+  /// the other updates of the same session through this manager (both overloads): for a
+  /// request handler that has the session loaded already, this costs no second load, and
+  /// concurrent requests of one session neither conflict nor retry. If another update saved
+  /// the session since `s` was loaded, `s` is replaced first by the state that update saved
+  /// (handed over in memory, without a store round trip); a conflict with another process (or
+  /// a plain async_save) reloads `s` and reapplies fn, as the other overload does. So fn must
+  /// make the whole change: changes made to `s` before the call may be replaced. A new session
+  /// (never stored) is changed and saved at once. Completes with (error_code); on success `s`
+  /// holds the saved state. Errors: those of async_save and async_load (not_found, expired:
+  /// the session ended meanwhile); conflict when the attempts run out; internal if fn throws.
+  /// On error `s` may hold unsaved changes: do not save it.
+  template <class Fn, class CompletionToken>
+    requires std::invocable<Fn&, session&>
+  auto async_update(session& s, Fn fn, CompletionToken&& token) {
+    return detail::async_run<void>(
+        ex_, [this, &s, fn = std::move(fn)]() mutable { return update_loaded_impl<Fn>(s, fn); },
+        std::forward<CompletionToken>(token));
+  }
+
   /// A store round trip (health check). Completes with (error_code).
   template <class CompletionToken>
   auto async_ping(CompletionToken&& token) {
@@ -392,7 +412,7 @@ class basic_session_manager {
   struct shared_state {
     counters counts;
     session_observer observer;
-    detail::lanes updates;  // async_update's turns, per session
+    detail::lanes<session> updates;  // async_update's turns, per session id
   };
 
   static void bump(std::atomic<std::uint64_t>& c) noexcept {
@@ -812,14 +832,58 @@ class basic_session_manager {
       if (!s) co_return s.error();
       fn(*s);
       const boost::system::error_code ec = co_await save_impl(*s);
-      if (!ec) co_return std::move(*s);
+      if (!ec) {
+        state_->updates.hand_over(id, access::meta(*s).version, [&s] { return *s; });
+        co_return std::move(*s);
+      }
       if (ec != error::conflict || attempt >= opts_.max_update_attempts) co_return ec;
-      // Contenders that collided would collide again if they retried in lockstep.
-      boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-      timer.expires_after(backoff(attempt));
-      boost::system::error_code wait_ec;
-      co_await timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, wait_ec));
+      co_await retry_pause(attempt);
     }
+  }
+
+  template <class Fn>
+  awaitable<boost::system::error_code> update_loaded_impl(session& s, Fn& fn) {
+    if (!s.valid()) co_return make_error_code(error::invalid_session);
+    if (s.is_new()) {  // not stored: nobody else can be updating it
+      fn(s);
+      co_return co_await save_impl(s);
+    }
+    const std::string id = access::id(s);  // the lane's key (s may be replaced below)
+    const boost::system::error_code lane_ec = co_await state_->updates.enter(id);
+    if (lane_ec) co_return lane_ec;
+    const detail::lane_exit leave(state_->updates, id);
+    // A turn before this one saved a newer state than the one `s` was loaded with: take the
+    // state it handed over, or, if it left when nobody waited, load the session again.
+    if (auto latest = state_->updates.latest(id);
+        latest && latest->metadata().version > access::meta(s).version) {
+      s = *latest;
+    } else if (auto saved = state_->updates.saved_version(id);
+               saved && *saved > access::meta(s).version) {
+      result<session> fresh = co_await load_impl(id);
+      if (!fresh) co_return fresh.error();
+      s = std::move(*fresh);
+    }
+    for (unsigned attempt = 1;; ++attempt) {
+      fn(s);
+      const boost::system::error_code ec = co_await save_impl(s);
+      if (!ec) {
+        state_->updates.hand_over(id, access::meta(s).version, [&s] { return s; });
+        co_return ec;
+      }
+      if (ec != error::conflict || attempt >= opts_.max_update_attempts) co_return ec;
+      co_await retry_pause(attempt);
+      result<session> fresh = co_await load_impl(id);
+      if (!fresh) co_return fresh.error();
+      s = std::move(*fresh);
+    }
+  }
+
+  // Contenders that collided would collide again if they retried in lockstep.
+  awaitable<void> retry_pause(unsigned attempt) {
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+    timer.expires_after(backoff(attempt));
+    boost::system::error_code wait_ec;
+    co_await timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, wait_ec));
   }
 
   // Full jitter: uniform in [0, min(1 s, 100 us * 2^attempt)]. The window must grow until the

@@ -2,6 +2,10 @@
 // process take turns instead of colliding on the store's version check and retrying with
 // backoff against each other (which under contention costs round trips, and a tail of backoff
 // sleeps). Other processes (and plain async_save) are still caught by the version check.
+// A holder that saved hands the saved state to those still waiting (hand_over), so that one
+// which loaded the session before that save need not load it again, and the lanes remember the
+// last saved version of recent keys, so that one which loaded it before a save and came when the
+// lane was free again reloads at once instead of failing its save on the version check.
 #pragma once
 
 #include <websession/error.hpp>
@@ -21,9 +25,13 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
+#include <functional>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -34,6 +42,8 @@ using boost::system::error_code;
 
 /// Thread-safe. A key's lane exists while someone holds it; those who come meanwhile wait in
 /// arrival order, and leaving hands the lane to the first of them (posted to its executor).
+/// `State` is what a holder may leave for the next ones (the manager's session).
+template <class State>
 class lanes {
  public:
   lanes() = default;
@@ -55,19 +65,61 @@ class lanes {
     co_return ec;
   }
 
-  /// Gives up the lane of `key`, taken with a successful enter.
+  /// The state the last holder handed over (hand_over) since the lane was taken while free, or
+  /// null. Only for the holder of the lane of `key`.
+  std::shared_ptr<const State> latest(const std::string& key) const {
+    std::lock_guard lock(mutex_);
+    auto it = lines_.find(key);
+    return it == lines_.end() ? nullptr : it->second.latest;
+  }
+
+  /// Records that the holder of the lane of `key` saved version `version` of it, and leaves
+  /// `make()` (a State: what was saved) for the holders after this one if anyone waits; nothing
+  /// is made while nobody does.
+  template <class Make>
+  void hand_over(const std::string& key, std::uint64_t version, Make&& make) {
+    bool waiting = false;
+    {
+      std::lock_guard lock(mutex_);
+      recent_slot& r = recent_[std::hash<std::string>{}(key) % recent_.size()];
+      r.key = key;
+      r.version = version;
+      auto it = lines_.find(key);
+      waiting = it != lines_.end() && !it->second.waiting.empty();
+    }
+    if (!waiting) return;
+    auto state = std::make_shared<const State>(std::forward<Make>(make)());  // outside the lock
+    std::lock_guard lock(mutex_);
+    auto it = lines_.find(key);
+    if (it != lines_.end()) it->second.latest.swap(state);  // the older one dies after unlock
+  }
+
+  /// The last version of `key` a holder recorded with hand_over, if it is still remembered (a
+  /// few hundred recent keys are, in slots shared by hash): one who loaded an older version
+  /// after the state was handed over, and took the lane once it was free, knows it is stale.
+  std::optional<std::uint64_t> saved_version(const std::string& key) const {
+    std::lock_guard lock(mutex_);
+    const recent_slot& r = recent_[std::hash<std::string>{}(key) % recent_.size()];
+    if (r.key != key) return std::nullopt;
+    return r.version;
+  }
+
+  /// Gives up the lane of `key`, taken with a successful enter. The state handed over goes
+  /// with the lane to the next holder, and is dropped when nobody waits.
   void leave(const std::string& key) noexcept {
     std::shared_ptr<waiter> next;
+    std::shared_ptr<const State> dropped;  // destroyed after the lock is released
     {
       std::lock_guard lock(mutex_);
       auto it = lines_.find(key);
       if (it == lines_.end()) return;
-      if (it->second.empty()) {
+      if (it->second.waiting.empty()) {
+        dropped = std::move(it->second.latest);
         lines_.erase(it);
         return;
       }
-      next = std::move(it->second.front());  // the lane passes to it: the entry stays
-      it->second.pop_front();
+      next = std::move(it->second.waiting.front());  // the lane passes to it: the entry stays
+      it->second.waiting.pop_front();
     }
     finish(*next, {});
   }
@@ -108,7 +160,7 @@ class lanes {
         drop(key, weak);
       });
     }
-    it->second.push_back(std::move(w));
+    it->second.waiting.push_back(std::move(w));
   }
 
   // A cancelled waiter leaves the line, unless the lane was handed to it already.
@@ -119,10 +171,10 @@ class lanes {
       std::lock_guard lock(mutex_);
       auto it = lines_.find(key);
       if (it == lines_.end()) return;
-      auto& line = it->second;
-      auto pos = std::find(line.begin(), line.end(), w);
-      if (pos == line.end()) return;
-      line.erase(pos);
+      auto& queue = it->second.waiting;
+      auto pos = std::find(queue.begin(), queue.end(), w);
+      if (pos == queue.end()) return;
+      queue.erase(pos);
     }
     finish(*w, boost::asio::error::operation_aborted);
   }
@@ -136,20 +188,32 @@ class lanes {
     });
   }
 
-  std::mutex mutex_;
-  std::unordered_map<std::string, std::deque<std::shared_ptr<waiter>>> lines_;
+  struct line {
+    std::deque<std::shared_ptr<waiter>> waiting;
+    std::shared_ptr<const State> latest;
+  };
+
+  struct recent_slot {
+    std::string key;
+    std::uint64_t version = 0;
+  };
+
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, line> lines_;
+  std::array<recent_slot, 256> recent_{};
 };
 
 /// Leaves a lane when the scope ends (the coroutine returns, throws or is destroyed).
+template <class State>
 class lane_exit {
  public:
-  lane_exit(lanes& l, const std::string& key) : lanes_(l), key_(key) {}
+  lane_exit(lanes<State>& l, const std::string& key) : lanes_(l), key_(key) {}
   lane_exit(const lane_exit&) = delete;
   lane_exit& operator=(const lane_exit&) = delete;
   ~lane_exit() { lanes_.leave(key_); }
 
  private:
-  lanes& lanes_;
+  lanes<State>& lanes_;
   const std::string& key_;
 };
 
