@@ -6,6 +6,8 @@
 //                  [--sessions N] [--scenarios create,load,load_save,rotate,destroy]
 //                  [--seconds S] [--json FILE] [--tag T]
 //   bench_sessions --micro --payload BYTES [--seconds S] [--json FILE]
+//   bench_sessions --footprint --store memory|redis [--redis-port P] --cipher aes_gcm|plaintext
+//                  --payload BYTES --sessions N [--concurrency C] [--bound] [--json FILE]
 //
 // A cell: C coroutines on an io_context run by T threads, each looping on one scenario for S
 // seconds after a short warm-up; every operation's latency is kept (bench/latency.hpp).
@@ -33,6 +35,13 @@
 // coroutine spread even one coroutine's requests over the masters.
 // --micro times the parts of a load and a save alone on the same payload: AES-256-GCM seal
 // and open, Boost.JSON serialize and parse, and a map find + copy of the sealed bytes.
+//
+// --footprint (run it in a process of its own: earlier cells would leave their heap behind)
+// stores N sessions through the manager (C coroutines, anonymous or with --bound each bound
+// to a user of its own) and reports the memory they take, per session: for the memory store
+// the growth of this process's resident set (/proc/self/statm) and of the allocator's in-use
+// bytes (mallinfo2); for Redis the growth of the server's INFO used_memory (the database
+// should be empty: bench.sh flushes it first).
 //
 // Output: a table on stdout; with --json, one JSON object per line appended to FILE (Redis
 // lines also name the deployment; a cluster's give its masters and the sessions each holds).
@@ -62,6 +71,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #endif
+
+#include <malloc.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -102,6 +114,8 @@ struct settings {
   std::string json_path;
   std::string tag;  // --tag: copied into the JSON lines (bench.sh marks repeated rounds with it)
   bool micro = false;
+  bool footprint = false;
+  bool bound = false;  // --footprint: sessions bound to a user each
 };
 
 [[noreturn]] void usage(const std::string& problem) {
@@ -109,7 +123,9 @@ struct settings {
             << "usage: bench_sessions --store memory|redis [--redis-port P | --redis-url URL] "
                "--cipher aes_gcm|plaintext --payload BYTES --concurrency C --threads T "
                "[--sessions N] [--scenarios a,b,...] [--seconds S] [--json FILE] [--tag T]\n"
-               "       bench_sessions --micro --payload BYTES [--seconds S] [--json FILE]\n";
+               "       bench_sessions --micro --payload BYTES [--seconds S] [--json FILE]\n"
+               "       bench_sessions --footprint --store memory|redis [--redis-port P] --cipher C "
+               "--payload BYTES --sessions N [--concurrency C] [--bound] [--json FILE]\n";
   std::exit(2);
 }
 
@@ -146,6 +162,8 @@ settings parse_args(int argc, char** argv) {
     else if (a == "--json") s.json_path = value();
     else if (a == "--tag") s.tag = value();
     else if (a == "--micro") s.micro = true;
+    else if (a == "--footprint") s.footprint = true;
+    else if (a == "--bound") s.bound = true;
     else usage("unknown argument " + a);
   }
   if (s.store != "memory" && s.store != "redis") usage("--store must be memory or redis");
@@ -153,6 +171,8 @@ settings parse_args(int argc, char** argv) {
   if (s.concurrency < 1 || s.threads < 1 || s.sessions < 1 || s.seconds <= 0)
     usage("bad concurrency, threads, sessions or seconds");
   if (!s.redis_url.empty() && s.store != "redis") usage("--redis-url needs --store redis");
+  if (s.bound && !s.footprint) usage("--bound needs --footprint");
+  if (s.footprint && !s.redis_url.empty()) usage("--footprint needs --redis-port (one server)");
   for (const auto& sc : s.scenarios)
     if (sc != "create" && sc != "load" && sc != "load_save" && sc != "rotate" && sc != "destroy" &&
         sc != "conn_get" && sc != "store_load" && sc != "socket_get")
@@ -657,6 +677,196 @@ std::vector<row> run_micro(const settings& cfg) {
   return rows;
 }
 
+// ---------------------------------------------------------------------------------------------
+// --footprint: the memory N stored sessions take.
+
+// Resident bytes of this process (/proc/self/statm: pages resident, second field).
+std::size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t size_pages = 0, resident_pages = 0;
+  statm >> size_pages >> resident_pages;
+  return resident_pages * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// The allocator's view: bytes in use by live allocations (every arena), and the resident set
+// with and without giving free heap pages back to the kernel first.
+struct mem_probe {
+  std::size_t rss = 0;          // after malloc_trim(0)
+  std::size_t rss_untrimmed = 0;
+  std::size_t heap_in_use = 0;  // mallinfo2().uordblks + hblkhd (chunks in use, mmapped too)
+};
+
+mem_probe probe_memory() {
+  mem_probe p;
+  p.rss_untrimmed = resident_bytes();
+  ::malloc_trim(0);
+  p.rss = resident_bytes();
+  const struct mallinfo2 mi = ::mallinfo2();
+  p.heap_in_use = mi.uordblks + mi.hblkhd;
+  return p;
+}
+
+// Stores `n` sessions like the 1 KB cells' (make_payload), through the manager's first save,
+// with `concurrency` coroutines; with `bound`, session i is bound to user "user-i" before it.
+// Returns the number stored; every session object is gone when it returns.
+template <class Manager>
+std::size_t fill_sessions(Manager& m, asio::io_context& ioc, const boost::json::object& payload,
+                          std::size_t n, int concurrency, bool bound) {
+  std::atomic<std::size_t> next{0}, stored{0};
+  std::vector<std::future<void>> done;
+  for (int w = 0; w < concurrency; ++w) {
+    done.push_back(asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+      for (;;) {
+        const std::size_t i = next.fetch_add(1);
+        if (i >= n) break;
+        session s = m.new_session();
+        s.mutable_data() = payload;
+        if (bound) m.bind_user(s, "user-" + std::to_string(i));
+        auto [ec] = co_await m.async_save(s, tuple_token);
+        if (!ec) stored.fetch_add(1);
+      }
+    }, asio::use_future));
+  }
+  for (auto& f : done) f.get();
+  return stored.load();
+}
+
+// The sizes of one session like those stored: serialized, sealed, its storage key.
+template <class Manager>
+boost::json::object session_sizes(Manager& m, const boost::json::object& payload, bool bound) {
+  session s = m.new_session();
+  s.mutable_data() = payload;
+  if (bound) m.bind_user(s, "user-0");
+  std::string plain, sealed;
+  json_serializer{}.serialize(s.metadata(), s.data(), plain);
+  m.get_cipher().seal(plain, s.storage_key(), sealed);
+  boost::json::object o;
+  o["plain_bytes"] = plain.size();
+  o["stored_bytes"] = sealed.size();
+  o["key_bytes"] = s.storage_key().size();
+  o["user_index_bytes"] = bound ? m.user_index("user-0").size() : 0;
+  return o;
+}
+
+template <class Cipher>
+boost::json::object footprint_of(const settings& cfg, asio::io_context& ioc, Cipher cipher) {
+  const boost::json::object payload = make_payload(cfg.payload);
+  const auto n = static_cast<std::size_t>(cfg.sessions);
+  boost::json::object o;
+  if (cfg.store == "memory") {
+    memory_store_options so;  // as the memory cells'
+    so.sweep_interval = std::chrono::milliseconds(0);
+    so.max_sessions = 4'000'000;
+    so.max_bytes = std::size_t{4} << 30;
+    memory_store store(ioc.get_executor(), so);  // a handle on the manager's store
+    manager_for<Cipher, memory_store> m(ioc.get_executor(), std::move(cipher), store);
+    o = session_sizes(m, payload, cfg.bound);
+    // Warm-up: one session stored (and left: 1 in N), so that what the first operations
+    // allocate once (OpenSSL contexts, coroutine frames) is not counted.
+    fill_sessions(m, ioc, payload, 1, 1, cfg.bound);
+    const mem_probe before = probe_memory();
+    const std::size_t stored_before = store.size();
+    const std::size_t stored = fill_sessions(m, ioc, payload, n, cfg.concurrency, cfg.bound);
+    const mem_probe after = probe_memory();
+    const auto per = [&](std::size_t a, std::size_t b) {
+      return stored ? (static_cast<double>(a) - static_cast<double>(b)) / stored : 0.0;
+    };
+    o["stored"] = stored;
+    o["store_size"] = store.size() - stored_before;
+    o["rss_before"] = before.rss;
+    o["rss_after"] = after.rss;
+    o["rss_per_session"] = per(after.rss, before.rss);
+    o["rss_untrimmed_per_session"] = per(after.rss_untrimmed, before.rss_untrimmed);
+    o["heap_per_session"] = per(after.heap_in_use, before.heap_in_use);
+    o["accounted_per_session"] = store.size() ? static_cast<double>(store.bytes()) / store.size() : 0.0;
+    return o;
+  }
+#ifdef WEBSESSION_WITH_REDIS
+  redis::config rc;
+  rc.port = cfg.redis_port;
+  redis::client client(ioc.get_executor(), rc);
+  client.async_run(asio::detached);
+  struct cancel_on_exit {
+    redis::client c;
+    ~cancel_on_exit() { c.cancel(); }
+  } guard{client};
+  manager_for<Cipher, redis_store> m(ioc.get_executor(), std::move(cipher),
+                                     redis_store(client, redis_store_options{}));
+  // INFO memory's used_memory (and DBSIZE), from the server the store writes to.
+  auto info = [&](const char* field) -> std::int64_t {
+    return run_sync(ioc, [&]() -> asio::awaitable<std::int64_t> {
+      redis::request req;
+      req.push("INFO", "memory");
+      req.push("DBSIZE");
+      auto [ec, replies] = co_await client.async_exec(req, tuple_token);
+      if (ec || replies.size() != 2 || replies[0].type != redis::reply_type::string)
+        throw std::runtime_error("footprint: INFO memory failed");
+      if (std::string_view(field) == "dbsize") co_return replies[1].integer;
+      const std::string key = std::string("\n") + field + ":";
+      const std::size_t at = replies[0].str.find(key);
+      if (at == std::string::npos) throw std::runtime_error("footprint: no " + key.substr(1));
+      co_return std::stoll(replies[0].str.substr(at + key.size()));
+    });
+  };
+  const clk::time_point give_up = clk::now() + std::chrono::seconds(10);
+  while (!client.connected() && clk::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  o = session_sizes(m, payload, cfg.bound);
+  const std::int64_t keys_before = info("dbsize");
+  const std::int64_t used_before = info("used_memory");
+  const std::size_t stored = fill_sessions(m, ioc, payload, n, cfg.concurrency, cfg.bound);
+  const std::int64_t used_after = info("used_memory");
+  o["stored"] = stored;
+  o["keys_before"] = keys_before;
+  o["keys_after"] = info("dbsize");
+  o["used_memory_before"] = used_before;
+  o["used_memory_after"] = used_after;
+  o["used_memory_per_session"] =
+      stored ? static_cast<double>(used_after - used_before) / stored : 0.0;
+  o["redis_stored_bytes"] = o["stored_bytes"].to_number<long long>() + 4;  // "1:0:" version header
+  return o;
+#else
+  throw std::runtime_error("built without hiredis: no redis store");
+#endif
+}
+
+void run_footprint(const settings& cfg, asio::io_context& ioc) {
+  const std::string secret(32, 's');
+  boost::json::object o = cfg.cipher == "aes_gcm" ? footprint_of(cfg, ioc, aes_gcm_cipher(secret))
+                                                  : footprint_of(cfg, ioc, plaintext_cipher{});
+  o["kind"] = "footprint";
+  o["store"] = cfg.store;
+  o["cipher"] = cfg.cipher;
+  o["payload"] = cfg.payload;
+  o["sessions"] = cfg.sessions;
+  o["concurrency"] = cfg.concurrency;
+  o["bound"] = cfg.bound;
+  if (!cfg.tag.empty()) o["tag"] = cfg.tag;
+  std::printf("footprint: %s store, %s, %d sessions of %zu B data (%s)\n", cfg.store.c_str(),
+              cfg.cipher.c_str(), cfg.sessions, cfg.payload,
+              cfg.bound ? "each bound to a user" : "anonymous");
+  std::printf("  one session: serialized %lld B, sealed %lld B, key %lld B%s\n",
+              static_cast<long long>(o["plain_bytes"].to_number<long long>()),
+              static_cast<long long>(o["stored_bytes"].to_number<long long>()),
+              static_cast<long long>(o["key_bytes"].to_number<long long>()),
+              cfg.bound ? (", user index name " + std::to_string(o["user_index_bytes"].to_number<long long>()) + " B").c_str() : "");
+  if (cfg.store == "memory") {
+    std::printf("  per stored session: %.0f B resident (after malloc_trim; %.0f B without), "
+                "%.0f B allocated (mallinfo2), %.0f B accounted by the store\n",
+                o["rss_per_session"].as_double(), o["rss_untrimmed_per_session"].as_double(),
+                o["heap_per_session"].as_double(), o["accounted_per_session"].as_double());
+  } else {
+    std::printf("  per stored session: %.0f B of redis used_memory (%lld -> %lld keys)\n",
+                o["used_memory_per_session"].as_double(),
+                static_cast<long long>(o["keys_before"].to_number<long long>()),
+                static_cast<long long>(o["keys_after"].to_number<long long>()));
+  }
+  if (!cfg.json_path.empty()) {
+    std::ofstream out(cfg.json_path, std::ios::app);
+    out << boost::json::serialize(o) << "\n";
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -680,6 +890,10 @@ int main(int argc, char** argv) {
       }
     } join{work, pool};
 
+    if (cfg.footprint) {
+      run_footprint(cfg, ioc);
+      return 0;
+    }
     const std::string secret(32, 's');
     std::vector<row> rows = cfg.cipher == "aes_gcm"
                                 ? run_store(cfg, ioc, aes_gcm_cipher(secret))

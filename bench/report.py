@@ -421,6 +421,56 @@ else:
     target("HTTP /visits, memory store, 2 threads: p99 < 2 ms", None, 2000, None, why)
 
 # ---------------------------------------------------------------------------------------------
+# Memory per stored session (bench_sessions --footprint lines): the memory store's resident-set
+# growth over N stored sessions, and redis-server's used_memory growth, divided by N.
+FOOT_LIMIT = 1536  # bytes: 1.5 KB per session of 1 KB (1024 B) of data
+footprints = [r for r in rows if r["kind"] == "footprint"]
+memory_doc = []
+for r in footprints:
+    e = {k: r.get(k) for k in ("store", "cipher", "payload", "sessions", "bound", "stored",
+                                "plain_bytes", "stored_bytes", "key_bytes", "user_index_bytes")}
+    if r["store"] == "memory":
+        e.update(resident_per_session=r["rss_per_session"],
+                 resident_untrimmed_per_session=r["rss_untrimmed_per_session"],
+                 allocated_per_session=r["heap_per_session"],
+                 accounted_per_session=r["accounted_per_session"])
+        e["per_session"] = r["rss_per_session"]
+    else:
+        e.update(used_memory_per_session=r["used_memory_per_session"],
+                 used_memory_before=r["used_memory_before"], used_memory_after=r["used_memory_after"],
+                 keys_after=r["keys_after"])
+        e["per_session"] = r["used_memory_per_session"]
+    e["overhead_per_session"] = e["per_session"] - r["stored_bytes"]
+    memory_doc.append(e)
+
+
+def footprint(store, bound):
+    for e in memory_doc:
+        if e["store"] == store and e["cipher"] == "aes_gcm" and e["payload"] == 1024 and \
+                bool(e["bound"]) == bound:
+            return e
+    return None
+
+
+TM = "memory store, 1 KB encrypted sessions: <= 1.5 KB resident per stored session (100k sessions)"
+fm = footprint("memory", False)
+if fm:
+    more = ""
+    fb, fr, frb = footprint("memory", True), footprint("redis", False), footprint("redis", True)
+    if fb:
+        more += f"; bound to a user each: {fb['per_session']:.0f} B"
+    if fr:
+        more += f"; Redis used_memory: {fr['per_session']:.0f} B"
+        if frb:
+            more += f" ({frb['per_session']:.0f} B bound)"
+    target(TM, round(fm["per_session"]), FOOT_LIMIT, fm["per_session"] <= FOOT_LIMIT,
+           f"{fm['per_session']:.0f} B resident per session over {fm['stored']} anonymous sessions "
+           f"({fm['plain_bytes']} B serialized, {fm['stored_bytes']} B sealed, key {fm['key_bytes']} B; "
+           f"{fm['allocated_per_session']:.0f} B allocated)" + more)
+else:
+    target(TM, None, FOOT_LIMIT, None, "not measured")
+
+# ---------------------------------------------------------------------------------------------
 # latest.json
 os.makedirs(out, exist_ok=True)
 def tidy(v):
@@ -434,7 +484,7 @@ def tidy(v):
 
 
 doc = tidy({"meta": meta, "results": results, "baselines": baselines, "targets": targets,
-            "cluster": cluster_doc})
+            "cluster": cluster_doc, "memory": memory_doc})
 with open(os.path.join(out, "latest.json"), "w") as f:
     json.dump(doc, f, indent=1)
     f.write("\n")
@@ -568,6 +618,40 @@ else:
 if meta.get("http_notes"):
     md.append("")
     md.append(f"Not measured: {meta['http_notes']}.")
+md.append("")
+md.append("## Memory per stored session")
+md.append("")
+if memory_doc:
+    md.append("Each line: one `bench_sessions --footprint` process storing N sessions through the "
+              "manager's first save (the 1 KB payload of the other cells, AES-256-GCM), anonymous "
+              "or each bound to a user of its own (which adds the per-user index). Memory store: "
+              "growth of the process's resident set (/proc/self/statm) from just before the "
+              "first of the N saves to just after the last, each reading taken after "
+              "`malloc_trim(0)` so that freed heap glibc still caches (from the warm-up, or "
+              "temporaries of the saves) is not counted as the store's, divided by N; `allocated` "
+              "is the growth of the allocator's in-use bytes (mallinfo2: chunk sizes, so malloc's "
+              "rounding is in), `accounted` what the store charges against max_bytes. Redis: "
+              "growth of INFO `used_memory` of the benchmark's redis-server (flushed first) over "
+              "the same N sessions stored through `redis_store`; the value there is the sealed "
+              "session behind a 4-byte version header. `overhead` = per session - sealed bytes: "
+              "key, metadata, hash-table nodes and buckets, indexes, allocator rounding.")
+    md.append("")
+    md.append("| store | sessions | users | serialized | sealed | key | per session | overhead | details |")
+    md.append("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    for e in memory_doc:
+        if e["store"] == "memory":
+            det = (f"resident {e['resident_per_session']:.0f} B (untrimmed "
+                   f"{e['resident_untrimmed_per_session']:.0f} B), allocated "
+                   f"{e['allocated_per_session']:.0f} B, accounted {e['accounted_per_session']:.0f} B")
+        else:
+            det = (f"used_memory {e['used_memory_before']:,} -> {e['used_memory_after']:,} B, "
+                   f"{e['keys_after']:,} keys")
+        users = f"bound (index name {e['user_index_bytes']} B)" if e["bound"] else "anonymous"
+        md.append(f"| {e['store']} | {e['stored']:,} | {users} | {e['plain_bytes']} | "
+                  f"{e['stored_bytes']} | {e['key_bytes']} | **{e['per_session']:.0f}** | "
+                  f"{e['overhead_per_session']:.0f} | {det} |")
+else:
+    md.append("Not measured.")
 md.append("")
 md.append("## Baselines (same run)")
 md.append("")

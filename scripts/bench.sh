@@ -202,6 +202,21 @@ done
 ws_log "redis-server $(redis-server --version | awk '{print $3}') on 127.0.0.1:$redis_port (pid $redis_pid)"
 flush() { redis-cli -p "$redis_port" flushall >/dev/null; }
 
+# --------------------------------------------------------------------------------------------
+# Memory per stored session (issue 17): 100k sessions of 1 KB, encrypted, each count in a
+# bench_sessions process of its own (--footprint), anonymous and bound to a user each: the
+# memory store's resident-set growth, and redis-server's INFO used_memory growth (flushed
+# before and after).
+footprint_n=100000
+ws_log "memory per stored session: $footprint_n sessions of 1 KB (memory store, redis-server)"
+for bound in "" --bound; do
+  cell --footprint --store memory --cipher aes_gcm --payload 1024 --sessions $footprint_n $bound
+  flush
+  cell --footprint --store redis --redis-port "$redis_port" --cipher aes_gcm --payload 1024 \
+    --sessions $footprint_n --concurrency 64 $bound
+  flush
+done
+
 # A Redis Cluster of our own: 3 masters, no replicas (no failover is measured), on CPU 1 like the
 # single server (each idles while another is measured). Every node's cluster bus gets a port of
 # its own: the default, port + 10000, does not exist for ports above 55535.

@@ -13,6 +13,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <map>
 #include <optional>
@@ -517,6 +518,72 @@ BOOST_AUTO_TEST_CASE(user_index) {
   BOOST_TEST(e.store.size() == 1u);  // "c", which has no user
   BOOST_TEST(e.store.bytes() == cost("c", "v"));
   BOOST_TEST(e.store.user_bindings() == 0u);
+}
+
+// The per-user index is a list through the entries: entries leave it from any position (the
+// newest, the oldest, the middle), move between users and to and from the anonymous recency
+// list. A deterministic random walk over 40 keys and 3 users (and anonymous), checked after
+// every step against a plain map of who holds which key.
+BOOST_AUTO_TEST_CASE(user_lists_follow_every_change_of_binding) {
+  env e;
+  const std::array<std::string, 4> users{"", "alice", "bob", "carol"};
+  std::map<std::string, std::pair<std::string, std::uint64_t>> model;  // key -> (user, version)
+  std::uint64_t seed = 12345;
+  auto next = [&](std::uint64_t n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (seed >> 33) % n;
+  };
+  int renamed = 0;
+  for (int step = 0; step < 3000; ++step) {
+    const std::string key = "k" + std::to_string(next(40));
+    const std::string& user = users[next(users.size())];
+    const auto held = model.find(key);
+    const std::uint64_t op = next(4);
+    if (held == model.end()) {
+      BOOST_TEST_REQUIRE(e.run(e.store.insert(key, {"v", 1h, user})).has_value());
+      model[key] = {user, 1};
+    } else if (op == 0) {
+      BOOST_TEST_REQUIRE(e.run(e.store.erase(key)).value());
+      model.erase(held);
+    } else if (op == 1) {
+      auto r = e.run(e.store.replace(key, {"v", 1h, user}, held->second.second));
+      BOOST_TEST_REQUIRE(r.has_value());
+      held->second = {user, *r};
+    } else {
+      const std::string to = "r" + std::to_string(renamed++);
+      auto r = e.run(e.store.rotate(key, to, {"v", 1h, user}, held->second.second));
+      BOOST_TEST_REQUIRE(r.has_value());
+      model.erase(held);
+      model[to] = {user, *r};
+    }
+    std::size_t bound = 0, anonymous = 0;
+    for (const auto& [k, v] : model) (v.first.empty() ? anonymous : bound) += 1;
+    BOOST_TEST_REQUIRE(e.store.user_bindings() == bound);
+    BOOST_TEST_REQUIRE(e.store.anonymous() == anonymous);
+    BOOST_TEST_REQUIRE(e.store.size() == model.size());
+    if (step % 7 != 0) continue;
+    for (const std::string& u : users) {
+      if (u.empty()) continue;
+      keys expected;
+      for (const auto& [k, v] : model)
+        if (v.first == u) expected.push_back(k);  // std::map: sorted, as list_user's
+      auto listed = e.run(e.store.list_user(u));
+      BOOST_TEST_REQUIRE(listed.has_value());
+      BOOST_TEST_REQUIRE(*listed == expected);
+    }
+  }
+  // erase_user empties each list and leaves the anonymous entries
+  for (const std::string& u : users) {
+    if (u.empty()) continue;
+    keys expected;
+    for (const auto& [k, v] : model)
+      if (v.first == u) expected.push_back(k);
+    auto erased = e.run(e.store.erase_user(u));
+    BOOST_TEST_REQUIRE(erased.has_value());
+    BOOST_TEST(*erased == expected);
+  }
+  BOOST_TEST(e.store.user_bindings() == 0u);
+  BOOST_TEST(e.store.size() == e.store.anonymous());
 }
 
 BOOST_AUTO_TEST_CASE(copies_share_data) {

@@ -23,7 +23,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -73,12 +72,21 @@ struct memory_store_entry {
   std::string value;
   std::uint64_t version = 0;
   time_point expires{};
-  std::string user;
-  // Anonymous entries only (user empty): the map key, and the neighbours in the shard's
-  // recency list. Map nodes never move, so the pointers stay valid until the entry is erased.
+  // The map key. Map nodes never move, so it stays valid until the entry is erased.
   const std::string* key = nullptr;
+  // Bound entries: their user's name, which is the key of that user's node in the per-user
+  // index (shared by the user's entries: the node lives while an entry is bound to it). Null
+  // for anonymous entries.
+  const std::string* user_name = nullptr;
+  // The neighbours in one of two lists, newest first. Anonymous entries: the shard's recency
+  // list (guarded by the shard mutex). Bound entries: their user's list in the per-user index
+  // (guarded by the index mutex), so the index needs no allocation per entry.
   memory_store_entry* newer = nullptr;
   memory_store_entry* older = nullptr;
+
+  std::string_view user() const noexcept {
+    return user_name != nullptr ? std::string_view(*user_name) : std::string_view();
+  }
 };
 
 // The sweep timer lives apart from the data: its pending handler owns this state (so the timer
@@ -165,7 +173,7 @@ class memory_store_impl {
       drop(s, it);
       return make_error_code(error::expired);
     }
-    if (it->second.user.empty()) touch(s, it->second);
+    if (it->second.user_name == nullptr) touch(s, it->second);
     return store_record{it->second.value, it->second.version};
   }
 
@@ -203,9 +211,8 @@ class memory_store_impl {
                                 std::uint64_t expected) {
     const std::size_t new_cost = entry_cost(key.size(), w.value.size(), w.user.size());
     // Built before locking so the allocation happens outside the critical section; after the
-    // swap below they hold the old strings, which are then freed outside it too.
+    // swap below it holds the old value, which is then freed outside it too.
     std::string value(w.value);
-    std::string user(w.user);
     claim c(*this, room{});
     auto user_lock = lock_user(w.user);
     const std::size_t home = shard_index(key);
@@ -222,23 +229,29 @@ class memory_store_impl {
           return make_error_code(error::not_found);
         }
         if (e.version != expected) return make_error_code(error::conflict);
-        const std::size_t old_cost = entry_cost(key.size(), e.value.size(), e.user.size());
-        const bool was_anonymous = e.user.empty();
-        const bool anonymous = user.empty();
+        const std::size_t old_cost = entry_cost(key.size(), e.value.size(), e.user().size());
+        const bool was_anonymous = e.user_name == nullptr;
+        const bool anonymous = w.user.empty();
         c.set_need(room{0, new_cost > old_cost ? new_cost - old_cost : 0,
                         anonymous && !was_anonymous ? std::size_t{1} : 0});
         if (make_room(c, s, nullptr, &e, now)) {
-          if (e.user != user) {
+          if (e.user() != w.user) {
             std::lock_guard index_lock(index_mutex_);
-            if (!user.empty()) index_add(user, key);  // may throw: nothing changed yet
-            if (!e.user.empty()) index_remove(e.user, key);
+            // May throw: nothing changed yet.
+            const auto target = anonymous ? index_.end() : index_node(w.user);
+            if (was_anonymous) {
+              unlist(s, e, old_cost);
+            } else {
+              index_unlink(e);
+            }
+            if (!anonymous) index_link(target, e);
+          } else if (was_anonymous) {
+            unlist(s, e, old_cost);  // listed again below, as the newest, at its new cost
           }
-          if (was_anonymous) unlist(s, e, old_cost);
           e.value.swap(value);
-          e.user.swap(user);
           e.version += 1;
           e.expires = deadline(now, w.ttl);
-          if (anonymous) enlist(s, e, &it->first, new_cost);
+          if (anonymous) enlist(s, e, new_cost);
           c.commit();
           if (old_cost > new_cost) bytes_.fetch_sub(old_cost - new_cost, std::memory_order_acq_rel);
           if (was_anonymous && !anonymous) anonymous_.fetch_sub(1, std::memory_order_acq_rel);
@@ -287,8 +300,8 @@ class memory_store_impl {
         memory_store_entry& old_entry = old_it->second;
         const std::uint64_t version = old_entry.version + 1;
         const std::size_t old_cost =
-            entry_cost(old_key.size(), old_entry.value.size(), old_entry.user.size());
-        const bool was_anonymous = old_entry.user.empty();
+            entry_cost(old_key.size(), old_entry.value.size(), old_entry.user().size());
+        const bool was_anonymous = old_entry.user_name == nullptr;
         const bool anonymous = w.user.empty();
         // One entry leaves and one arrives: the count does not change.
         c.set_need(room{0, new_cost > old_cost ? new_cost - old_cost : 0,
@@ -301,7 +314,7 @@ class memory_store_impl {
             unlist(a, old_entry, old_cost);
           } else {
             std::lock_guard index_lock(index_mutex_);
-            index_remove(old_entry.user, old_key);
+            index_unlink(old_entry);
           }
           a.map.erase(old_it);
           c.commit();
@@ -331,7 +344,7 @@ class memory_store_impl {
     auto& s = shard_for(key);
     std::lock_guard lock(s.mutex);
     auto it = s.map.find(key);
-    if (it == s.map.end() || it->second.user != user) return false;
+    if (it == s.map.end() || it->second.user() != user) return false;
     const bool live = !is_expired(it->second, clock_.now());
     drop(s, it);
     return live;
@@ -349,7 +362,7 @@ class memory_store_impl {
       auto it = s.map.find(key);
       // Unbinding needs no user lock, so the snapshot may still be stale: only erase what is
       // still bound to this user.
-      if (it == s.map.end() || it->second.user != user) continue;
+      if (it == s.map.end() || it->second.user() != user) continue;
       const bool live = !is_expired(it->second, clock_.now());
       drop(s, it);
       if (live) erased.push_back(std::move(key));
@@ -364,7 +377,7 @@ class memory_store_impl {
       auto& s = shard_for(key);
       std::lock_guard lock(s.mutex);
       auto it = s.map.find(key);
-      if (it == s.map.end() || it->second.user != user) continue;
+      if (it == s.map.end() || it->second.user() != user) continue;
       if (is_expired(it->second, clock_.now())) {
         drop(s, it);
         continue;
@@ -402,7 +415,7 @@ class memory_store_impl {
   std::size_t user_bindings() const {
     std::lock_guard index_lock(index_mutex_);
     std::size_t n = 0;
-    for (const auto& [user, keys] : index_) n += keys.size();
+    for (const auto& [user, list] : index_) n += list.size;
     return n;
   }
 
@@ -410,8 +423,12 @@ class memory_store_impl {
   using map_type =
       std::unordered_map<std::string, memory_store_entry, memory_store_hash, std::equal_to<>>;
   using node_type = typename map_type::node_type;
-  using key_set = std::unordered_set<std::string, memory_store_hash, std::equal_to<>>;
-  using index_type = std::unordered_map<std::string, key_set, memory_store_hash, std::equal_to<>>;
+  // A user's entries in the per-user index: a list through the entries themselves.
+  struct user_list {
+    memory_store_entry* newest = nullptr;
+    std::size_t size = 0;
+  };
+  using index_type = std::unordered_map<std::string, user_list, memory_store_hash, std::equal_to<>>;
 
   struct shard {
     std::mutex mutex;
@@ -566,9 +583,8 @@ class memory_store_impl {
     return std::unique_lock<std::mutex>(user_locks_[mix(user)]);
   }
 
-  // Caller holds s.mutex. Makes `e` (anonymous, stored under *key) the most recently used.
-  void enlist(shard& s, memory_store_entry& e, const std::string* key, std::size_t cost) noexcept {
-    e.key = key;
+  // Caller holds s.mutex. Makes `e` (anonymous) the most recently used.
+  void enlist(shard& s, memory_store_entry& e, std::size_t cost) noexcept {
     link_newest(s, e);
     anonymous_bytes_.fetch_add(cost, std::memory_order_acq_rel);
   }
@@ -576,7 +592,6 @@ class memory_store_impl {
   // Caller holds s.mutex. Takes `e` (anonymous, costing `cost`) out of the recency list.
   void unlist(shard& s, memory_store_entry& e, std::size_t cost) noexcept {
     unlink(s, e);
-    e.key = nullptr;
     anonymous_bytes_.fetch_sub(cost, std::memory_order_acq_rel);
   }
 
@@ -662,16 +677,16 @@ class memory_store_impl {
   void emplace_indexed(shard& s, std::string_view key, const store_write& w,
                        std::uint64_t version, time_point expires) {
     auto [it, inserted] = s.map.try_emplace(
-        std::string(key),
-        memory_store_entry{std::string(w.value), version, expires, std::string(w.user)});
+        std::string(key), memory_store_entry{std::string(w.value), version, expires});
     (void)inserted;  // callers checked the key is absent, under the same lock
+    it->second.key = &it->first;
     if (w.user.empty()) {
-      enlist(s, it->second, &it->first, entry_cost(key.size(), w.value.size(), 0));
+      enlist(s, it->second, entry_cost(key.size(), w.value.size(), 0));
       return;
     }
     try {
       std::lock_guard index_lock(index_mutex_);
-      index_add(w.user, key);
+      index_link(index_node(w.user), it->second);
     } catch (...) {
       s.map.erase(it);
       throw;
@@ -682,40 +697,66 @@ class memory_store_impl {
   // accounting.
   typename map_type::iterator drop(shard& s, typename map_type::iterator it) noexcept {
     auto& e = it->second;
-    const std::size_t cost = entry_cost(it->first.size(), e.value.size(), e.user.size());
-    if (e.user.empty()) {
+    const std::size_t cost = entry_cost(it->first.size(), e.value.size(), e.user().size());
+    if (e.user_name == nullptr) {
       unlist(s, e, cost);
       anonymous_.fetch_sub(1, std::memory_order_acq_rel);
     } else {
       std::lock_guard index_lock(index_mutex_);
-      index_remove(e.user, it->first);
+      index_unlink(e);
     }
     count_.fetch_sub(1, std::memory_order_acq_rel);
     bytes_.fetch_sub(cost, std::memory_order_acq_rel);
     return s.map.erase(it);
   }
 
-  // Caller holds index_mutex_.
-  void index_add(std::string_view user, std::string_view key) {
+  // Caller holds index_mutex_. The index node of `user`, added (empty) if absent; may throw.
+  typename index_type::iterator index_node(std::string_view user) {
     auto it = index_.find(user);
-    if (it == index_.end()) it = index_.emplace(std::string(user), key_set{}).first;
-    if (!it->second.contains(key)) it->second.emplace(key);
+    if (it == index_.end()) it = index_.emplace(std::string(user), user_list{}).first;
+    return it;
   }
 
-  // Caller holds index_mutex_.
-  void index_remove(std::string_view user, std::string_view key) noexcept {
-    auto it = index_.find(user);
-    if (it == index_.end()) return;
-    if (auto k = it->second.find(key); k != it->second.end()) it->second.erase(k);
-    if (it->second.empty()) index_.erase(it);
+  // Caller holds index_mutex_ and the lock of the shard of `e`, which is in no list (stored
+  // just now, or taken out of the recency list or another user's list). Binds it to the user
+  // of `node`.
+  static void index_link(typename index_type::iterator node, memory_store_entry& e) noexcept {
+    user_list& list = node->second;
+    e.user_name = &node->first;
+    e.newer = nullptr;
+    e.older = list.newest;
+    if (list.newest != nullptr) list.newest->newer = &e;
+    list.newest = &e;
+    list.size += 1;
   }
 
-  // A snapshot, so the index lock is not held while shard locks are taken.
+  // Caller holds index_mutex_ and the lock of the shard of `e`, which is bound. Unbinds it,
+  // and drops its user's index node if it was the user's last entry.
+  void index_unlink(memory_store_entry& e) noexcept {
+    auto node = index_.find(*e.user_name);  // present while `e` is bound to it
+    user_list& list = node->second;
+    if (e.newer != nullptr) {
+      e.newer->older = e.older;
+    } else {
+      list.newest = e.older;
+    }
+    if (e.older != nullptr) e.older->newer = e.newer;
+    e.newer = e.older = nullptr;
+    e.user_name = nullptr;
+    if (--list.size == 0) index_.erase(node);
+  }
+
+  // A snapshot, so the index lock is not held while shard locks are taken. The keys are read
+  // under the index lock alone: an entry is unlinked (under it) before it is erased.
   std::vector<std::string> keys_of(std::string_view user) {
     std::lock_guard index_lock(index_mutex_);
     auto it = index_.find(user);
     if (it == index_.end()) return {};
-    return std::vector<std::string>(it->second.begin(), it->second.end());
+    std::vector<std::string> keys;
+    keys.reserve(it->second.size);
+    for (const memory_store_entry* e = it->second.newest; e != nullptr; e = e->older)
+      keys.emplace_back(*e->key);
+    return keys;
   }
 
   // Caller holds s->mutex.
