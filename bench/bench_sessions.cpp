@@ -8,6 +8,7 @@
 //   bench_sessions --micro --payload BYTES [--seconds S] [--json FILE]
 //   bench_sessions --footprint --store memory|redis [--redis-port P] --cipher aes_gcm|plaintext
 //                  --payload BYTES --sessions N [--concurrency C] [--bound] [--json FILE]
+//   bench_sessions --store redis --ioc-pool shared|own ... (the load scenario only)
 //
 // A cell: C coroutines on an io_context run by T threads, each looping on one scenario for S
 // seconds after a short warm-up; every operation's latency is kept (bench/latency.hpp).
@@ -43,6 +44,10 @@
 // bytes (mallinfo2); for Redis the growth of the server's INFO used_memory (the database
 // should be empty: bench.sh flushes it first).
 //
+// --ioc-pool: --threads io_contexts, each run by one thread (a server with an io_context per
+// thread), one manager shared by all, --concurrency coroutines per io_context looping on
+// async_load. `shared`: one redis::client, on io_context 0 (the others' requests hop to its
+// thread and back); `own`: a redis_store over one client per io_context.
 // Output: a table on stdout; with --json, one JSON object per line appended to FILE (Redis
 // lines also name the deployment; a cluster's give its masters and the sessions each holds).
 #include "latency.hpp"
@@ -68,6 +73,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #endif
@@ -116,6 +122,7 @@ struct settings {
   bool micro = false;
   bool footprint = false;
   bool bound = false;  // --footprint: sessions bound to a user each
+  std::string ioc_pool;  // --ioc-pool shared|own (empty: one io_context run by --threads)
 };
 
 [[noreturn]] void usage(const std::string& problem) {
@@ -164,6 +171,7 @@ settings parse_args(int argc, char** argv) {
     else if (a == "--micro") s.micro = true;
     else if (a == "--footprint") s.footprint = true;
     else if (a == "--bound") s.bound = true;
+    else if (a == "--ioc-pool") s.ioc_pool = value();
     else usage("unknown argument " + a);
   }
   if (s.store != "memory" && s.store != "redis") usage("--store must be memory or redis");
@@ -185,6 +193,8 @@ settings parse_args(int argc, char** argv) {
     if (s.concurrency != 1) usage("socket_get needs --concurrency 1");
     if (!s.redis_url.empty()) usage("socket_get needs --redis-port (a server on 127.0.0.1)");
   }
+  if (!s.ioc_pool.empty() && (s.store != "redis" || (s.ioc_pool != "shared" && s.ioc_pool != "own")))
+    usage("--ioc-pool must be shared or own, with --store redis");
   return s;
 }
 
@@ -623,6 +633,122 @@ std::vector<row> run_store(const settings& cfg, asio::io_context& ioc, Cipher ci
 #endif
 }
 
+#ifdef WEBSESSION_WITH_REDIS
+// --ioc-pool: async_load on a manager shared by --threads io_contexts (one thread each), with
+// one Redis client on io_context 0 (shared) or one per io_context (own).
+template <class Cipher>
+std::vector<row> run_ioc_pool(const settings& cfg, Cipher cipher) {
+  const auto n = static_cast<std::size_t>(cfg.threads);
+  std::vector<std::unique_ptr<asio::io_context>> iocs;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  for (std::size_t i = 0; i < n; ++i) {
+    iocs.push_back(std::make_unique<asio::io_context>(1));
+    work.push_back(asio::make_work_guard(*iocs.back()));
+  }
+  std::vector<std::thread> pool;
+  for (std::size_t i = 0; i < n; ++i) pool.emplace_back([&ioc = *iocs[i]] { ioc.run(); });
+  struct joiner {
+    decltype(work)& w;
+    std::vector<std::thread>& p;
+    ~joiner() {
+      w.clear();
+      for (auto& t : p) t.join();
+    }
+  } join{work, pool};
+  redis::config rc;
+  rc.port = cfg.redis_port;
+  if (!cfg.redis_url.empty()) {
+    auto parsed = redis::parse_url(cfg.redis_url);
+    if (!parsed) usage("--redis-url " + cfg.redis_url + ": " + parsed.error().message());
+    rc = std::move(*parsed);
+  }
+  std::vector<redis::client> clients;
+  for (std::size_t i = 0; i < (cfg.ioc_pool == "own" ? n : 1); ++i) {
+    clients.emplace_back(iocs[i]->get_executor(), rc);
+    clients.back().async_run(asio::detached);
+  }
+  struct cancel_on_exit {
+    std::vector<redis::client>& c;
+    ~cancel_on_exit() {
+      for (auto& x : c) x.cancel();
+    }
+  } guard{clients};
+  manager_for<Cipher, redis_store> m(iocs[0]->get_executor(), std::move(cipher), redis_store(clients));
+  const clk::time_point give_up = clk::now() + std::chrono::seconds(10);
+  for (auto& c : clients)
+    while (!c.connected() && clk::now() < give_up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Sessions per coroutine, made on io_context 0.
+  const auto per = static_cast<std::size_t>(cfg.sessions);
+  const std::size_t coros = n * static_cast<std::size_t>(cfg.concurrency);
+  std::vector<std::string> ids;
+  const boost::json::object payload = make_payload(cfg.payload);
+  for (std::size_t i = 0; i < coros * per; ++i) {
+    session s = m.new_session();
+    s.mutable_data() = payload;
+    run_sync(*iocs[0], [&]() -> asio::awaitable<void> {
+      auto [ec] = co_await m.async_save(s, tuple_token);
+      if (ec) throw boost::system::system_error(ec, "setup save");
+    });
+    ids.push_back(s.id());
+  }
+  const clk::time_point from = clk::now() + std::chrono::milliseconds(200);
+  const clk::time_point stop_at = from + std::chrono::duration_cast<clk::duration>(
+                                             std::chrono::duration<double>(cfg.seconds));
+  std::atomic<std::uint64_t> errors{0};
+  std::atomic<std::uint64_t> ops{0};  // warm-up included, for the CPU time per operation
+  // This process's CPU time (all threads), in microseconds.
+  const auto cpu_us = [] {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+  };
+  const double cpu_from = cpu_us();
+  std::vector<recorder> recs(coros, recorder(1024));
+  std::vector<clk::time_point> last(coros, from);
+  std::vector<std::future<void>> done;
+  for (std::size_t w = 0; w < coros; ++w) {
+    done.push_back(asio::co_spawn(
+        *iocs[w % n],
+        [&, w]() -> asio::awaitable<void> {
+          for (std::size_t turn = 0;; ++turn) {
+            const clk::time_point a = clk::now();
+            if (a >= stop_at) break;
+            auto [ec, s] = co_await m.async_load(ids[w * per + turn % per], tuple_token);
+            const clk::time_point b = clk::now();
+            if (ec) errors.fetch_add(1, std::memory_order_relaxed);
+            ops.fetch_add(1, std::memory_order_relaxed);
+            if (a >= from) {
+              recs[w].add(b - a);
+              last[w] = b;
+            }
+          }
+        },
+        asio::use_future));
+  }
+  for (auto& f : done) f.get();
+  const double cpu_used = cpu_us() - cpu_from;
+  recorder all(0);
+  clk::time_point end = from;
+  for (std::size_t w = 0; w < coros; ++w) {
+    all.append(recs[w]);
+    end = std::max(end, last[w]);
+  }
+  row r;
+  r.kind = "manager";
+  r.scenario = "load";
+  r.errors = errors.load();
+  r.sum = all.summarize("load", std::max<clk::duration>(end - from, clk::duration(1)));
+  r.facts["deployment"] = redis::to_string(rc.deployment);
+  r.facts["ioc_pool"] = cfg.ioc_pool;
+  r.facts["io_contexts"] = n;
+  r.facts["redis_clients"] = clients.size();
+  // Less sensitive than ops/s to other processes on a shared machine.
+  r.facts["client_cpu_us_per_op"] = cpu_used / static_cast<double>(std::max<std::uint64_t>(1, ops.load()));
+  return {r};
+}
+#endif
+
 // The parts of a load and a save alone, on the bytes of the same session.
 std::vector<row> run_micro(const settings& cfg) {
   asio::io_context ioc;
@@ -877,6 +1003,17 @@ int main(int argc, char** argv) {
       emit(cfg, run_micro(cfg));
       return 0;
     }
+#ifdef WEBSESSION_WITH_REDIS
+    if (!cfg.ioc_pool.empty()) {
+      const std::string secret(32, 's');
+      std::vector<row> rows = cfg.cipher == "aes_gcm" ? run_ioc_pool(cfg, aes_gcm_cipher(secret))
+                                                      : run_ioc_pool(cfg, plaintext_cipher{});
+      std::printf("redis, %s client(s), %d io_contexts x 1 thread, %d coroutines each, payload %zu B\n",
+                  cfg.ioc_pool.c_str(), cfg.threads, cfg.concurrency, cfg.payload);
+      emit(cfg, rows);
+      return 0;
+    }
+#endif
     asio::io_context ioc(cfg.threads);
     auto work = asio::make_work_guard(ioc);
     std::vector<std::thread> pool;

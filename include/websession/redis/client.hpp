@@ -67,6 +67,11 @@ class client {
   /// The cluster client, or nullptr for a standalone or Sentinel deployment.
   redis::cluster* cluster() const noexcept { return cluster_.get(); }
 
+  /// The executor of the connection or cluster (where its I/O runs).
+  executor_type get_executor() const noexcept {
+    return conn_ ? conn_->get_executor() : cluster_->get_executor();
+  }
+
   const config& get_config() const noexcept {
     return conn_ ? conn_->get_config() : cluster_->get_config();
   }

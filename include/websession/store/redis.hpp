@@ -9,7 +9,12 @@
 #include <websession/redis/request.hpp>
 #include <websession/redis/slot.hpp>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/query.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <openssl/sha.h>
@@ -233,6 +238,13 @@ inline std::pair<std::string, std::string> redis_legacy_index(std::string_view i
   return {std::move(legacy), std::string(hash)};
 }
 
+// The clients of a redis_store made with one client per io_context, and the execution context
+// each one's executor belongs to (same order).
+struct redis_client_set {
+  std::vector<redis::client> clients;
+  std::vector<const boost::asio::execution_context*> contexts;
+};
+
 }  // namespace detail
 
 /// Settings of redis_store beyond the client's.
@@ -282,7 +294,8 @@ struct redis_store_options {
 /// Between the steps of a rotation across slots, both ids load the session; a save through the
 /// old id in between makes the rotation fail with conflict, and the new key is erased again.
 ///
-/// A store is a cheap handle sharing one client. Errors: every operation may complete with
+/// A store is a cheap handle sharing one client (or, made with one client per io_context, those
+/// clients: see the constructor taking a vector). Errors: every operation may complete with
 /// error::store_unavailable (refused, dropped, or a Redis error reply) or error::timeout (also
 /// when fewer than wait_replicas replicas confirmed a write within wait_timeout: the write is on
 /// the master and may or may not survive a failover). With wait_replicas, every write request
@@ -299,6 +312,34 @@ class redis_store {
     validate(*opts_, client_.get_config());
   }
 
+  /// One client per io_context, for a manager shared by threads that each run an io_context of
+  /// their own: each operation runs on the client whose executor belongs to the execution
+  /// context (asio::execution::context) of the coroutine calling it, so that its requests and
+  /// replies stay on that thread; a caller on none of them (another io_context, a thread pool)
+  /// uses the first client. The caller runs every client (client::async_run, each on its own
+  /// io_context) and keeps them running. The clients must reach the same deployment (the same
+  /// server, Sentinel master or Cluster, and database): a session written through one is read
+  /// through another. count() and the Lua scripts work as with one client (each connection
+  /// loads a script into Redis's cache on its first NOSCRIPT); ping() asks every client.
+  /// Throws std::invalid_argument for an empty vector, a mix of cluster and non-cluster
+  /// clients, and as the single-client constructor for `opts` with any client's config.
+  explicit redis_store(std::vector<redis::client> clients, redis_store_options opts = {})
+      : client_(first_of(clients)),
+        opts_(std::make_shared<const redis_store_options>(std::move(opts))) {
+    for (const redis::client& c : clients) {
+      if (c.is_cluster() != client_.is_cluster())
+        throw std::invalid_argument("websession::redis_store: clients of different deployments");
+      validate(*opts_, c.get_config());
+    }
+    if (clients.size() > 1) {
+      auto set = std::make_shared<detail::redis_client_set>();
+      for (const redis::client& c : clients)
+        set->contexts.push_back(&boost::asio::query(c.get_executor(), boost::asio::execution::context));
+      set->clients = std::move(clients);
+      clients_ = std::move(set);
+    }
+  }
+
   /// Uses one connection (standalone or Sentinel), as redis_store(redis::client(conn)).
   explicit redis_store(std::shared_ptr<redis::connection> conn, redis_store_options opts = {})
       : redis_store(redis::client(std::move(conn)), std::move(opts)) {}
@@ -307,10 +348,30 @@ class redis_store {
   explicit redis_store(std::shared_ptr<redis::cluster> c, redis_store_options opts = {})
       : redis_store(redis::client(std::move(c)), std::move(opts)) {}
 
-  /// The client (a handle: copies share its connections).
+  /// The client (a handle: copies share its connections); with one client per io_context, the
+  /// first.
   redis::client& client() noexcept { return client_; }
 
-  /// The connection of a standalone or Sentinel client; throws std::logic_error on a cluster.
+  /// How many clients the store has (1, or one per io_context).
+  std::size_t client_count() const noexcept { return clients_ ? clients_->clients.size() : 1; }
+
+  /// The `i`-th client given to the constructor (i < client_count()).
+  redis::client& client(std::size_t i) { return clients_ ? clients_->clients.at(i) : client_; }
+
+  /// The client the operations of a coroutine running on `ex` use: the one whose executor
+  /// belongs to the same execution context, else the first.
+  redis::client& client_for(const boost::asio::any_io_executor& ex) {
+    if (!clients_) return client_;
+    const boost::asio::execution_context* ctx =
+        &boost::asio::query(ex, boost::asio::execution::context);
+    for (std::size_t i = 0; i < clients_->contexts.size(); ++i) {
+      if (clients_->contexts[i] == ctx) return clients_->clients[i];
+    }
+    return client_;
+  }
+
+  /// The connection of a standalone or Sentinel client (the first, with several); throws
+  /// std::logic_error on a cluster.
   redis::connection& connection() {
     if (!client_.connection()) throw std::logic_error("websession::redis_store: a cluster has no single connection");
     return *client_.connection();
@@ -438,17 +499,21 @@ class redis_store {
     co_return keys;
   }
 
-  /// A PING to the server, or to every master of a cluster.
+  /// A PING to the server, or to every master of a cluster; with one client per io_context,
+  /// through every client.
   awaitable<boost::system::error_code> ping() {
     redis::request req(true);
     req.push("PING");
-    const std::size_t n = std::max<std::size_t>(client_.master_count(), 1);
-    for (std::size_t i = 0; i < n; ++i) {
-      auto [ec, replies] = co_await client_.async_exec_at(
-          i, req, boost::asio::as_tuple(boost::asio::use_awaitable));
-      if (ec) co_return ec;
-      if (replies.size() != 1 || replies[0].is_error())
-        co_return make_error_code(error::store_unavailable);
+    for (std::size_t k = 0; k < client_count(); ++k) {
+      redis::client& c = client(k);
+      const std::size_t n = std::max<std::size_t>(c.master_count(), 1);
+      for (std::size_t i = 0; i < n; ++i) {
+        auto [ec, replies] =
+            co_await c.async_exec_at(i, req, boost::asio::as_tuple(boost::asio::use_awaitable));
+        if (ec) co_return ec;
+        if (replies.size() != 1 || replies[0].is_error())
+          co_return make_error_code(error::store_unavailable);
+      }
     }
     co_return boost::system::error_code{};
   }
@@ -458,21 +523,24 @@ class redis_store {
   /// count: concurrent writes may be missed. On a cluster a count during which the master at
   /// one of the indexes changed (a failover, a slot that moved: the client read a new map)
   /// starts again, three times at most, then fails with store_unavailable: it never counts a
-  /// master twice or skips one.
+  /// master twice or skips one. With one client per io_context, the caller's client scans.
   awaitable<result<std::size_t>> count(std::string_view key_prefix) {
     const std::string pattern = std::string(key_prefix) + "*";
+    // One client throughout (the caller's): a SCAN cursor and the master map are its own.
+    const boost::asio::any_io_executor ex = co_await boost::asio::this_coro::executor;
+    redis::client& c = client_for(ex);
     for (int attempt = 0; attempt < 3; ++attempt) {
-      const std::size_t masters = client_.master_count();
+      const std::size_t masters = c.master_count();
       if (masters == 0) co_return make_error_code(error::store_unavailable);
       // Whether the `m`-th master is still the one the count started on (`at`).
       const auto same_master = [&](std::size_t m, const std::optional<redis::address>& at) {
-        return !client_.is_cluster() ||
-               (at && client_.master_count() == masters && client_.master_address(m) == at);
+        return !c.is_cluster() ||
+               (at && c.master_count() == masters && c.master_address(m) == at);
       };
       std::size_t n = 0;
       bool changed = false;
       for (std::size_t m = 0; m < masters && !changed; ++m) {
-        const std::optional<redis::address> at = client_.master_address(m);
+        const std::optional<redis::address> at = c.master_address(m);
         if (!same_master(m, at)) {
           changed = true;
           break;
@@ -481,7 +549,7 @@ class redis_store {
         do {
           redis::request req(true);
           req.push("SCAN", cursor, "MATCH", pattern, "COUNT", 1000);
-          auto [ec, replies] = co_await client_.async_exec_at(
+          auto [ec, replies] = co_await c.async_exec_at(
               m, req, boost::asio::as_tuple(boost::asio::use_awaitable));
           if (ec) co_return ec;
           // The cursor is good only on the node that gave it.
@@ -526,8 +594,15 @@ class redis_store {
     return std::max<long long>(1, w.ttl.count());
   }
 
+  // On the caller's client (see client_for): its requests and replies stay on the caller's
+  // io_context. A store with one client skips the look-up.
   awaitable<result<std::vector<redis::reply>>> exec(const redis::request& req) {
-    auto [ec, replies] = co_await client_.async_exec(req, boost::asio::as_tuple(boost::asio::use_awaitable));
+    redis::client* c = &client_;
+    if (clients_) {
+      const boost::asio::any_io_executor ex = co_await boost::asio::this_coro::executor;
+      c = &client_for(ex);
+    }
+    auto [ec, replies] = co_await c->async_exec(req, boost::asio::as_tuple(boost::asio::use_awaitable));
     if (ec) co_return ec;
     if (replies.size() != req.size()) co_return make_error_code(error::store_unavailable);
     co_return std::move(replies);
@@ -730,8 +805,15 @@ class redis_store {
     return keys;
   }
 
-  redis::client client_;
+  static const redis::client& first_of(const std::vector<redis::client>& clients) {
+    if (clients.empty()) throw std::invalid_argument("websession::redis_store: no client");
+    return clients.front();
+  }
+
+  redis::client client_;  // the only client, or the first of clients_
   std::shared_ptr<const redis_store_options> opts_;
+  // With one client per io_context (more than one client): all of them; null otherwise.
+  std::shared_ptr<detail::redis_client_set> clients_;
 };
 
 static_assert(session_store<redis_store>);
