@@ -61,7 +61,7 @@ class lanes {
     error_code ec;
     auto token = boost::asio::redirect_error(boost::asio::use_awaitable, ec);
     co_await boost::asio::async_initiate<decltype(token), void(error_code)>(
-        [this, &key](auto handler) { wait(key, std::move(handler)); }, token);
+        [this, &key](auto handler) { this->wait(key, std::move(handler)); }, token);
     co_return ec;
   }
 
