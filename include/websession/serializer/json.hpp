@@ -117,24 +117,47 @@ class json_serializer {
     if (ec) return error::malformed;
     boost::json::object* env = root.if_object();
     if (!env) return error::malformed;
-    const boost::json::value* v = env->if_contains("v");
+    // One pass over the envelope (the parser keeps the last of duplicate keys, so each name
+    // is there at most once) instead of a lookup per member.
+    const boost::json::value *v = nullptr, *c = nullptr, *s = nullptr, *i = nullptr,
+                             *a = nullptr, *u = nullptr, *x = nullptr, *f = nullptr;
+    boost::json::value* d = nullptr;
+    for (boost::json::key_value_pair& kv : *env) {
+      const boost::json::string_view k = kv.key();
+      if (k.size() != 1) continue;  // unknown members are ignored
+      switch (k[0]) {
+        case 'v': v = &kv.value(); break;
+        case 'c': c = &kv.value(); break;
+        case 's': s = &kv.value(); break;
+        case 'i': i = &kv.value(); break;
+        case 'a': a = &kv.value(); break;
+        case 'u': u = &kv.value(); break;
+        case 'x': x = &kv.value(); break;
+        case 'f': f = &kv.value(); break;
+        case 'd': d = &kv.value(); break;
+        default: break;
+      }
+    }
     if (!v || !v->is_int64() || v->get_int64() != format_version) return error::malformed;
 
     session_metadata m;
-    if (!read_time(*env, "c", m.created) || !read_time(*env, "s", m.last_seen) ||
-        !read_time(*env, "i", m.idle_deadline) || !read_time(*env, "a", m.absolute_deadline))
+    if (!read_time(c, m.created) || !read_time(s, m.last_seen) ||
+        !read_time(i, m.idle_deadline) || !read_time(a, m.absolute_deadline))
       return error::malformed;
-    if (!read_string(*env, "u", m.user) || !read_string(*env, "f", m.fingerprint))
-      return error::malformed;
-    std::string csrf_text;
-    if (!read_string(*env, "x", csrf_text)) return error::malformed;
-    if (!csrf_text.empty() && !detail::base64url_decode(csrf_text, m.csrf_secret))
-      return error::malformed;
-    boost::json::value* d = env->if_contains("d");
+    if (!read_string(u, m.user) || !read_string(f, m.fingerprint)) return error::malformed;
+    if (x) {
+      if (!x->is_string()) return error::malformed;
+      const boost::json::string& text = x->get_string();
+      if (!text.empty() &&
+          !detail::base64url_decode(std::string_view(text.data(), text.size()), m.csrf_secret))
+        return error::malformed;
+    }
     if (!d || !d->is_object()) return error::malformed;
     // What serialize() would refuse: Boost.JSON reads a number beyond double's range (`1e999`)
-    // as infinity, which serialize() cannot write back.
-    if (!storable(d->get_object(), 2)) return error::malformed;
+    // as infinity, which serialize() cannot write back. The rest of what storable() checks the
+    // parser has checked already: well-formed UTF-8 in every string and key (it rejects lone
+    // surrogate escapes too), and the depth (max_depth).
+    if (!finite_numbers(d->get_object())) return error::malformed;
 
     m.version = meta.version;  // owned by the store, not by the encoding
     meta = std::move(m);
@@ -251,9 +274,9 @@ class json_serializer {
     put(out, std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
   }
 
-  static bool read_time(const boost::json::object& env, std::string_view name, time_point& out) {
-    const boost::json::value* v = env.if_contains(name);
-    // Bounded to [1970, 2200) so converting to the clock's nanoseconds cannot overflow.
+  // Present and an integer in [1970, 2200) in milliseconds, so converting to the clock's
+  // nanoseconds cannot overflow.
+  static bool read_time(const boost::json::value* v, time_point& out) {
     if (!v || !v->is_int64() || v->get_int64() < 0 || v->get_int64() >= max_time_ms) return false;
     out = time_point{std::chrono::duration_cast<time_point::duration>(
         std::chrono::milliseconds(v->get_int64()))};
@@ -261,11 +284,29 @@ class json_serializer {
   }
 
   // Absent is fine (empty string); present but not a string is not.
-  static bool read_string(const boost::json::object& env, std::string_view name, std::string& out) {
-    const boost::json::value* v = env.if_contains(name);
+  static bool read_string(const boost::json::value* v, std::string& out) {
     if (!v) return true;
     if (!v->is_string()) return false;
     out.assign(v->get_string().data(), v->get_string().size());
+    return true;
+  }
+
+  // No double in `v` (at any depth) is infinite or NaN.
+  static bool finite_numbers(const boost::json::value& v) noexcept {
+    switch (v.kind()) {
+      case boost::json::kind::double_: return std::isfinite(v.get_double());
+      case boost::json::kind::array:
+        for (const boost::json::value& e : v.get_array())
+          if (!finite_numbers(e)) return false;
+        return true;
+      case boost::json::kind::object: return finite_numbers(v.get_object());
+      default: return true;
+    }
+  }
+
+  static bool finite_numbers(const boost::json::object& o) noexcept {
+    for (const boost::json::key_value_pair& kv : o)
+      if (!finite_numbers(kv.value())) return false;
     return true;
   }
 };
