@@ -106,14 +106,11 @@ class json_serializer {
 
   boost::system::error_code deserialize(std::string_view in, session_metadata& meta,
                                         boost::json::object& data) const {
+    // What serialize() writes takes the quick path; anything else the full parse below.
+    if (read_canonical(in, meta, data)) return {};
     boost::system::error_code ec;
-    boost::json::parse_options po;
-    po.max_depth = max_depth;
-    po.allow_comments = false;
-    po.allow_trailing_commas = false;
-    po.allow_invalid_utf8 = false;
-    boost::json::value root =
-        boost::json::parse(boost::json::string_view(in.data(), in.size()), ec, {}, po);
+    boost::json::value root = boost::json::parse(boost::json::string_view(in.data(), in.size()),
+                                                 ec, {}, strict_options());
     if (ec) return error::malformed;
     boost::json::object* env = root.if_object();
     if (!env) return error::malformed;
@@ -272,6 +269,82 @@ class json_serializer {
     char buf[24];
     auto r = std::to_chars(buf, buf + sizeof buf, to_ms(t));
     put(out, std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+  }
+
+  // What deserialize() parses with: strict JSON, well-formed UTF-8, at most max_depth deep.
+  static boost::json::parse_options strict_options() noexcept {
+    boost::json::parse_options po;
+    po.max_depth = max_depth;
+    po.allow_comments = false;
+    po.allow_trailing_commas = false;
+    po.allow_invalid_utf8 = false;
+    return po;
+  }
+
+  // The envelope exactly as serialize() writes it (members in its order, no whitespace, no
+  // escapes in the strings), read without building a JSON value for it: only the data is parsed.
+  // False, with `meta` and `data` untouched, for any other shape or any doubt (another order,
+  // unknown or repeated members, whitespace, an escape, a time out of range, data that does not
+  // parse...): deserialize() then parses the whole document, which decides. So this accepts a
+  // subset of what the full parse accepts, with the same result.
+  static bool read_canonical(std::string_view in, session_metadata& meta,
+                             boost::json::object& data) {
+    std::size_t at = 0;
+    const auto take = [&](std::string_view lit) {
+      if (in.substr(at, lit.size()) != lit) return false;
+      at += lit.size();
+      return true;
+    };
+    // A time as to_chars writes it: no sign, no leading zero, no fraction or exponent.
+    const auto time = [&](std::string_view label, time_point& out) {
+      if (!take(label)) return false;
+      const std::size_t from = at;
+      while (at < in.size() && at - from <= 13 && in[at] >= '0' && in[at] <= '9') ++at;
+      const std::size_t n = at - from;
+      if (n == 0 || n > 13 || (n > 1 && in[from] == '0')) return false;
+      std::int64_t ms = 0;
+      std::from_chars(in.data() + from, in.data() + at, ms);
+      if (ms >= max_time_ms) return false;
+      out = time_point{std::chrono::duration_cast<time_point::duration>(
+          std::chrono::milliseconds(ms))};
+      return true;
+    };
+    // A string member without escapes or control characters, in well-formed UTF-8.
+    const auto text = [&](std::string_view label, std::string_view& out) {
+      if (!take(label)) return true;  // absent
+      const std::size_t from = at;
+      while (at < in.size() && in[at] != '"') {
+        const auto c = static_cast<unsigned char>(in[at]);
+        if (c == '\\' || c < 0x20) return false;
+        ++at;
+      }
+      if (at == in.size()) return false;
+      out = in.substr(from, at - from);
+      ++at;  // the closing quote
+      return valid_utf8(out);
+    };
+    session_metadata m;
+    std::string_view user, csrf, fingerprint;
+    if (!take("{\"v\":1") || !time(",\"c\":", m.created) || !time(",\"s\":", m.last_seen) ||
+        !time(",\"i\":", m.idle_deadline) || !time(",\"a\":", m.absolute_deadline) ||
+        !text(",\"u\":\"", user) || !text(",\"x\":\"", csrf) || !text(",\"f\":\"", fingerprint) ||
+        !take(",\"d\":") || in.size() - at < 3 || in.back() != '}')
+      return false;
+    if (!csrf.empty() && !detail::base64url_decode(csrf, m.csrf_secret)) return false;
+    m.user.assign(user);
+    m.fingerprint.assign(fingerprint);
+    // The data alone: one level less deep than the whole document may be.
+    boost::system::error_code ec;
+    boost::json::parse_options po = strict_options();
+    po.max_depth = max_data_depth;
+    const std::string_view d = in.substr(at, in.size() - 1 - at);
+    boost::json::value v = boost::json::parse(boost::json::string_view(d.data(), d.size()), ec,
+                                              {}, po);
+    if (ec || !v.is_object() || !finite_numbers(v.get_object())) return false;
+    m.version = meta.version;  // owned by the store, not by the encoding
+    meta = std::move(m);
+    data = std::move(v.get_object());
+    return true;
   }
 
   // Present and an integer in [1970, 2200) in milliseconds, so converting to the clock's
