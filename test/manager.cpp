@@ -631,6 +631,28 @@ BOOST_AUTO_TEST_CASE(throwing_update_function_is_an_error_not_a_crash) {
     co_return e;
   });
   BOOST_TEST(ec == error::internal);
+
+  // With plain use_awaitable: thrown as system_error(internal); a failing void operation throws
+  // its error too.
+  auto thrown = [&](auto op) {
+    return f.run([&]() -> awaitable<error_code> {
+      try {
+        co_await op();
+      } catch (const boost::system::system_error& e) {
+        co_return e.code();
+      }
+      co_return error_code{};
+    });
+  };
+  BOOST_TEST(thrown([&]() -> awaitable<void> {
+               co_await f.mgr->async_update(
+                   s.id(), [](session&) { throw std::runtime_error("user code failed"); },
+                   asio::use_awaitable);
+             }) == error::internal);
+  BOOST_TEST(thrown([&]() -> awaitable<void> {
+               session invalid;
+               co_await f.mgr->async_save(invalid, asio::use_awaitable);
+             }) == error::invalid_session);
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_updates_lose_nothing, Stack, stacks) {

@@ -65,6 +65,24 @@ std::string unchecked_encoding(const session_metadata& m, const boost::json::obj
   return boost::json::serialize(env);
 }
 
+// The same, with the members in the order json_serializer writes them (the shape deserialize()
+// reads without a full parse of the envelope) and the CSRF secret given as `csrf_text`.
+std::string canonical_unchecked_encoding(const session_metadata& m, const boost::json::object& d,
+                                         std::string_view csrf_text = {}) {
+  auto ms = [](time_point t) {
+    return std::to_string(
+        std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+  };
+  std::string out = "{\"v\":1,\"c\":" + ms(m.created) + ",\"s\":" + ms(m.last_seen) +
+                    ",\"i\":" + ms(m.idle_deadline) + ",\"a\":" + ms(m.absolute_deadline);
+  if (!m.user.empty()) out += ",\"u\":" + boost::json::serialize(boost::json::string(m.user));
+  if (!csrf_text.empty()) out += ",\"x\":\"" + std::string(csrf_text) + "\"";
+  if (!m.fingerprint.empty())
+    out += ",\"f\":" + boost::json::serialize(boost::json::string(m.fingerprint));
+  out += ",\"d\":" + boost::json::serialize(d) + "}";
+  return out;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(serializer)
@@ -268,6 +286,17 @@ BOOST_AUTO_TEST_CASE(save_accepts_exactly_the_strings_load_accepts) {
     std::string bytes;
     const bool saved = !save(sample_meta(), d, bytes);
     const bool loadable = !decode(unchecked_encoding(sample_meta(), d));
+    // The same string in the data and in the user id, in the envelope's own order (the shape
+    // deserialize() reads without parsing the envelope as a JSON value).
+    session_metadata with_user = sample_meta();
+    with_user.user = in;
+    const bool loadable_canonical = !decode(canonical_unchecked_encoding(sample_meta(), d)) &&
+                                    !decode(canonical_unchecked_encoding(with_user, {}));
+    if (loadable != loadable_canonical && ++mismatches <= 10) {
+      BOOST_TEST(loadable == loadable_canonical, "bytes of size " << in.size() << " (first "
+                                                     << int(static_cast<unsigned char>(in[0]))
+                                                     << "): order changes the verdict");
+    }
     if (saved != loadable && ++mismatches <= 10) {
       std::string hex;
       for (unsigned char c : in) hex += "0123456789abcdef"[c >> 4], hex += "0123456789abcdef"[c & 15];
@@ -344,6 +373,79 @@ BOOST_AUTO_TEST_CASE(numbers_beyond_double_are_malformed) {
   BOOST_TEST_REQUIRE(!json_serializer{}.deserialize("{" + t + ",\"d\":{\"x\":1e308}}", m, d));
   std::string out;
   BOOST_TEST(!save(m, d, out));
+}
+
+// deserialize() reads what serialize() writes without parsing the envelope as a JSON value, and
+// falls back to the full parse for any other shape: every other shape loads (or fails) as it
+// did, and the quick path accepts nothing the full parse would refuse.
+BOOST_AUTO_TEST_CASE(envelopes_of_any_shape_load_alike) {
+  const session_metadata m = sample_meta();
+  const boost::json::object d{{"n", 1}, {"s", "x"}, {"a", {1, 2.5, "z"}}};
+  std::string canonical;
+  BOOST_TEST_REQUIRE(!save(m, d, canonical));
+  const std::string csrf_text = canonical.substr(canonical.find("\"x\":\"") + 5, 43);
+  BOOST_TEST_REQUIRE(canonical == canonical_unchecked_encoding(m, d, csrf_text));
+
+  auto load = [](std::string_view in, session_metadata& m2, boost::json::object& d2) {
+    m2 = {};
+    d2 = {};
+    return json_serializer{}.deserialize(in, m2, d2);
+  };
+  auto same = [&](const session_metadata& m2, const boost::json::object& d2) {
+    return m2.created == m.created && m2.last_seen == m.last_seen &&
+           m2.idle_deadline == m.idle_deadline && m2.absolute_deadline == m.absolute_deadline &&
+           m2.user == m.user && m2.fingerprint == m.fingerprint &&
+           m2.csrf_secret == m.csrf_secret && d2 == d;
+  };
+  session_metadata m2;
+  boost::json::object d2;
+  BOOST_TEST_REQUIRE(!load(canonical, m2, d2));
+  BOOST_TEST(same(m2, d2));
+
+  // Other shapes of the same session: all load, with the same content.
+  auto replace = [&](std::string s, std::string_view from, std::string_view to) {
+    const auto at = s.find(from);
+    BOOST_TEST_REQUIRE(at != std::string::npos, from);
+    return s.replace(at, from.size(), to);
+  };
+  const std::string user_json = boost::json::serialize(boost::json::string(m.user));
+  const std::vector<std::string> alike{
+      unchecked_encoding(m, d).insert(1, "\"x\":\"" + csrf_text + "\","),  // "d" before "u"
+      replace(canonical, "{\"v\":1,", "{ \"v\" : 1 ,"),                   // whitespace
+      replace(canonical, ",\"d\":", ",\"zz\":[1,{}],\"d\":"),              // unknown member
+      replace(canonical, "}}", "} }"),                                      // after the data
+      replace(canonical, ",\"d\":", ",\"d\":{\"old\":1},\"d\":"),            // repeated: last wins
+      replace(canonical, ",\"u\":", ",\"u\":\"someone else\",\"u\":"),
+      replace(canonical, user_json, "\"alice \\\"quoted\\\" \\u00e9\""),  // escapes
+      replace(canonical, ",\"f\":\"fp\"", ",\"f\":\"\\u0066p\""),
+  };
+  for (const std::string& in : alike) {
+    BOOST_TEST(!load(in, m2, d2), in);
+    BOOST_TEST(same(m2, d2), in);
+  }
+
+  // Refused on either path.
+  const std::string c = ",\"c\":" + std::to_string(1767225600123);
+  const std::vector<std::string> bad{
+      replace(canonical, c, ",\"c\":01767225600123"),  // leading zero: not JSON
+      replace(canonical, c, ",\"c\":-1"),
+      replace(canonical, c, ",\"c\":7258118400000"),  // year 2200
+      replace(canonical, c, ",\"c\":1767225600123.0"),
+      replace(canonical, c, ",\"c\":17672256001230000"),
+      replace(canonical, "}}", "}}}"),
+      replace(canonical, "}}", "},}"),
+      replace(canonical, "\"fp\"", "\"f\x01\""),  // a control character in a string
+      replace(canonical, "\"fp\"", "\"f\xc3\""),  // truncated UTF-8
+      replace(canonical, "\"x\":\"", "\"x\":\"!"),
+      replace(canonical, ",\"d\":{", ",\"d\":[{") + "]",
+      replace(canonical, "\"v\":1", "\"v\":2"),
+      canonical.substr(0, canonical.size() - 1),
+      canonical_unchecked_encoding(m, nested(32)),  // one level too deep with the envelope
+      canonical_unchecked_encoding(m, {{"x", 1}}).replace(canonical_unchecked_encoding(m, {{"x", 1}}).size() - 3, 1, "1e999"),
+  };
+  for (const std::string& in : bad) BOOST_TEST(load(in, m2, d2) == error::malformed, in);
+  // The deepest data that fits still loads on the quick path's shape.
+  BOOST_TEST(!load(canonical_unchecked_encoding(m, nested(31)), m2, d2));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

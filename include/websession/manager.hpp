@@ -20,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/config.hpp>
 
 #include <openssl/crypto.h>
 
@@ -58,6 +59,29 @@ struct wipe_on_exit {
   wipe_on_exit(const wipe_on_exit&) = delete;
   wipe_on_exit& operator=(const wipe_on_exit&) = delete;
   ~wipe_on_exit() { OPENSSL_cleanse(s.data(), s.size()); }
+};
+
+// The reused plaintext buffer of this thread's loads (see load_impl). Not inlined: a coroutine
+// may resume on another thread, and a compiler may reuse a thread-local address it computed
+// before a suspension; a call computes it afresh.
+BOOST_NOINLINE inline std::string& plaintext_scratch() noexcept {
+  thread_local std::string buffer;
+  return buffer;
+}
+
+// Wipes and empties a reused buffer when it goes out of scope, keeping its capacity unless an
+// unusually large value grew it (then the memory goes back to the allocator, wiped).
+struct wipe_and_trim_on_exit {
+  static constexpr std::size_t keep_capacity = 64 * 1024;
+  explicit wipe_and_trim_on_exit(std::string& str) noexcept : s(str) {}
+  std::string& s;
+  wipe_and_trim_on_exit(const wipe_and_trim_on_exit&) = delete;
+  wipe_and_trim_on_exit& operator=(const wipe_and_trim_on_exit&) = delete;
+  ~wipe_and_trim_on_exit() {
+    OPENSSL_cleanse(s.data(), s.size());
+    s.clear();
+    if (s.capacity() > keep_capacity) std::string().swap(s);
+  }
 };
 }  // namespace detail
 
@@ -236,7 +260,7 @@ class basic_session_manager {
   template <class CompletionToken>
   auto async_load(std::string_view cookie_value, CompletionToken&& token) {
     return detail::async_run<session>(
-        ex_, [this, id = std::string(cookie_value)] { return load_impl(id); },
+        ex_, [this, id = std::string(cookie_value)]() mutable { return load_impl(std::move(id)); },
         std::forward<CompletionToken>(token));
   }
 
@@ -253,8 +277,8 @@ class basic_session_manager {
                   CompletionToken&& token) {
     return detail::async_run<session>(
         ex_,
-        [this, id = std::string(cookie_value), fp = std::string(fingerprint)] {
-          return load_impl(id, fp);
+        [this, id = std::string(cookie_value), fp = std::string(fingerprint)]() mutable {
+          return load_impl(std::move(id), fp);
         },
         std::forward<CompletionToken>(token));
   }
@@ -489,7 +513,8 @@ class basic_session_manager {
     co_return s;
   }
 
-  awaitable<result<session>> load_impl(std::string_view cookie_value,
+  // Takes the cookie value by value: it becomes the session's id.
+  awaitable<result<session>> load_impl(std::string cookie_value,
                                        std::string_view fingerprint = {}) {
     std::optional<session_id> id = session_id::parse(cookie_value);
     if (!id) {
@@ -497,7 +522,7 @@ class basic_session_manager {
       co_return make_error_code(error::malformed);
     }
     session s;
-    access::id(s) = std::string(cookie_value);
+    access::id(s) = std::move(cookie_value);
     access::key(s) = id->storage_key(opts_.key_prefix);
 
     result<store_record> rec = co_await store_.load(access::key(s));
@@ -518,16 +543,21 @@ class basic_session_manager {
       bump(state_->counts.malformed);
       co_return make_error_code(error::malformed);
     }
-    std::string plain;
-    const detail::wipe_on_exit wipe{plain};
-    if (cipher_.open(rec->value, access::key(s), plain)) {
-      bump(state_->counts.tampered);
-      notify(session_event_kind::tampered, access::key(s), {});
-      co_return make_error_code(error::tampered);
-    }
-    if (ser_.deserialize(plain, access::meta(s), access::data(s))) {
-      bump(state_->counts.malformed);
-      co_return make_error_code(error::malformed);
+    {
+      // The plaintext lives in a buffer this thread reuses (wiped after each use): a fresh
+      // string per load costs a large allocation and free. Nothing between here and the end of
+      // the block suspends, so no other load on this thread can reach the buffer meanwhile.
+      std::string& plain = detail::plaintext_scratch();
+      const detail::wipe_and_trim_on_exit wipe{plain};
+      if (cipher_.open(rec->value, access::key(s), plain)) {
+        bump(state_->counts.tampered);
+        notify(session_event_kind::tampered, access::key(s), {});
+        co_return make_error_code(error::tampered);
+      }
+      if (ser_.deserialize(plain, access::meta(s), access::data(s))) {
+        bump(state_->counts.malformed);
+        co_return make_error_code(error::malformed);
+      }
     }
     access::meta(s).version = rec->version;
     access::stored_user(s) = access::meta(s).user;

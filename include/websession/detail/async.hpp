@@ -73,30 +73,24 @@ struct op_completion<void, Handler> : handler_holder<Handler> {
 // The coroutine tokens (use_awaitable, as_tuple(use_awaitable)) skip co_spawn: the operation
 // runs as a nested awaitable of the caller's coroutine, on the caller's executor (which is where
 // co_spawn would run it too), without co_spawn's initial post, completion dispatch and frame.
-// make_op lives in the coroutine frame, as it would in co_spawn's.
-template <class T, class MakeOp>
-boost::asio::awaitable<typename op_traits<T>::awaited> guarded(MakeOp make_op) {
-  try {
-    co_return co_await make_op();
-  } catch (...) {
-  }
-  if constexpr (std::is_void_v<T>) {
-    co_return make_error_code(error::internal);
-  } else {
-    // In place: a result<bool> would take an error_code for its bool.
-    co_return typename op_traits<T>::awaited(boost::system::in_place_error, error::internal);
-  }
-}
-
+// make_op lives in the coroutine frame, as it would in co_spawn's. An exception inside the
+// operation becomes error::internal, as in op_completion; each token's adapter catches it
+// itself, so the operation costs one coroutine frame above its own.
 template <class T, class MakeOp>
 boost::asio::awaitable<T> direct_value(MakeOp make_op) {
-  auto r = co_await guarded<T>(std::move(make_op));
-  if constexpr (std::is_void_v<T>) {
-    if (r) throw boost::system::system_error(r);
-  } else {
-    if (!r) throw boost::system::system_error(r.error());
-    co_return std::move(*r);
+  boost::system::error_code failure = make_error_code(error::internal);
+  try {
+    auto r = co_await make_op();
+    if constexpr (std::is_void_v<T>) {
+      if (!r) co_return;
+      failure = r;
+    } else {
+      if (r) co_return std::move(*r);
+      failure = r.error();
+    }
+  } catch (...) {
   }
+  throw boost::system::system_error(failure);
 }
 
 template <class T, class MakeOp>
@@ -104,12 +98,21 @@ auto direct_tuple(MakeOp make_op)
     -> boost::asio::awaitable<std::conditional_t<std::is_void_v<T>,
                                                  std::tuple<boost::system::error_code>,
                                                  std::tuple<boost::system::error_code, T>>> {
-  auto r = co_await guarded<T>(std::move(make_op));
+  try {
+    auto r = co_await make_op();
+    if constexpr (std::is_void_v<T>) {
+      co_return std::tuple<boost::system::error_code>(r);
+    } else {
+      if (!r) co_return std::tuple<boost::system::error_code, T>(r.error(), T{});
+      co_return std::tuple<boost::system::error_code, T>(boost::system::error_code{},
+                                                         std::move(*r));
+    }
+  } catch (...) {
+  }
   if constexpr (std::is_void_v<T>) {
-    co_return std::tuple<boost::system::error_code>(r);
+    co_return std::tuple<boost::system::error_code>(make_error_code(error::internal));
   } else {
-    if (!r) co_return std::tuple<boost::system::error_code, T>(r.error(), T{});
-    co_return std::tuple<boost::system::error_code, T>(boost::system::error_code{}, std::move(*r));
+    co_return std::tuple<boost::system::error_code, T>(make_error_code(error::internal), T{});
   }
 }
 

@@ -106,35 +106,55 @@ class json_serializer {
 
   boost::system::error_code deserialize(std::string_view in, session_metadata& meta,
                                         boost::json::object& data) const {
+    // What serialize() writes takes the quick path; anything else the full parse below.
+    if (read_canonical(in, meta, data)) return {};
     boost::system::error_code ec;
-    boost::json::parse_options po;
-    po.max_depth = max_depth;
-    po.allow_comments = false;
-    po.allow_trailing_commas = false;
-    po.allow_invalid_utf8 = false;
-    boost::json::value root =
-        boost::json::parse(boost::json::string_view(in.data(), in.size()), ec, {}, po);
+    boost::json::value root = boost::json::parse(boost::json::string_view(in.data(), in.size()),
+                                                 ec, {}, strict_options());
     if (ec) return error::malformed;
     boost::json::object* env = root.if_object();
     if (!env) return error::malformed;
-    const boost::json::value* v = env->if_contains("v");
+    // One pass over the envelope (the parser keeps the last of duplicate keys, so each name
+    // is there at most once) instead of a lookup per member.
+    const boost::json::value *v = nullptr, *c = nullptr, *s = nullptr, *i = nullptr,
+                             *a = nullptr, *u = nullptr, *x = nullptr, *f = nullptr;
+    boost::json::value* d = nullptr;
+    for (boost::json::key_value_pair& kv : *env) {
+      const boost::json::string_view k = kv.key();
+      if (k.size() != 1) continue;  // unknown members are ignored
+      switch (k[0]) {
+        case 'v': v = &kv.value(); break;
+        case 'c': c = &kv.value(); break;
+        case 's': s = &kv.value(); break;
+        case 'i': i = &kv.value(); break;
+        case 'a': a = &kv.value(); break;
+        case 'u': u = &kv.value(); break;
+        case 'x': x = &kv.value(); break;
+        case 'f': f = &kv.value(); break;
+        case 'd': d = &kv.value(); break;
+        default: break;
+      }
+    }
     if (!v || !v->is_int64() || v->get_int64() != format_version) return error::malformed;
 
     session_metadata m;
-    if (!read_time(*env, "c", m.created) || !read_time(*env, "s", m.last_seen) ||
-        !read_time(*env, "i", m.idle_deadline) || !read_time(*env, "a", m.absolute_deadline))
+    if (!read_time(c, m.created) || !read_time(s, m.last_seen) ||
+        !read_time(i, m.idle_deadline) || !read_time(a, m.absolute_deadline))
       return error::malformed;
-    if (!read_string(*env, "u", m.user) || !read_string(*env, "f", m.fingerprint))
-      return error::malformed;
-    std::string csrf_text;
-    if (!read_string(*env, "x", csrf_text)) return error::malformed;
-    if (!csrf_text.empty() && !detail::base64url_decode(csrf_text, m.csrf_secret))
-      return error::malformed;
-    boost::json::value* d = env->if_contains("d");
+    if (!read_string(u, m.user) || !read_string(f, m.fingerprint)) return error::malformed;
+    if (x) {
+      if (!x->is_string()) return error::malformed;
+      const boost::json::string& text = x->get_string();
+      if (!text.empty() &&
+          !detail::base64url_decode(std::string_view(text.data(), text.size()), m.csrf_secret))
+        return error::malformed;
+    }
     if (!d || !d->is_object()) return error::malformed;
     // What serialize() would refuse: Boost.JSON reads a number beyond double's range (`1e999`)
-    // as infinity, which serialize() cannot write back.
-    if (!storable(d->get_object(), 2)) return error::malformed;
+    // as infinity, which serialize() cannot write back. The rest of what storable() checks the
+    // parser has checked already: well-formed UTF-8 in every string and key (it rejects lone
+    // surrogate escapes too), and the depth (max_depth).
+    if (!finite_numbers(d->get_object())) return error::malformed;
 
     m.version = meta.version;  // owned by the store, not by the encoding
     meta = std::move(m);
@@ -251,9 +271,85 @@ class json_serializer {
     put(out, std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
   }
 
-  static bool read_time(const boost::json::object& env, std::string_view name, time_point& out) {
-    const boost::json::value* v = env.if_contains(name);
-    // Bounded to [1970, 2200) so converting to the clock's nanoseconds cannot overflow.
+  // What deserialize() parses with: strict JSON, well-formed UTF-8, at most max_depth deep.
+  static boost::json::parse_options strict_options() noexcept {
+    boost::json::parse_options po;
+    po.max_depth = max_depth;
+    po.allow_comments = false;
+    po.allow_trailing_commas = false;
+    po.allow_invalid_utf8 = false;
+    return po;
+  }
+
+  // The envelope exactly as serialize() writes it (members in its order, no whitespace, no
+  // escapes in the strings), read without building a JSON value for it: only the data is parsed.
+  // False, with `meta` and `data` untouched, for any other shape or any doubt (another order,
+  // unknown or repeated members, whitespace, an escape, a time out of range, data that does not
+  // parse...): deserialize() then parses the whole document, which decides. So this accepts a
+  // subset of what the full parse accepts, with the same result.
+  static bool read_canonical(std::string_view in, session_metadata& meta,
+                             boost::json::object& data) {
+    std::size_t at = 0;
+    const auto take = [&](std::string_view lit) {
+      if (in.substr(at, lit.size()) != lit) return false;
+      at += lit.size();
+      return true;
+    };
+    // A time as to_chars writes it: no sign, no leading zero, no fraction or exponent.
+    const auto time = [&](std::string_view label, time_point& out) {
+      if (!take(label)) return false;
+      const std::size_t from = at;
+      while (at < in.size() && at - from <= 13 && in[at] >= '0' && in[at] <= '9') ++at;
+      const std::size_t n = at - from;
+      if (n == 0 || n > 13 || (n > 1 && in[from] == '0')) return false;
+      std::int64_t ms = 0;
+      std::from_chars(in.data() + from, in.data() + at, ms);
+      if (ms >= max_time_ms) return false;
+      out = time_point{std::chrono::duration_cast<time_point::duration>(
+          std::chrono::milliseconds(ms))};
+      return true;
+    };
+    // A string member without escapes or control characters, in well-formed UTF-8.
+    const auto text = [&](std::string_view label, std::string_view& out) {
+      if (!take(label)) return true;  // absent
+      const std::size_t from = at;
+      while (at < in.size() && in[at] != '"') {
+        const auto c = static_cast<unsigned char>(in[at]);
+        if (c == '\\' || c < 0x20) return false;
+        ++at;
+      }
+      if (at == in.size()) return false;
+      out = in.substr(from, at - from);
+      ++at;  // the closing quote
+      return valid_utf8(out);
+    };
+    session_metadata m;
+    std::string_view user, csrf, fingerprint;
+    if (!take("{\"v\":1") || !time(",\"c\":", m.created) || !time(",\"s\":", m.last_seen) ||
+        !time(",\"i\":", m.idle_deadline) || !time(",\"a\":", m.absolute_deadline) ||
+        !text(",\"u\":\"", user) || !text(",\"x\":\"", csrf) || !text(",\"f\":\"", fingerprint) ||
+        !take(",\"d\":") || in.size() - at < 3 || in.back() != '}')
+      return false;
+    if (!csrf.empty() && !detail::base64url_decode(csrf, m.csrf_secret)) return false;
+    m.user.assign(user);
+    m.fingerprint.assign(fingerprint);
+    // The data alone: one level less deep than the whole document may be.
+    boost::system::error_code ec;
+    boost::json::parse_options po = strict_options();
+    po.max_depth = max_data_depth;
+    const std::string_view d = in.substr(at, in.size() - 1 - at);
+    boost::json::value v = boost::json::parse(boost::json::string_view(d.data(), d.size()), ec,
+                                              {}, po);
+    if (ec || !v.is_object() || !finite_numbers(v.get_object())) return false;
+    m.version = meta.version;  // owned by the store, not by the encoding
+    meta = std::move(m);
+    data = std::move(v.get_object());
+    return true;
+  }
+
+  // Present and an integer in [1970, 2200) in milliseconds, so converting to the clock's
+  // nanoseconds cannot overflow.
+  static bool read_time(const boost::json::value* v, time_point& out) {
     if (!v || !v->is_int64() || v->get_int64() < 0 || v->get_int64() >= max_time_ms) return false;
     out = time_point{std::chrono::duration_cast<time_point::duration>(
         std::chrono::milliseconds(v->get_int64()))};
@@ -261,11 +357,29 @@ class json_serializer {
   }
 
   // Absent is fine (empty string); present but not a string is not.
-  static bool read_string(const boost::json::object& env, std::string_view name, std::string& out) {
-    const boost::json::value* v = env.if_contains(name);
+  static bool read_string(const boost::json::value* v, std::string& out) {
     if (!v) return true;
     if (!v->is_string()) return false;
     out.assign(v->get_string().data(), v->get_string().size());
+    return true;
+  }
+
+  // No double in `v` (at any depth) is infinite or NaN.
+  static bool finite_numbers(const boost::json::value& v) noexcept {
+    switch (v.kind()) {
+      case boost::json::kind::double_: return std::isfinite(v.get_double());
+      case boost::json::kind::array:
+        for (const boost::json::value& e : v.get_array())
+          if (!finite_numbers(e)) return false;
+        return true;
+      case boost::json::kind::object: return finite_numbers(v.get_object());
+      default: return true;
+    }
+  }
+
+  static bool finite_numbers(const boost::json::object& o) noexcept {
+    for (const boost::json::key_value_pair& kv : o)
+      if (!finite_numbers(kv.value())) return false;
     return true;
   }
 };
