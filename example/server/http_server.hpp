@@ -19,7 +19,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/detail/socket_option.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
@@ -36,7 +35,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <iostream>
@@ -47,8 +45,6 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <sys/socket.h>
 
 namespace example {
 
@@ -77,10 +73,6 @@ struct http_limits {
   std::size_t max_connections = 1024;
 };
 
-/// SO_REUSEPORT, which Asio has no named option for: several sockets listening on one port,
-/// the kernel spreading new connections over them.
-using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-
 /// An HTTP/1.1 server over an io_context_pool, each io_context run by one thread. `Handler`
 /// has `asio::awaitable<response> handle(const request&, const asio::ip::address& client)`
 /// (`client`: the peer's address; the unspecified address if the socket could not tell). It
@@ -90,42 +82,41 @@ using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT
 /// What is shared across threads, and how it is synchronized: `stopping_` and the count of
 /// open connections (atomics), the handler (its own business: the session manager and the
 /// audit log lock what they share). Everything else belongs to one io_context and is touched
-/// on its thread only, without a strand or a lock: a connection's stream and `idle` flag, a
-/// listener's acceptor, refusal counters and its registry of connections (a stop posts the
-/// work on it to each io_context).
+/// on its thread only, without a strand or a lock: a connection's stream and `idle` flag, each
+/// io_context's registry of connections (a stop posts the work on it to each io_context), the
+/// acceptor and its refusal counters (io_context 0).
+///
+/// One acceptor, on io_context 0, hands the connections to the io_contexts in turn (rather
+/// than an SO_REUSEPORT acceptor per io_context): an even spread whatever the connections'
+/// addresses hash to, and no port silently shared with another process of the same user.
+/// Accepting costs io_context 0 a few system calls per connection, nothing per request.
 template <class Handler>
 class http_server {
  public:
-  /// Binds and listens on `endpoint` (port 0: any free port) for every io_context of `pool`:
-  /// the first socket binds `endpoint`, the others the port it got. Throws
+  /// Binds and listens on `endpoint` (port 0: any free port) on io_context 0. Throws
   /// boost::system::system_error if that fails (address in use, no permission). `on_stop` runs
   /// once when stopping begins, on io_context 0: stop background work there (a store's sweep
   /// timer, a Redis connection) so that the io_contexts run out of work.
   http_server(io_context_pool& pool, const tcp::endpoint& endpoint, Handler& handler,
               http_limits limits, std::function<void()> on_stop)
-      : pool_(pool), handler_(handler), limits_(limits), on_stop_(std::move(on_stop)) {
-    if (const char* m = std::getenv("WEBSESSION_EXAMPLE_ACCEPT"); m && std::string_view(m) == "shared")
-      shared_acceptor_ = true;
+      : pool_(pool),
+        acceptor_(pool[0]),
+        handler_(handler),
+        limits_(limits),
+        on_stop_(std::move(on_stop)) {
     listeners_.reserve(pool.size());
     for (std::size_t i = 0; i < pool.size(); ++i)
       listeners_.push_back(std::make_unique<listener>(pool[i], open_));
-    tcp::endpoint ep = endpoint;
-    const std::size_t acceptors = shared_acceptor_ ? 1 : listeners_.size();
-    for (std::size_t i = 0; i < acceptors; ++i) {
-      tcp::acceptor& a = listeners_[i]->acceptor;
-      a.open(ep.protocol());
-      a.set_option(asio::socket_base::reuse_address(true));
-      if (acceptors > 1) a.set_option(reuse_port(true));
-      a.bind(ep);
-      a.listen(asio::socket_base::max_listen_connections);
-      if (i == 0) ep = a.local_endpoint();  // port 0: the others bind the port it got
-    }
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
   }
 
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;
 
-  tcp::endpoint local_endpoint() const { return listeners_[0]->acceptor.local_endpoint(); }
+  tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
 
   /// How many connections each io_context served (index: the pool's). Only once
   /// io_context_pool::run has returned.
@@ -137,10 +128,7 @@ class http_server {
 
   /// Starts accepting. The server must outlive io_context_pool::run.
   void start() {
-    for (auto& l : listeners_) {
-      if (!l->acceptor.is_open()) continue;
-      asio::co_spawn(l->ioc, accept_loop(*l), [](std::exception_ptr e) { log_exception("accept", e); });
-    }
+    asio::co_spawn(pool_[0], accept_loop(), [](std::exception_ptr e) { log_exception("accept", e); });
   }
 
   /// Begins a graceful stop; callable from any thread, any number of times. Connections waiting
@@ -149,11 +137,11 @@ class http_server {
   void stop() {
     asio::post(pool_[0], [this] {
       if (stopping_.exchange(true)) return;
-      // Each listener's acceptor and connections belong to its io_context's thread.
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);
+      // Each listener's connections belong to its io_context's thread.
       for (auto& l : listeners_) {
         asio::post(l->ioc, [&l = *l] {
-          boost::system::error_code ignored;
-          l.acceptor.close(ignored);
           l.connections->close_idle();
           l.work.reset();
         });
@@ -199,27 +187,21 @@ class http_server {
     std::unordered_map<std::uint64_t, std::weak_ptr<connection>> live_;
   };
 
-  // What one io_context accepts and serves. With a shared acceptor only listener 0's
-  // acceptor is open; it hands connections to every listener in turn.
+  // What one io_context serves: the acceptor hands connections to every listener in turn.
   struct listener {
     listener(asio::io_context& c, std::shared_ptr<std::atomic<std::size_t>> open)
         : ioc(c),
           work(c.get_executor()),
-          acceptor(c),
           connections(std::make_shared<registry>()),
           open(std::move(open)) {}
     asio::io_context& ioc;
-    // Keeps the io_context running until the stop, also while it has no connection (with a
-    // shared acceptor, it has nothing else until one is handed to it).
+    // Keeps the io_context running until the stop, also while it has no connection (it has
+    // nothing else to do until one is handed to it).
     asio::executor_work_guard<executor_type> work;
-    tcp::acceptor acceptor;
     std::shared_ptr<registry> connections;
     std::shared_ptr<std::atomic<std::size_t>> open;  // the count over every listener
     // Connections served (registration): this io_context's thread only.
     std::uint64_t served = 0;
-    // Refused connections, for the log line (refuse): this acceptor's thread only.
-    std::uint64_t refused = 0;
-    std::optional<std::chrono::steady_clock::time_point> refused_logged_at;
   };
 
   // A connection's place: in its io_context's registry and in the count of open connections
@@ -269,23 +251,23 @@ class http_server {
       "{\"error\":\"too many connections\"}\n";
 
   // Over the limit: answer and close without reading (the request, if any, is never parsed).
-  // Logged at most every 10 s per acceptor, with the count since the last line, so a flood
-  // cannot flood stderr as well.
+  // Logged at most every 10 s, with the count since the last line, so a flood cannot flood
+  // stderr as well.
   template <class Socket>
-  void refuse(listener& l, Socket& socket) {
+  void refuse(Socket& socket) {
     boost::system::error_code ignored;
     socket.non_blocking(true, ignored);
     socket.write_some(asio::buffer(over_limit_response.data(), over_limit_response.size()),
                       ignored);
     socket.shutdown(tcp::socket::shutdown_both, ignored);
     socket.close(ignored);
-    ++l.refused;
+    ++refused_;
     const auto now = std::chrono::steady_clock::now();
-    if (l.refused_logged_at && now - *l.refused_logged_at < std::chrono::seconds(10)) return;
-    l.refused_logged_at = now;
-    std::cerr << "server: " << l.refused << " connection(s) refused since the last report: "
+    if (refused_logged_at_ && now - *refused_logged_at_ < std::chrono::seconds(10)) return;
+    refused_logged_at_ = now;
+    std::cerr << "server: " << refused_ << " connection(s) refused since the last report: "
               << limits_.max_connections << " open (--max-connections)" << std::endl;
-    l.refused = 0;
+    refused_ = 0;
   }
 
   // Takes a place among the open connections; false if all are taken.
@@ -295,14 +277,14 @@ class http_server {
     return false;
   }
 
-  // Runs on l's io_context until the stop. With a shared acceptor, hands the connections to
-  // the io_contexts in turn. Nothing in one iteration ends the loop: an error pauses it
-  // briefly and it goes on.
-  asio::awaitable<void> accept_loop(listener& l) {
+  // Runs on io_context 0 until the stop, handing the connections to the io_contexts in turn
+  // (each socket is made on its own). Nothing in one iteration ends the loop: an error pauses
+  // it briefly and it goes on.
+  asio::awaitable<void> accept_loop() {
     std::size_t next = 0;
     while (!stopping_) {
-      listener& target = shared_acceptor_ ? *listeners_[next] : l;
-      auto [ec, socket] = co_await l.acceptor.async_accept(target.ioc, tuple);
+      listener& target = *listeners_[next];
+      auto [ec, socket] = co_await acceptor_.async_accept(target.ioc, tuple);
       if (stopping_) break;
       bool pause = false;
       if (ec) {
@@ -310,7 +292,7 @@ class http_server {
         std::cerr << "server: accept: " << ec.message() << std::endl;
         pause = true;
       } else if (!reserve()) {
-        refuse(l, socket);
+        refuse(socket);
       } else {
         try {
           start_connection(target, std::move(socket));
@@ -322,7 +304,7 @@ class http_server {
         }
       }
       if (pause) {
-        asio::steady_timer t(l.ioc, std::chrono::milliseconds(50));
+        asio::steady_timer t(pool_[0], std::chrono::milliseconds(50));
         co_await t.async_wait(tuple);
       }
     }
@@ -452,11 +434,14 @@ class http_server {
   }
 
   io_context_pool& pool_;
+  tcp::acceptor acceptor_;  // on io_context 0
   Handler& handler_;
   http_limits limits_;
   std::function<void()> on_stop_;
-  bool shared_acceptor_ = false;
   std::atomic<bool> stopping_{false};
+  // Read and written by the accept loop only (refuse).
+  std::uint64_t refused_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> refused_logged_at_;
   // Open connections over every io_context (reserved by an acceptor, given back by the
   // connection's registration).
   std::shared_ptr<std::atomic<std::size_t>> open_ = std::make_shared<std::atomic<std::size_t>>(0);
