@@ -371,6 +371,9 @@ http_run() {
   local runs=("$@")
   local args=(--port 0 --threads "$threads" --store "$store" --insecure-cookies --dev-secret --audit-log /dev/null)
   if [[ $store == redis ]]; then args+=(--redis-url "redis://127.0.0.1:$redis_port"); fi
+  # Emptied here, not by the child's redirection, which may come after the first look below
+  # (the previous server's "listening on" line would be read).
+  : >"$out"
   "${prio[@]}" "$server_bin" "${args[@]}" >"$out" 2>>"$RAW/server.log" &
   server_pid=$!
   for _ in $(seq 100); do
