@@ -1,9 +1,10 @@
 // The HTTP/1.1 side of the example server, over an io_context_pool (one io_context per thread):
-// each io_context accepts and serves its own connections, one coroutine per connection (keep-
-// alive, size limits, timeouts through beast::basic_stream), and a graceful stop (stop accepting,
-// close idle connections, let requests in flight finish for a bounded time). At most
-// http_limits::max_connections connections are open at once over all the io_contexts: one more
-// is answered 503 and closed at once, without a coroutine or a buffer of its own.
+// one acceptor hands the connections to the io_contexts in turn, each serving its own with one
+// coroutine per connection (keep-alive, size limits, timeouts through beast::basic_stream), and
+// a graceful stop (stop accepting, close idle connections, let requests in flight finish for a
+// bounded time). At most http_limits::max_connections connections are open at once over all
+// the io_contexts: one more is answered 503 and closed at once, without a coroutine or a buffer
+// of its own.
 // It knows nothing of sessions: it hands each request and its client's address to
 // Handler::handle.
 #pragma once
@@ -15,11 +16,11 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
