@@ -7,7 +7,7 @@ usage: report.py RAW_DIR OUT_DIR
 RAW_DIR holds what bench.sh collected:
   manager.jsonl         bench_sessions lines (kind "manager" or "micro")
   redis_benchmark.tsv   payload <TAB> label <TAB> value bytes <TAB> CSV file of redis-benchmark --csv
-  http.jsonl            one line per wrk run (kind "http")
+  http.jsonl            one line per wrk run (kind "http"; "rep": its repetition of the matrix)
   meta.json             run facts (date, commit, machine load, durations, notes)
 Manager lines of a Redis Cluster ("deployment": "cluster") are reported apart, against the
 single node's cells of the same run.
@@ -38,7 +38,44 @@ rows = read_jsonl("manager.jsonl")
 manager = [r for r in rows if r["kind"] == "manager" and r.get("deployment") != "cluster"]
 cluster = [r for r in rows if r["kind"] == "manager" and r.get("deployment") == "cluster"]
 micro = [r for r in rows if r["kind"] == "micro"]
-http = read_jsonl("http.jsonl")
+http_runs = read_jsonl("http.jsonl")
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+# HTTP: the repetitions of each cell (endpoint, store, threads, sessions, connections) folded into
+# one row: medians of the figures, and the spread (min, max) of requests/s and p99 across them.
+def http_key(h):
+    return (h["endpoint"], h["store"], h["threads"], h.get("sessions", 1), h["connections"])
+
+
+http_reps = {}
+for h in http_runs:
+    http_reps.setdefault(http_key(h), []).append(h)
+http = []
+for key, hs in http_reps.items():
+    hs.sort(key=lambda h: h.get("rep", 0))
+    a = {"endpoint": key[0], "store": key[1], "threads": key[2], "sessions": key[3],
+         "connections": key[4], "reps": len(hs), "requests": sum(h["requests"] for h in hs),
+         "errors": sum(h["errors"] for h in hs), "max_us": max(h["max_us"] for h in hs),
+         "per_rep": {h.get("rep", 0): h for h in hs}}
+    for k in ("ops_per_s", "p50_us", "p90_us", "p99_us", "p999_us"):
+        a[k] = median([h[k] for h in hs])
+    for k in ("ops_per_s", "p99_us"):
+        a[k + "_min"] = min(h[k] for h in hs)
+        a[k + "_max"] = max(h[k] for h in hs)
+    if key[0] == "/visits":
+        a["conflicts"] = median([h.get("conflicts", 0) for h in hs])
+        a["payload"] = max(h.get("payload", 0) for h in hs)
+        checks = [h.get("session_check", "") for h in hs]
+        wrong = [c for c in checks if not c.endswith(": ok")]
+        a["session_check"] = (f"{len(checks) - len(wrong)}/{len(checks)} repetitions ok"
+                              + (": " + "; ".join(wrong) if wrong else ""))
+    http.append(a)
 
 # ---------------------------------------------------------------------------------------------
 # Baselines
@@ -87,11 +124,11 @@ for m in micro:
     baselines.append(b)
     mic[(m["payload"], m["scenario"])] = b
 
-wrk_base = {}  # (threads, store, connections) -> wrk run of /healthz
+wrk_base = {}  # (threads, store, connections) -> wrk runs of /healthz (median of the repetitions)
 for h in http:
     if h["endpoint"] == "/healthz":
         b = {
-            "name": f"wrk /healthz -c {h['connections']} (server {h['threads']} threads, {h['store']} store)",
+            "name": f"wrk /healthz -c {h['connections']} (server {h['threads']} threads, {h['store']} store, median of {h['reps']})",
             "kind": "http",
             "payload": 0,
             "ops_per_s": h["ops_per_s"],
@@ -167,7 +204,9 @@ for r in manager:
 for h in http:
     if h["endpoint"] == "/healthz":
         continue
-    b = wrk_base.get((h["threads"], h["store"], h["connections"]))
+    # /healthz runs on the memory store's server only (with Redis it would add a PING): the
+    # HTTP floor of every store.
+    b = wrk_base.get((h["threads"], "memory", h["connections"]))
     sessions = h.get("sessions", 1)
     results.append({
         "scenario": "http " + h["endpoint"] + (f" ({sessions} sessions)" if sessions > 1 else ""),
@@ -179,7 +218,9 @@ for h in http:
         "baseline": b["name"] if b else None,
         "ops_ratio": ratio(h["ops_per_s"], b["ops_per_s"]) if b else None,
         "p50_ratio": ratio(h["p50_us"], b["p50_us"]) if b else None,
-        "session_check": h.get("session_check"),
+        "session_check": h.get("session_check"), "reps": h["reps"],
+        "ops_per_s_min": h["ops_per_s_min"], "ops_per_s_max": h["ops_per_s_max"],
+        "p99_us_min": h["p99_us_min"], "p99_us_max": h["p99_us_max"],
     })
 
 
@@ -227,12 +268,6 @@ def round_ratios(concurrency, label, metric, scenario="store_load"):
         if b and b[metric] and r[metric]:
             out.append((k, r[metric], b[metric], r[metric] / b[metric]))
     return out
-
-
-def median(xs):
-    xs = sorted(xs)
-    n = len(xs)
-    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
 # A round is disturbed when its baseline or its store value is this much worse than that side's
@@ -420,6 +455,57 @@ else:
     target("HTTP /visits, memory store, 2 threads: >= 50k requests/s", None, 50000, None, why)
     target("HTTP /visits, memory store, 2 threads: p99 < 2 ms", None, 2000, None, why)
 
+# The issue-17 ratios, each judged on the median of per-repetition ratios: a repetition runs
+# every cell once, the two sides of a ratio within the same minute, so each pair shares the
+# machine's state of that minute. Spread: the lowest and highest of those ratios.
+def http_cell(endpoint, store, threads, sessions):
+    for h in http:
+        if (h["endpoint"], h["store"], h["threads"], h["sessions"]) == (endpoint, store, threads, sessions):
+            return h
+    return None
+
+
+def cell_name(endpoint, store, sessions):
+    if endpoint == "/healthz":
+        return "/healthz"
+    return f"/visits {store} " + ("16 sessions" if sessions > 1 else "1 hot session")
+
+
+http_ratios = []
+
+
+def http_ratio(kind, name, a, b, limit):
+    """a / b in requests/s, per repetition; a target row with `limit` (a lower bound)."""
+    if not a or not b:
+        target(name, None, f"{limit}x", None, meta.get("http_skipped") or "not measured")
+        return
+    pairs = sorted((k, a["per_rep"][k]["ops_per_s"], b["per_rep"][k]["ops_per_s"])
+                   for k in a["per_rep"] if k in b["per_rep"])
+    qs = [x / y for _, x, y in pairs if y]
+    if not qs:
+        target(name, None, f"{limit}x", None, "no repetition measured both sides")
+        return
+    med = median(qs)
+    per = ", ".join(f"{x:.0f}/{y:.0f} = {x / y:.2f}x" for _, x, y in pairs if y)
+    detail = (f"median {med:.2f}x (spread {min(qs):.2f}-{max(qs):.2f}x) over {len(qs)} "
+              f"repetitions: {per}")
+    http_ratios.append({"kind": kind, "name": name, "ratio": med, "min": min(qs), "max": max(qs),
+                        "reps": len(qs), "per_rep": [x / y for _, x, y in pairs if y],
+                        "limit": limit})
+    target(name, round(med, 3), f"{limit}x", med >= limit, detail)
+
+
+http_cells_spec = [("/healthz", "memory", 1)] + [("/visits", st, n) for st in ("memory", "redis")
+                                                 for n in (16, 1)]
+for ep, st, n in http_cells_spec:
+    http_ratio("threads", f"HTTP {cell_name(ep, st, n)}: 2 server threads >= 1.15x 1 thread (req/s)",
+               http_cell(ep, st, 2, n), http_cell(ep, st, 1, n), 1.15)
+for t in (1, 2):
+    for ep, st, n in http_cells_spec[1:]:
+        http_ratio("visits_vs_healthz",
+                   f"HTTP {cell_name(ep, st, n)} >= 0.9x /healthz, {t} thread{'s' if t > 1 else ''} (req/s)",
+                   http_cell(ep, st, t, n), http_cell("/healthz", "memory", t, 1), 0.9)
+
 # ---------------------------------------------------------------------------------------------
 # Memory per stored session (bench_sessions --footprint lines): the memory store's resident-set
 # growth over N stored sessions, and redis-server's used_memory growth, divided by N.
@@ -483,8 +569,13 @@ def tidy(v):
     return v
 
 
+http_cells = [{k: v for k, v in h.items() if k != "per_rep"} |
+              {"ops_per_s_reps": [r["ops_per_s"] for _, r in sorted(h["per_rep"].items())],
+               "p99_us_reps": [r["p99_us"] for _, r in sorted(h["per_rep"].items())]}
+              for h in http]
 doc = tidy({"meta": meta, "results": results, "baselines": baselines, "targets": targets,
-            "cluster": cluster_doc, "memory": memory_doc})
+            "cluster": cluster_doc, "memory": memory_doc, "http_cells": http_cells,
+            "http_ratios": http_ratios})
 with open(os.path.join(out, "latest.json"), "w") as f:
     json.dump(doc, f, indent=1)
     f.write("\n")
@@ -595,24 +686,39 @@ md.append("")
 md.append("## HTTP level (wrk through example/server)")
 md.append("")
 if any(r["level"] == "http" for r in results):
-    md.append("C = wrk connections, T = server threads. `/visits`: every connection sends the same "
-              "session cookie (every request loads and saves one session, so concurrent requests "
-              "contend for it: `conflicts` counts the version conflicts async_update retried); "
-              "`(16 sessions)`: each wrk thread sends 16 session cookies in turn, so concurrent "
-              "requests rarely share a session. Baseline: `/healthz` on the same "
-              "server with as many connections (HTTP + routing + a store ping, no session).")
+    md.append("C = wrk connections, T = server threads (an io_context each). `/visits`: every "
+              "connection sends the same session cookie (one hot session: every request loads and "
+              "saves it, so concurrent requests contend for it: `conflicts` counts the version "
+              "conflicts async_update retried); `(16 sessions)`: each wrk thread sends 16 session "
+              "cookies in turn, so concurrent requests rarely share a session. `/healthz`: the "
+              "memory store's server, no session (HTTP + routing + a store ping): the baseline of "
+              "every store's `/visits` at the same T. Each cell ran several times (`reps`), the "
+              "repetitions interleaved: figures are medians, with the spread (lowest-highest) "
+              "of requests/s and p99; conflicts are the median per run.")
     md.append("")
-    md.append("| endpoint | store | C | T | requests/s | p50 | p90 | p99 | p99.9 | ops × | p50 × | conflicts | check |")
-    md.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-    for r in results:
-        if r["level"] != "http":
-            continue
+    md.append("| endpoint | store | C | T | reps | requests/s (spread) | p50 | p90 | p99 (spread) | p99.9 | ops × | p50 × | conflicts | check |")
+    md.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    rows = [h for h in http if h["endpoint"] == "/healthz"] + [r for r in results if r["level"] == "http"]
+    for r in sorted(rows, key=lambda r: (r.get("endpoint", "/visits") != "/healthz", r["store"],
+                                         -r.get("sessions", 1), r["threads"])):
         err = f" ({r['errors']} errors)" if r["errors"] else ""
-        md.append(f"| {r['scenario'][5:]}{err} | {r['store']} | {r['concurrency']} | {r['threads']} | "
-                  f"{num(r['ops_per_s'])} | {num(r['p50_us'])} | {num(r['p90_us'])} | "
-                  f"{num(r['p99_us'])} | {num(r['p999_us'])} | {x(r['ops_ratio'])} | "
-                  f"{x(r['p50_ratio'])} | {r['conflicts'] if r.get('conflicts') is not None else '–'} | "
+        name = r["scenario"][5:] if "scenario" in r else r["endpoint"]
+        conns = r.get("concurrency", r.get("connections"))
+        md.append(f"| {name}{err} | {r['store']} | {conns} | {r['threads']} | {r.get('reps', 1)} | "
+                  f"{num(r['ops_per_s'])} ({num(r['ops_per_s_min'])}-{num(r['ops_per_s_max'])}) | "
+                  f"{num(r['p50_us'])} | {num(r['p90_us'])} | "
+                  f"{num(r['p99_us'])} ({num(r['p99_us_min'])}-{num(r['p99_us_max'])}) | "
+                  f"{num(r['p999_us'])} | {x(r.get('ops_ratio'))} | "
+                  f"{x(r.get('p50_ratio'))} | {num(r['conflicts'], 0) if r.get('conflicts') is not None else '–'} | "
                   f"{r.get('session_check') or ''} |")
+    if http_ratios:
+        md.append("")
+        md.append("Ratios of requests/s, per repetition (both sides in the same minute), median and spread:")
+        md.append("")
+        md.append("| ratio | median | spread | limit |")
+        md.append("| --- | ---: | --- | ---: |")
+        for q in http_ratios:
+            md.append(f"| {q['name']} | {q['ratio']:.2f}x | {q['min']:.2f}-{q['max']:.2f}x | {q['limit']}x |")
 else:
     md.append(f"Skipped: {meta.get('http_skipped', 'no HTTP results')}.")
 if meta.get("http_notes"):

@@ -13,6 +13,7 @@
 #include "server/audit_log.hpp"
 #include "server/config.hpp"
 #include "server/http_server.hpp"
+#include "server/io_pool.hpp"
 #include "server/session_api.hpp"
 
 #include <websession/websession.hpp>
@@ -35,6 +36,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -45,7 +47,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -106,33 +107,24 @@ int invalid_configuration(const std::invalid_argument& e) {
   return exit_config;
 }
 
-void run_io(asio::io_context& ioc) {
-  // Handlers catch their own exceptions; this only keeps a thread from dying on a surprise.
-  for (;;) {
-    try {
-      ioc.run();
-      return;
-    } catch (const std::exception& e) {
-      std::cerr << "server: unexpected exception in the io_context: " << e.what() << std::endl;
-    }
-  }
-}
-
 // Runs the server on `mgr` until SIGINT or SIGTERM; returns the exit status. Works with any
 // basic_session_manager; `on_stop` stops the store's background work (sweep timer, connection)
-// so that the io_context runs out of work once the connections are closed.
+// so that the io_contexts run out of work once the connections are closed. One io_context per
+// thread, each accepting and serving its own connections; the manager is shared by all of
+// them (built on io_context 0, where its background work runs), and each request's session
+// operations complete on the io_context of its connection.
 template <class Manager>
-int serve(asio::io_context& ioc, const prepared& p, example::audit_log& audit, Manager& mgr,
-          std::string store_name, std::function<void()> on_stop) {
+int serve(example::io_context_pool& pool, const prepared& p, example::audit_log& audit,
+          Manager& mgr, std::string store_name, std::function<void()> on_stop) {
   mgr.set_observer([&audit](const websession::session_event& e) { audit.on_session_event(e); });
   example::session_api<Manager> api(mgr, audit, store_name, p.cfg.healthz);
   example::http_limits limits;
   limits.shutdown_grace = p.cfg.shutdown_grace;
   limits.max_connections = p.cfg.max_connections;
   example::http_server<example::session_api<Manager>> server(
-      ioc, tcp::endpoint(p.address, p.cfg.port), api, limits, std::move(on_stop));
+      pool, tcp::endpoint(p.address, p.cfg.port), api, limits, std::move(on_stop));
 
-  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  asio::signal_set signals(pool[0], SIGINT, SIGTERM);
   signals.async_wait([&server](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     std::cerr << "server: signal " << sig << ", shutting down" << std::endl;
@@ -150,34 +142,33 @@ int serve(asio::io_context& ioc, const prepared& p, example::audit_log& audit, M
             << " max_connections=" << p.cfg.max_connections
             << " healthz_details=" << healthz_text(p.cfg.healthz) << std::endl;
 
-  std::vector<std::thread> pool;
-  pool.reserve(p.cfg.threads - 1);
-  for (unsigned i = 1; i < p.cfg.threads; ++i) pool.emplace_back([&ioc] { run_io(ioc); });
-  run_io(ioc);
-  for (std::thread& t : pool) t.join();
-  std::cerr << "server: stopped" << std::endl;
+  pool.run();
+  std::cerr << "server: stopped (connections per thread:";
+  for (const std::uint64_t n : server.connections_per_thread()) std::cerr << ' ' << n;
+  std::cerr << ")" << std::endl;
   return 0;
 }
 
 int run_memory(prepared& p, example::audit_log& audit) {
   // Declared first, destroyed last: the store's sweep timer must go before its io_context.
-  asio::io_context ioc(static_cast<int>(p.cfg.threads));
+  example::io_context_pool pool(p.cfg.threads);
   std::optional<websession::session_manager> mgr;
   try {
     websession::aes_gcm_cipher cipher(p.secret);
     OPENSSL_cleanse(p.secret.data(), p.secret.size());
-    mgr.emplace(ioc.get_executor(), std::move(cipher), p.opts);
+    // One manager and one store for every thread; the sweep runs on io_context 0.
+    mgr.emplace(pool[0].get_executor(), std::move(cipher), p.opts);
   } catch (const std::invalid_argument& e) {
     return invalid_configuration(e);
   }
-  return serve(ioc, p, audit, *mgr, "memory", [&mgr] { mgr->store().stop_sweep(); });
+  return serve(pool, p, audit, *mgr, "memory", [&mgr] { mgr->store().stop_sweep(); });
 }
 
 #if __has_include(<websession/store/redis.hpp>) && defined(WEBSESSION_WITH_REDIS)
 // Serves from a manager over `store` (the Redis store, alone or inside a fallback store); the
 // stop cancels `client` after `stop_store`.
 template <class Store>
-int serve_redis(asio::io_context& ioc, prepared& p, example::audit_log& audit,
+int serve_redis(example::io_context_pool& pool, prepared& p, example::audit_log& audit,
                 websession::redis::client& client, Store store, std::function<void()> stop_store) {
   using manager_type =
       websession::basic_session_manager<websession::json_serializer, websession::aes_gcm_cipher,
@@ -186,12 +177,12 @@ int serve_redis(asio::io_context& ioc, prepared& p, example::audit_log& audit,
   try {
     websession::aes_gcm_cipher cipher(p.secret);
     OPENSSL_cleanse(p.secret.data(), p.secret.size());
-    mgr.emplace(ioc.get_executor(), std::move(cipher), std::move(store), p.opts);
+    mgr.emplace(pool[0].get_executor(), std::move(cipher), std::move(store), p.opts);
   } catch (const std::invalid_argument& e) {
-    client.cancel();  // its run loop holds the io_context, which is never run now
+    client.cancel();  // its run loop holds io_context 0, which is never run now
     return invalid_configuration(e);
   }
-  return serve(ioc, p, audit, *mgr, "redis",
+  return serve(pool, p, audit, *mgr, "redis",
                [stop = std::move(stop_store), c = client]() mutable {
                  stop();
                  c.cancel();
@@ -241,11 +232,16 @@ int run_redis(prepared& p, example::audit_log& audit) {
   // reconnection (up to the request timeout), which rides out a short restart.
   cfg->fail_fast_when_down = p.cfg.fallback == example::redis_fallback::memory;
   // Declared first, destroyed last: the connection and the sweep timer go before it.
-  asio::io_context ioc(static_cast<int>(p.cfg.threads));
+  example::io_context_pool pool(p.cfg.threads);
   // One server, a Sentinel-managed master or a Cluster, as the URL says.
+  // For now ONE client (one connection, or one per master), on io_context 0, shared by every
+  // thread: requests from the other io_contexts hop to its strand and their completions hop
+  // back. A redis_store over one client per io_context goes here instead (one client per
+  // pool[i], each run and cancelled like this one), so that a request's Redis round trip stays
+  // on its own thread.
   std::optional<websession::redis::client> client;
   try {
-    client.emplace(ioc.get_executor(), *cfg);
+    client.emplace(pool[0].get_executor(), *cfg);
   } catch (const std::exception& e) {
     std::cerr << "server: --redis-url / WEBSESSION_REDIS_URL: " << e.what() << std::endl;
     return exit_config;
@@ -261,17 +257,17 @@ int run_redis(prepared& p, example::audit_log& audit) {
   ro.wait_replicas = p.cfg.redis_wait_replicas;
   websession::redis_store redis(*client, ro);
   if (p.cfg.fallback == example::redis_fallback::none)
-    return serve_redis(ioc, p, audit, *client, std::move(redis), [] {});
+    return serve_redis(pool, p, audit, *client, std::move(redis), [] {});
 
   // Sessions survive a Redis outage in process memory (see fallback_store for what users see).
   using store_type = websession::fallback_store<websession::redis_store, websession::memory_store>;
-  store_type store(std::move(redis), websession::memory_store(ioc.get_executor()));
+  store_type store(std::move(redis), websession::memory_store(pool[0].get_executor()));
   store.set_observer([&audit](bool degraded, const boost::system::error_code& ec) {
     boost::json::object extra;
     if (ec) extra["error"] = ec.message();
     audit.write(degraded ? "store_degraded" : "store_recovered", {}, {}, std::move(extra));
   });
-  return serve_redis(ioc, p, audit, *client, store,
+  return serve_redis(pool, p, audit, *client, store,
                      [store]() mutable { store.secondary().stop_sweep(); });
 #else
   std::cerr << "server: redis store not available in this build (it needs hiredis and "

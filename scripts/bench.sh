@@ -367,18 +367,28 @@ stop_cluster
 
 # --------------------------------------------------------------------------------------------
 # HTTP through the example server, with wrk
-# http_run STORE THREADS RUN...: starts the server, gets a session cookie with curl, then per
-# RUN: "C" is wrk with C connections on /visits with that one cookie (every request loads and
-# saves the same session: the contended worst case) and on /healthz (no session: the HTTP floor
-# of the same server); "Cs" is /visits with C connections over C sessions (C more curls; each
-# wrk thread sends the cookies in turn).
-# The manager's conflict count (from /healthz) is recorded around each /visits run.
+# The matrix: server threads 1 and 2 (an io_context each), `/healthz` (no session: routing and a
+# store ping, the HTTP floor, on the memory store's server) and `/visits` on the memory and the
+# Redis store, each over 16 sessions and on one hot session; 16 wrk connections; every cell
+# WS_BENCH_HTTP_REPS (default 3) times. A repetition runs every cell once, 1 and 2 threads of one
+# store back to back, so the ratios report.py takes (2 threads / 1 thread, /visits / /healthz)
+# pair cells measured within the same minute.
+# http_run STORE THREADS REP CELL...: starts the server, gets session cookies with curl, then per
+# CELL: "healthz"; "hot": /visits with one cookie on every connection (every request loads and
+# saves the same session: the contended worst case); "16s": /visits over 16 sessions (16 more
+# curls; each wrk thread sends the cookies in turn, so concurrent requests rarely share one).
+# The manager's conflict count (from /healthz) is recorded around each /visits run. Returns 1 if
+# the server did not start.
+http_conns=16
 http_run() {
-  local store=$1 threads=$2 out=$tmp/server.out port=""
-  shift 2
+  local store=$1 threads=$2 rep=$3 out=$tmp/server.out port=""
+  shift 3
   local runs=("$@")
   local args=(--port 0 --threads "$threads" --store "$store" --insecure-cookies --dev-secret --audit-log /dev/null)
   if [[ $store == redis ]]; then args+=(--redis-url "redis://127.0.0.1:$redis_port"); fi
+  # Emptied here, not by the child's redirection, which may come after the first look below
+  # (the previous server's "listening on" line would be read).
+  : >"$out"
   "${prio[@]}" "$server_bin" "${args[@]}" >"$out" 2>>"$RAW/server.log" &
   server_pid=$!
   for _ in $(seq 100); do
@@ -396,7 +406,7 @@ http_run() {
       http_notes+=("server --store $store --threads $threads did not start")
     fi
     kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""
-    return 0
+    return 1
   fi
   local url=http://127.0.0.1:$port
   new_cookie() { ws_new_cookie "$url"; }
@@ -412,52 +422,52 @@ http_run() {
     ws_log "no Set-Cookie from $url/visits: HTTP runs skipped"
     http_notes+=("no Set-Cookie from the server's /visits")
   else
-    # The shared session's counter: 1 after the first curl.
-    local run ep c sessions wrk_secs log json before=1 k0 k1 cookies="" i
+    # The hot session's counter: 1 after the first curl.
+    local run ep c=$http_conns sessions wrk_secs log json before=1 k0 k1 cookies="" i
     for run in "${runs[@]}"; do
-      c=${run%s}
-      sessions=1
-      if [[ $run == *s ]]; then sessions=$c; fi
-      for ep in /visits /healthz; do
-        if ((sessions > 1)) && [[ $ep == /healthz ]]; then continue; fi
-        wrk_secs=$(wrk_secs_of 4)
-        if [[ $ep == /healthz ]]; then wrk_secs=$(wrk_secs_of 3); fi
-        log=$RAW/wrk_${store}_t${threads}_c${c}_s${sessions}_${ep#/}.txt
-        k0=$(conflicts)
-        if ((sessions > 1)); then
-          cookies=""
-          for ((i = 0; i < sessions; ++i)); do cookies+="$(new_cookie) "; done
-          WS_COOKIES=$cookies "${prio[@]}" wrk -t 2 -c "$c" -d "${wrk_secs}s" --latency \
-            -s "$WS_ROOT/bench/wrk_session.lua" "$url$ep" >"$log" 2>&1 || ws_log "wrk $ep failed"
+      ep=/visits sessions=1
+      case $run in
+        healthz) ep=/healthz ;;
+        hot) ;;
+        *s) sessions=${run%s} ;;
+      esac
+      wrk_secs=$(wrk_secs_of 4)
+      log=$RAW/wrk_${store}_t${threads}_c${c}_s${sessions}_${ep#/}_r${rep}.txt
+      k0=$(conflicts)
+      if ((sessions > 1)); then
+        cookies=""
+        for ((i = 0; i < sessions; ++i)); do cookies+="$(new_cookie) "; done
+        WS_COOKIES=$cookies "${prio[@]}" wrk -t 2 -c "$c" -d "${wrk_secs}s" --latency \
+          -s "$WS_ROOT/bench/wrk_session.lua" "$url$ep" >"$log" 2>&1 || ws_log "wrk $ep failed"
+      else
+        WS_COOKIE=$cookie "${prio[@]}" wrk -t 2 -c "$c" -d "${wrk_secs}s" --latency \
+          -s "$WS_ROOT/bench/wrk_session.lua" "$url$ep" >"$log" 2>&1 || ws_log "wrk $ep failed"
+      fi
+      k1=$(conflicts)
+      json=$(sed -n 's/^WRKJSON //p' "$log")
+      if [[ -z $json ]]; then continue; fi
+      # Check that every request counted: the counters must have grown by the requests wrk
+      # completed plus one per checking curl (plus at most one per connection for requests
+      # wrk abandoned in flight at the end).
+      local grown=0 last=0 checked=0 each
+      if [[ $ep == /visits ]]; then
+        if ((sessions == 1)); then
+          last=$(views_of "$cookie")
+          grown=$((last - before)) checked=1 before=$last
         else
-          WS_COOKIE=$cookie "${prio[@]}" wrk -t 2 -c "$c" -d "${wrk_secs}s" --latency \
-            -s "$WS_ROOT/bench/wrk_session.lua" "$url$ep" >"$log" 2>&1 || ws_log "wrk $ep failed"
+          for each in $cookies; do  # each was 1 after its first curl
+            last=$(views_of "$each")
+            grown=$((grown + last - 1)) checked=$((checked + 1))
+          done
         fi
-        k1=$(conflicts)
-        json=$(sed -n 's/^WRKJSON //p' "$log")
-        if [[ -z $json ]]; then continue; fi
-        # Check that every request counted: the counters must have grown by the requests wrk
-        # completed plus one per checking curl (plus at most one per connection for requests
-        # wrk abandoned in flight at the end).
-        local grown=0 last=0 checked=0 each
-        if [[ $ep == /visits ]]; then
-          if ((sessions == 1)); then
-            last=$(views_of "$cookie")
-            grown=$((last - before)) checked=1 before=$last
-          else
-            for each in $cookies; do  # each was 1 after its first curl
-              last=$(views_of "$each")
-              grown=$((grown + last - 1)) checked=$((checked + 1))
-            done
-          fi
-        fi
-        python3 - "$json" "$store" "$threads" "$ep" "$c" "$sessions" "$grown" "$checked" "$last" \
-          "${k0:-0}" "${k1:-0}" >>"$RAW/http.jsonl" <<'EOF'
+      fi
+      python3 - "$json" "$store" "$threads" "$ep" "$c" "$sessions" "$grown" "$checked" "$last" \
+        "${k0:-0}" "${k1:-0}" "$rep" >>"$RAW/http.jsonl" <<'EOF'
 import json, sys
 w = json.loads(sys.argv[1])
 c, sessions, grown, checked, last = (int(a) for a in sys.argv[5:10])
 w.update(kind="http", store=sys.argv[2], threads=int(sys.argv[3]), endpoint=sys.argv[4],
-         connections=c, sessions=sessions)
+         connections=c, sessions=sessions, rep=int(sys.argv[12]))
 if w["endpoint"] == "/visits":
     w["conflicts"] = int(sys.argv[11]) - int(sys.argv[10])
     w["payload"] = len('{"views":%d}' % last)  # the session data: {"views":n}
@@ -467,7 +477,6 @@ if w["endpoint"] == "/visits":
                           + ("ok" if ok else "WRONG"))
 print(json.dumps(w))
 EOF
-      done
     done
   fi
   kill -TERM "$server_pid" 2>/dev/null || true
@@ -478,10 +487,19 @@ EOF
 
 http_notes=()
 if [[ -n $server_bin ]]; then
-  ws_log "HTTP: wrk through $server_bin"
-  http_run memory 1 16
-  http_run memory 2 16 64 16s
-  http_run redis 2 16 16s
+  http_reps=${WS_BENCH_HTTP_REPS:-3}
+  ws_log "HTTP: wrk through $server_bin ($http_reps repetitions of the matrix)"
+  declare -A http_failed=()
+  for ((k = 1; k <= http_reps; ++k)); do
+    for store in memory redis; do
+      [[ -z ${http_failed[$store]:-} ]] || continue  # not tried again after it failed to start
+      cells=(16s hot)
+      if [[ $store == memory ]]; then cells=(healthz 16s hot); fi
+      for threads in 1 2; do
+        http_run "$store" "$threads" "$k" "${cells[@]}" || http_failed[$store]=1
+      done
+    done
+  done
   [[ -s $RAW/http.jsonl ]] || http_skipped="the server ran but gave no wrk results (see $RAW/server.log)"
 else
   ws_log "HTTP part skipped: $http_skipped"

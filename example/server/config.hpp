@@ -68,7 +68,7 @@ struct server_config {
   std::string address = "127.0.0.1";
   /// 0: the kernel picks a free port; the first stdout line tells which.
   unsigned short port = 8080;
-  /// Threads running the one io_context.
+  /// Threads, each running an io_context of its own.
   unsigned threads = 1;
   store_kind store = store_kind::memory;
   std::string redis_url = "redis://127.0.0.1:6379";
@@ -103,7 +103,7 @@ Serves a JSON API with server-side sessions (websession) over HTTP/1.1.
 options (each also read from the environment variable shown; the command line wins):
   --address ADDR        listen address                     WEBSESSION_ADDRESS (127.0.0.1)
   --port P              listen port, 0 picks a free one    WEBSESSION_PORT (8080)
-  --threads N           threads running the io_context     WEBSESSION_THREADS (1)
+  --threads N           threads, an io_context each        WEBSESSION_THREADS (1)
   --store memory|redis  session store                      WEBSESSION_STORE (memory)
   --redis-url URL       Redis to use with --store redis    WEBSESSION_REDIS_URL
                         (redis://127.0.0.1:6379): redis://, rediss://, a Cluster as

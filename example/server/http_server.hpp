@@ -1,27 +1,31 @@
-// The HTTP/1.1 side of the example server: an acceptor, one coroutine per connection on its own
-// strand (keep-alive, size limits, timeouts through beast::tcp_stream), and a graceful stop
-// (stop accepting, close idle connections, let requests in flight finish for a bounded time).
-// At most http_limits::max_connections connections are open at once: one more is answered 503
-// and closed at once, without a coroutine or a buffer of its own.
+// The HTTP/1.1 side of the example server, over an io_context_pool (one io_context per thread):
+// one acceptor hands the connections to the io_contexts in turn, each serving its own with one
+// coroutine per connection (keep-alive, size limits, timeouts through beast::basic_stream), and
+// a graceful stop (stop accepting, close idle connections, let requests in flight finish for a
+// bounded time). At most http_limits::max_connections connections are open at once over all
+// the io_contexts: one more is answered 503 and closed at once, without a coroutine or a buffer
+// of its own.
 // It knows nothing of sessions: it hands each request and its client's address to
 // Handler::handle.
 #pragma once
 
+#include "io_pool.hpp"
 #include "json_response.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/core/basic_stream.hpp>
+#include <boost/beast/core/rate_policy.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -36,12 +40,12 @@
 #include <functional>
 #include <iostream>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace example {
 
@@ -70,25 +74,40 @@ struct http_limits {
   std::size_t max_connections = 1024;
 };
 
-/// An HTTP/1.1 server on one io_context (run by any number of threads). `Handler` has
-/// `asio::awaitable<response> handle(const request&, const asio::ip::address& client)`
+/// An HTTP/1.1 server over an io_context_pool, each io_context run by one thread. `Handler`
+/// has `asio::awaitable<response> handle(const request&, const asio::ip::address& client)`
 /// (`client`: the peer's address; the unspecified address if the socket could not tell). It
-/// is called concurrently from several connections and must be thread-safe.
+/// is called concurrently from connections on different io_contexts (threads) and must be
+/// thread-safe; each call runs, and its operations complete, on its connection's io_context.
+///
+/// What is shared across threads, and how it is synchronized: `stopping_` and the count of
+/// open connections (atomics), the handler (its own business: the session manager and the
+/// audit log lock what they share). Everything else belongs to one io_context and is touched
+/// on its thread only, without a strand or a lock: a connection's stream and `idle` flag, each
+/// io_context's registry of connections (a stop posts the work on it to each io_context), the
+/// acceptor and its refusal counters (io_context 0).
+///
+/// One acceptor, on io_context 0, hands the connections to the io_contexts in turn (rather
+/// than an SO_REUSEPORT acceptor per io_context): an even spread whatever the connections'
+/// addresses hash to, and no port silently shared with another process of the same user.
+/// Accepting costs io_context 0 a few system calls per connection, nothing per request.
 template <class Handler>
 class http_server {
  public:
-  /// Binds and listens on `endpoint` (port 0: any free port). Throws boost::system::system_error
-  /// if that fails (address in use, no permission). `on_stop` runs once when stopping begins,
-  /// on one of the io_context's threads: stop background work there (a store's sweep timer,
-  /// a Redis connection) so that io_context::run can return.
-  http_server(asio::io_context& ioc, const tcp::endpoint& endpoint, Handler& handler,
+  /// Binds and listens on `endpoint` (port 0: any free port) on io_context 0. Throws
+  /// boost::system::system_error if that fails (address in use, no permission). `on_stop` runs
+  /// once when stopping begins, on io_context 0: stop background work there (a store's sweep
+  /// timer, a Redis connection) so that the io_contexts run out of work.
+  http_server(io_context_pool& pool, const tcp::endpoint& endpoint, Handler& handler,
               http_limits limits, std::function<void()> on_stop)
-      : ioc_(ioc),
-        control_(asio::make_strand(ioc)),
-        acceptor_(control_),
+      : pool_(pool),
+        acceptor_(pool[0]),
         handler_(handler),
         limits_(limits),
         on_stop_(std::move(on_stop)) {
+    listeners_.reserve(pool.size());
+    for (std::size_t i = 0; i < pool.size(); ++i)
+      listeners_.push_back(std::make_unique<listener>(pool[i], open_));
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
     acceptor_.bind(endpoint);
@@ -100,85 +119,112 @@ class http_server {
 
   tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
 
-  /// Starts accepting. The server must outlive io_context::run.
+  /// How many connections each io_context served (index: the pool's). Only once
+  /// io_context_pool::run has returned.
+  std::vector<std::uint64_t> connections_per_thread() const {
+    std::vector<std::uint64_t> n;
+    for (const auto& l : listeners_) n.push_back(l->served);
+    return n;
+  }
+
+  /// Starts accepting. The server must outlive io_context_pool::run.
   void start() {
-    asio::co_spawn(control_, accept_loop(), [](std::exception_ptr e) { log_exception("accept", e); });
+    asio::co_spawn(pool_[0], accept_loop(), [](std::exception_ptr e) { log_exception("accept", e); });
   }
 
   /// Begins a graceful stop; callable from any thread, any number of times. Connections waiting
   /// for a request are closed at once; those handling one finish it (answering with
-  /// Connection: close) within limits.shutdown_grace, after which the io_context is stopped.
+  /// Connection: close) within limits.shutdown_grace, after which every io_context is stopped.
   void stop() {
-    asio::post(control_, [this] {
+    asio::post(pool_[0], [this] {
       if (stopping_.exchange(true)) return;
       boost::system::error_code ignored;
       acceptor_.close(ignored);
+      // Each listener's connections belong to its io_context's thread.
+      for (auto& l : listeners_) {
+        asio::post(l->ioc, [&l = *l] {
+          l.connections->close_idle();
+          l.work.reset();
+        });
+      }
       if (on_stop_) on_stop_();
-      connections_->close_idle();
-      asio::co_spawn(control_, drain(), [](std::exception_ptr e) { log_exception("drain", e); });
+      asio::co_spawn(pool_[0], drain(), [](std::exception_ptr e) { log_exception("drain", e); });
     });
   }
 
  private:
+  // A stream on its io_context's own executor: one thread runs it, so no strand.
+  using executor_type = asio::io_context::executor_type;
+  using socket_type = tcp::socket::rebind_executor<executor_type>::other;
+  using stream_type = beast::basic_stream<tcp, executor_type, beast::unlimited_rate_policy>;
+
   // One accepted connection. `idle` is true while the connection waits for the first byte of
-  // its next request; it is read and written only on the connection's strand.
+  // its next request; it is read and written only on the connection's io_context.
   struct connection {
-    connection(tcp::socket s, asio::ip::address a) : stream(std::move(s)), peer(std::move(a)) {}
-    beast::tcp_stream stream;
+    connection(socket_type s, asio::ip::address a) : stream(std::move(s)), peer(std::move(a)) {}
+    stream_type stream;
     asio::ip::address peer;
     bool idle = false;
   };
 
-  // The open connections. Shared with every connection coroutine: if a forced stop leaves one
-  // suspended, its frame is destroyed with the io_context, after the server, and still
-  // deregisters safely.
+  // The open connections of one io_context, touched on its thread only. Shared with every
+  // connection coroutine: if a forced stop leaves one suspended, its frame is destroyed with
+  // the io_contexts, after the server, and still deregisters safely.
   class registry {
    public:
     std::uint64_t add(const std::shared_ptr<connection>& c) {
-      std::lock_guard lock(mutex_);
       const std::uint64_t id = next_id_++;
       live_.emplace(id, c);
       return id;
     }
-    void remove(std::uint64_t id) {
-      std::lock_guard lock(mutex_);
-      live_.erase(id);
-    }
-    std::size_t size() {
-      std::lock_guard lock(mutex_);
-      return live_.size();
-    }
-    // Each connection is told on its own strand, where `idle` and the stream live.
+    void remove(std::uint64_t id) { live_.erase(id); }
     void close_idle() {
-      std::lock_guard lock(mutex_);
-      for (auto& [id, weak] : live_) {
-        if (auto c = weak.lock()) {
-          asio::post(c->stream.get_executor(), [c] {
-            if (c->idle) c->stream.cancel();
-          });
-        }
-      }
+      for (auto& [id, weak] : live_)
+        if (auto c = weak.lock(); c && c->idle) c->stream.cancel();
     }
 
    private:
-    std::mutex mutex_;
     std::uint64_t next_id_ = 0;
     std::unordered_map<std::uint64_t, std::weak_ptr<connection>> live_;
   };
 
-  // Deregisters a connection when its coroutine ends, however it ends.
+  // What one io_context serves: the acceptor hands connections to every listener in turn.
+  struct listener {
+    listener(asio::io_context& c, std::shared_ptr<std::atomic<std::size_t>> open)
+        : ioc(c),
+          work(c.get_executor()),
+          connections(std::make_shared<registry>()),
+          open(std::move(open)) {}
+    asio::io_context& ioc;
+    // Keeps the io_context running until the stop, also while it has no connection (it has
+    // nothing else to do until one is handed to it).
+    asio::executor_work_guard<executor_type> work;
+    std::shared_ptr<registry> connections;
+    std::shared_ptr<std::atomic<std::size_t>> open;  // the count over every listener
+    // Connections served (registration): this io_context's thread only.
+    std::uint64_t served = 0;
+  };
+
+  // A connection's place: in its io_context's registry and in the count of open connections
+  // (taken by the acceptor, given back here), however its coroutine ends.
   class registration {
    public:
-    registration(std::shared_ptr<registry> r, std::uint64_t id) : registry_(std::move(r)), id_(id) {}
+    registration(listener& l, const std::shared_ptr<connection>& c)
+        : registry_(l.connections), open_(l.open), id_(registry_->add(c)) {
+      ++l.served;
+    }
     registration(const registration&) = delete;
     registration& operator=(const registration&) = delete;
-    ~registration() { registry_->remove(id_); }
+    ~registration() {
+      registry_->remove(id_);
+      open_->fetch_sub(1, std::memory_order_relaxed);
+    }
 
    private:
     std::shared_ptr<registry> registry_;
+    std::shared_ptr<std::atomic<std::size_t>> open_;
     std::uint64_t id_;
   };
-
   static constexpr auto tuple = asio::as_tuple(asio::use_awaitable);
 
   static void log_exception(const char* where, std::exception_ptr e) {
@@ -225,60 +271,71 @@ class http_server {
     refused_ = 0;
   }
 
-  // Runs on control_ until the stop. Nothing in one iteration ends the loop: an error pauses
+  // Takes a place among the open connections; false if all are taken.
+  bool reserve() {
+    if (open_->fetch_add(1, std::memory_order_relaxed) < limits_.max_connections) return true;
+    open_->fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+
+  // Runs on io_context 0 until the stop, handing the connections to the io_contexts in turn
+  // (each socket is made on its own). Nothing in one iteration ends the loop: an error pauses
   // it briefly and it goes on.
   asio::awaitable<void> accept_loop() {
+    std::size_t next = 0;
     while (!stopping_) {
-      auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), tuple);
+      listener& target = *listeners_[next];
+      auto [ec, socket] = co_await acceptor_.async_accept(target.ioc, tuple);
       if (stopping_) break;
       bool pause = false;
       if (ec) {
         // Out of descriptors or a connection reset before accept: not fatal, but do not spin.
         std::cerr << "server: accept: " << ec.message() << std::endl;
         pause = true;
-      } else if (connections_->size() >= limits_.max_connections) {
+      } else if (!reserve()) {
         refuse(socket);
       } else {
         try {
-          start_connection(std::move(socket));
+          start_connection(target, std::move(socket));
+          if (++next == listeners_.size()) next = 0;
         } catch (const std::exception& e) {  // bad_alloc: the socket is closed with it
+          open_->fetch_sub(1, std::memory_order_relaxed);
           std::cerr << "server: accept: " << e.what() << std::endl;
           pause = true;
         }
       }
       if (pause) {
-        asio::steady_timer t(control_, std::chrono::milliseconds(50));
+        asio::steady_timer t(pool_[0], std::chrono::milliseconds(50));
         co_await t.async_wait(tuple);
       }
     }
   }
 
-  template <class Socket>
-  void start_connection(Socket socket) {
+  // Starts the coroutine of a connection whose place is reserved, on l's io_context (where
+  // `socket` belongs); it registers there.
+  void start_connection(listener& l, socket_type socket) {
     boost::system::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
     asio::ip::address peer = socket.remote_endpoint(ec).address();
     if (ec) peer = asio::ip::address();  // gone already: it will fail its first read
     auto conn = std::make_shared<connection>(std::move(socket), std::move(peer));
-    const std::uint64_t id = connections_->add(conn);
-    auto ex = conn->stream.get_executor();
-    asio::co_spawn(ex, serve(conn, id),
+    asio::co_spawn(l.ioc, serve(l, std::move(conn)),
                    [](std::exception_ptr e) { log_exception("connection", e); });
   }
 
+  // On io_context 0.
   asio::awaitable<void> drain() {
     const auto deadline = std::chrono::steady_clock::now() + limits_.shutdown_grace;
-    asio::steady_timer tick(control_);
-    while (connections_->size() != 0 && std::chrono::steady_clock::now() < deadline) {
+    asio::steady_timer tick(pool_[0]);
+    while (open_->load() != 0 && std::chrono::steady_clock::now() < deadline) {
       tick.expires_after(std::chrono::milliseconds(10));
       co_await tick.async_wait(tuple);
     }
-    if (const std::size_t left = connections_->size(); left != 0) {
+    if (const std::size_t left = open_->load(); left != 0) {
       std::cerr << "server: " << left << " connection(s) still busy after the grace period\n";
-      ioc_.stop();
+      pool_.stop();
     }
   }
-
   // The status for a request the parser refused; nullopt: just close (the client went away,
   // timed out, or sent nothing).
   static std::optional<bhttp::status> refusal(const boost::system::error_code& ec) {
@@ -288,6 +345,23 @@ class http_server {
         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
       return bhttp::status::bad_request;
     return std::nullopt;
+  }
+
+  // Feeds `parser` the bytes `buffer` already holds, as Beast's read operations do, up to the
+  // end of the message. A request that arrived whole (most do, with the idle read) is then
+  // parsed without Beast's asynchronous reads, which complete through a post when they need
+  // no I/O: two trips through the io_context per request fewer. need_more only means that
+  // the rest is still to be read.
+  static boost::system::error_code parse_buffered(bhttp::request_parser<bhttp::string_body>& parser,
+                                                  beast::flat_buffer& buffer) {
+    boost::system::error_code ec;
+    while (buffer.size() != 0 && !parser.is_done()) {
+      const std::size_t used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec == bhttp::error::need_more) return {};
+      if (ec || used == 0) break;
+    }
+    return ec;
   }
 
   static bool expects_continue(const request& req) {
@@ -302,7 +376,7 @@ class http_server {
   // Closing a socket with unread input makes the kernel send a reset, which can destroy the
   // response before the client reads it: stop sending, then read and drop what the client is
   // still sending, for a bounded time and size, until it closes its side.
-  asio::awaitable<void> linger(beast::tcp_stream& stream) {
+  asio::awaitable<void> linger(stream_type& stream) {
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream.expires_after(std::chrono::seconds(1));
@@ -314,9 +388,9 @@ class http_server {
     }
   }
 
-  asio::awaitable<void> serve(std::shared_ptr<connection> conn, std::uint64_t id) {
-    const registration reg(connections_, id);
-    beast::tcp_stream& stream = conn->stream;
+  asio::awaitable<void> serve(listener& l, std::shared_ptr<connection> conn) {
+    const registration reg(l, conn);
+    stream_type& stream = conn->stream;
     beast::flat_buffer buffer;
     for (;;) {
       if (stopping_) break;
@@ -333,15 +407,18 @@ class http_server {
         if (idle_ec) break;
         buffer.commit(n);
       }
-      auto [header_ec, header_n] = co_await bhttp::async_read_header(stream, buffer, parser, tuple);
-      boost::system::error_code read_ec = header_ec;
+      boost::system::error_code read_ec = parse_buffered(parser, buffer);
+      if (!read_ec && !parser.is_header_done()) {
+        auto [header_ec, header_n] = co_await bhttp::async_read_header(stream, buffer, parser, tuple);
+        read_ec = header_ec;
+      }
       if (!read_ec && expects_continue(parser.get())) {
         // The client waits for this before sending the body (curl does for larger bodies).
         bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
         auto [continue_ec, continue_n] = co_await bhttp::async_write(stream, go_on, tuple);
         read_ec = continue_ec;
       }
-      if (!read_ec) {
+      if (!read_ec && !parser.is_done()) {
         auto [body_ec, body_n] = co_await bhttp::async_read(stream, buffer, parser, tuple);
         read_ec = body_ec;
       }
@@ -377,18 +454,19 @@ class http_server {
     stream.close();
   }
 
-  asio::io_context& ioc_;
-  asio::strand<asio::io_context::executor_type> control_;  // acceptor, stop, drain
-  tcp::acceptor acceptor_;
+  io_context_pool& pool_;
+  tcp::acceptor acceptor_;  // on io_context 0
   Handler& handler_;
   http_limits limits_;
   std::function<void()> on_stop_;
   std::atomic<bool> stopping_{false};
-  // Read and written on control_ only (refuse).
+  // Read and written by the accept loop only (refuse).
   std::uint64_t refused_ = 0;
   std::optional<std::chrono::steady_clock::time_point> refused_logged_at_;
-
-  std::shared_ptr<registry> connections_ = std::make_shared<registry>();
+  // Open connections over every io_context (reserved by an acceptor, given back by the
+  // connection's registration).
+  std::shared_ptr<std::atomic<std::size_t>> open_ = std::make_shared<std::atomic<std::size_t>>(0);
+  std::vector<std::unique_ptr<listener>> listeners_;
 };
 
 }  // namespace example

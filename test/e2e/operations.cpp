@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <regex>
 #include <set>
 #include <string>
@@ -202,6 +203,50 @@ BOOST_AUTO_TEST_CASE(sigterm_and_sigint_stop_cleanly_with_exit_0) {
       BOOST_TEST(err.find("still busy") == std::string::npos, err);
     }
   }
+}
+
+// --threads 2: an io_context per thread, each serving its own connections. A session made
+// through one connection is seen and counted through sixteen others, which the server spreads
+// over both io_contexts (it says how many each served when it stops); SIGTERM closes the idle
+// connections of both at once and the server exits 0.
+BOOST_AUTO_TEST_CASE(two_threads_share_sessions_and_stop_cleanly) {
+  server_options o;
+  o.args = {"--threads", "2"};
+  server_process srv(o);
+  client first(srv.port());
+  const reply made = first.get("/visits");
+  BOOST_TEST_REQUIRE(made.status() == 200u);
+  const std::string header = session_cookie(made);
+  std::vector<std::unique_ptr<client>> others;
+  std::int64_t expected = 1;
+  for (int i = 0; i < 16; ++i) {
+    others.push_back(std::make_unique<client>(srv.port()));
+    const reply r = others.back()->get("/visits", header);
+    BOOST_TEST_REQUIRE(r.status() == 200u, r.msg.body());
+    BOOST_TEST(r.set_cookies().empty());  // the same session, not a fresh one
+    BOOST_TEST(r.json().at("views").as_int64() == ++expected);
+  }
+  // Each connection again, kept alive, then the first: one count over all of them.
+  for (auto& c : others) BOOST_TEST(c->get("/healthz").status() == 200u);
+  BOOST_TEST(first.get("/visits", header).json().at("views").as_int64() == expected + 1);
+  for (auto& c : others) BOOST_TEST(c->connects() == 1u);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  BOOST_TEST(srv.stop(SIGTERM) == 0);
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 3s));
+  BOOST_TEST(first.wait_closed());
+  for (auto& c : others) BOOST_TEST(c->wait_closed());
+  const std::string err = srv.stderr_text();
+  BOOST_TEST(err.find("threads=2") != std::string::npos, err);
+  BOOST_TEST(err.find("still busy") == std::string::npos, err);
+  std::smatch m;
+  const std::regex per_thread("connections per thread: ([0-9]+) ([0-9]+)\\)");
+  BOOST_TEST_REQUIRE(std::regex_search(err, m, per_thread), err);
+  const unsigned long a = std::stoul(m[1].str());
+  const unsigned long b = std::stoul(m[2].str());
+  BOOST_TEST(a > 0u, err);
+  BOOST_TEST(b > 0u, err);
+  BOOST_TEST(a + b >= 17u, err);
 }
 
 BOOST_AUTO_TEST_CASE(a_request_in_flight_finishes_during_shutdown) {
