@@ -166,10 +166,11 @@ int run_memory(prepared& p, example::audit_log& audit) {
 
 #if __has_include(<websession/store/redis.hpp>) && defined(WEBSESSION_WITH_REDIS)
 // Serves from a manager over `store` (the Redis store, alone or inside a fallback store); the
-// stop cancels `client` after `stop_store`.
+// stop cancels the `clients` after `stop_store`.
 template <class Store>
 int serve_redis(example::io_context_pool& pool, prepared& p, example::audit_log& audit,
-                websession::redis::client& client, Store store, std::function<void()> stop_store) {
+                std::vector<websession::redis::client> clients, Store store,
+                std::function<void()> stop_store) {
   using manager_type =
       websession::basic_session_manager<websession::json_serializer, websession::aes_gcm_cipher,
                                         Store, std::chrono::system_clock>;
@@ -179,13 +180,13 @@ int serve_redis(example::io_context_pool& pool, prepared& p, example::audit_log&
     OPENSSL_cleanse(p.secret.data(), p.secret.size());
     mgr.emplace(pool[0].get_executor(), std::move(cipher), std::move(store), p.opts);
   } catch (const std::invalid_argument& e) {
-    client.cancel();  // its run loop holds io_context 0, which is never run now
+    for (auto& c : clients) c.cancel();  // their run loops hold io_contexts never run now
     return invalid_configuration(e);
   }
   return serve(pool, p, audit, *mgr, "redis",
-               [stop = std::move(stop_store), c = client]() mutable {
+               [stop = std::move(stop_store), cs = std::move(clients)]() mutable {
                  stop();
-                 c.cancel();
+                 for (auto& c : cs) c.cancel();
                });
 }
 #endif
@@ -233,31 +234,30 @@ int run_redis(prepared& p, example::audit_log& audit) {
   cfg->fail_fast_when_down = p.cfg.fallback == example::redis_fallback::memory;
   // Declared first, destroyed last: the connection and the sweep timer go before it.
   example::io_context_pool pool(p.cfg.threads);
-  // One server, a Sentinel-managed master or a Cluster, as the URL says.
-  // For now ONE client (one connection, or one per master), on io_context 0, shared by every
-  // thread: requests from the other io_contexts hop to its strand and their completions hop
-  // back. A redis_store over one client per io_context goes here instead (one client per
-  // pool[i], each run and cancelled like this one), so that a request's Redis round trip stays
-  // on its own thread.
-  std::optional<websession::redis::client> client;
+  // One server, a Sentinel-managed master or a Cluster, as the URL says: one client (one
+  // connection, or one per master) per io_context, behind one store, so that a request's Redis
+  // round trip stays on its own thread (see docs/deployment.md for the measurements).
+  std::vector<websession::redis::client> clients;
   try {
-    client.emplace(pool[0].get_executor(), *cfg);
+    for (std::size_t i = 0; i < pool.size(); ++i) clients.emplace_back(pool[i].get_executor(), *cfg);
   } catch (const std::exception& e) {
     std::cerr << "server: --redis-url / WEBSESSION_REDIS_URL: " << e.what() << std::endl;
     return exit_config;
   }
-  client->set_error_handler([&audit](const boost::system::error_code& ec, std::string_view what) {
-    boost::json::object extra;
-    extra["error"] = what.empty() ? ec.message() : std::string(what);
-    audit.write("redis_error", {}, {}, std::move(extra));
-  });
-  client->async_run(asio::detached);
+  for (auto& c : clients) {
+    c.set_error_handler([&audit](const boost::system::error_code& ec, std::string_view what) {
+      boost::json::object extra;
+      extra["error"] = what.empty() ? ec.message() : std::string(what);
+      audit.write("redis_error", {}, {}, std::move(extra));
+    });
+    c.async_run(asio::detached);
+  }
 
   websession::redis_store_options ro;
   ro.wait_replicas = p.cfg.redis_wait_replicas;
-  websession::redis_store redis(*client, ro);
+  websession::redis_store redis(clients, ro);
   if (p.cfg.fallback == example::redis_fallback::none)
-    return serve_redis(pool, p, audit, *client, std::move(redis), [] {});
+    return serve_redis(pool, p, audit, std::move(clients), std::move(redis), [] {});
 
   // Sessions survive a Redis outage in process memory (see fallback_store for what users see).
   using store_type = websession::fallback_store<websession::redis_store, websession::memory_store>;
@@ -267,7 +267,7 @@ int run_redis(prepared& p, example::audit_log& audit) {
     if (ec) extra["error"] = ec.message();
     audit.write(degraded ? "store_degraded" : "store_recovered", {}, {}, std::move(extra));
   });
-  return serve_redis(pool, p, audit, *client, store,
+  return serve_redis(pool, p, audit, std::move(clients), store,
                      [store]() mutable { store.secondary().stop_sweep(); });
 #else
   std::cerr << "server: redis store not available in this build (it needs hiredis and "
