@@ -365,6 +365,56 @@ if rr64:
 else:
     target(T64, None, None, None, "not measured")
 
+# The manager's async_load in the same rounds (issue 17): with one coroutine against the same
+# round's socket_get (both timed end to end, exact to 0.1 us), with 64 coroutines against the
+# round's redis-benchmark -c 50.
+TM1 = ("redis store, 1 KB encrypted session, 1 coroutine: manager async_load p50 <= 1.10x "
+       "socket_get p50 (a blocking-socket GET) in the same rounds")
+TM64 = ("redis store, 1 KB encrypted sessions, 64 coroutines on one connection: manager "
+        "async_load ops/s >= 4x redis-benchmark -c 50 GET")
+ml1 = {x[0]: x[1] for x in round_ratios(1, "-c 1", "p50_us", scenario="load")}
+rm1 = [(x[0], ml1[x[0]], x[1], ml1[x[0]] / x[1]) for x in sg1 if x[0] in ml1]
+if rm1:
+    med, how, per, _ = round_verdict(rm1, True, lambda v, b, q: f"{v:.1f}/{b:.1f} us = {q:.2f}x")
+    target(TM1, round(med, 3), "1.10x", med <= 1.10,
+           f"{how} (manager load p50 / socket_get p50: {per}); the baseline is the same GET on a "
+           "blocking socket without Asio; the manager adds the store's version header, the AES "
+           "open and the JSON parse")
+else:
+    target(TM1, None, None, None, "not measured")
+rm64 = round_ratios(64, "-c 50", "ops_per_s", scenario="load")
+if rm64:
+    med, how, per, _ = round_verdict(rm64, False, lambda v, b, q: f"{v:.0f}/{b:.0f} = {q:.2f}x")
+    target(TM64, round(med, 3), "4x", med >= 4.0,
+           f"{how} (manager ops/s / GET -c 50 ops/s, 1 io_context thread: {per}); CPU-bound on "
+           "the one client thread, which also runs the connection (AES open and JSON parse of "
+           "every session)")
+else:
+    target(TM64, None, None, None, "not measured")
+
+# One manager shared by 2 io_contexts of one thread each: one Redis client on io_context 0
+# against one client per io_context, alternated (tag "ioc k").
+ioc_runs = {}
+for r in manager:
+    if r.get("ioc_pool") and str(r.get("tag", "")).startswith("ioc "):
+        ioc_runs.setdefault(r["tag"].split()[-1], {})[r["ioc_pool"]] = r
+ioc_pairs = [(k, v["own"], v["shared"]) for k, v in sorted(ioc_runs.items())
+             if "own" in v and "shared" in v]
+ioc_doc = None
+if ioc_pairs:
+    ioc_doc = {
+        "pairs": [{"rep": k, "own_ops_per_s": o["ops_per_s"], "shared_ops_per_s": sh["ops_per_s"],
+                   "own_p50_us": o["p50_us"], "shared_p50_us": sh["p50_us"],
+                   "own_p99_us": o["p99_us"], "shared_p99_us": sh["p99_us"],
+                   "own_cpu_us_per_op": o.get("client_cpu_us_per_op"),
+                   "shared_cpu_us_per_op": sh.get("client_cpu_us_per_op")}
+                  for k, o, sh in ioc_pairs],
+        "own_over_shared_ops_median": round(median([o["ops_per_s"] / sh["ops_per_s"]
+                                                    for _, o, sh in ioc_pairs]), 3),
+        "own_over_shared_p99_median": round(median([o["p99_us"] / sh["p99_us"]
+                                                    for _, o, sh in ioc_pairs]), 3),
+    }
+
 # Redis Cluster: the same reads on a cluster of 3 masters, each against the single node's cell of
 # the same scenario in the same run. The target is what routing costs one request at a time (the
 # key's slot, its master's connection among three): like the targets above it is the median over
@@ -575,7 +625,7 @@ http_cells = [{k: v for k, v in h.items() if k != "per_rep"} |
               for h in http]
 doc = tidy({"meta": meta, "results": results, "baselines": baselines, "targets": targets,
             "cluster": cluster_doc, "memory": memory_doc, "http_cells": http_cells,
-            "http_ratios": http_ratios})
+            "http_ratios": http_ratios, "io_context_pool": ioc_doc})
 with open(os.path.join(out, "latest.json"), "w") as f:
     json.dump(doc, f, indent=1)
     f.write("\n")
@@ -683,6 +733,27 @@ if cluster:
 else:
     md.append(f"Skipped: {meta.get('cluster_skipped') or 'no cluster results'}.")
 md.append("")
+if ioc_doc:
+    md.append("## One manager on two io_contexts: one Redis client or one per io_context")
+    md.append("")
+    md.append("`bench_sessions --ioc-pool shared|own --threads 2 --concurrency 32`: manager "
+              "`async_load` of 1 KB AES-GCM sessions from 2 io_contexts run by one thread each "
+              "(32 coroutines on each), through one `redis::client` on io_context 0 (`shared`: the "
+              "other io_context's requests hop to its thread and back) or a `redis_store` over one "
+              "client per io_context (`own`), alternated. Client CPU is the process's CPU time per "
+              "load. Median own / shared: ops/s "
+              f"{ioc_doc['own_over_shared_ops_median']:.2f}x, p99 "
+              f"{ioc_doc['own_over_shared_p99_median']:.2f}x.")
+    md.append("")
+    md.append("| rep | ops/s shared | ops/s own | p50 shared | p50 own | p99 shared | p99 own | "
+              "CPU us/op shared | CPU us/op own |")
+    md.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for x in ioc_doc["pairs"]:
+        md.append(f"| {x['rep']} | {x['shared_ops_per_s']:,.0f} | {x['own_ops_per_s']:,.0f} | "
+                  f"{x['shared_p50_us']:.1f} | {x['own_p50_us']:.1f} | {x['shared_p99_us']:.1f} | "
+                  f"{x['own_p99_us']:.1f} | {num(x['shared_cpu_us_per_op'])} | "
+                  f"{num(x['own_cpu_us_per_op'])} |")
+    md.append("")
 md.append("## HTTP level (wrk through example/server)")
 md.append("")
 if any(r["level"] == "http" for r in results):

@@ -351,19 +351,30 @@ rcell --cipher aes_gcm   --payload 8192 --concurrency 64 --threads 1 --scenarios
 # of the rounds' ratios over the rounds where neither side was disturbed. The cluster's
 # store_load follows the single node's in each round: its ratio to it is judged the same way.
 rounds=${WS_BENCH_ROUNDS:-7}
-ws_log "Redis target rounds: $rounds x (GET -c 1, store_load x1${cluster_url:+, cluster x1}; GET -c 50, store_load x64${cluster_url:+, cluster x64})"
+ws_log "Redis target rounds: $rounds x (GET -c 1, store_load + socket_get + load x1${cluster_url:+, cluster x1}; GET -c 50, store_load + load x64${cluster_url:+, cluster x64})"
 for ((k = 1; k <= rounds; ++k)); do
   redis_sched rt
   rbench 1024 "-c 1 round $k" "$(n 10000)" -c 1
-  rcell --cipher aes_gcm --payload 1024 --concurrency 1 --threads 1 --sessions $spread --scenarios store_load,socket_get --tag "round $k"
+  rcell --cipher aes_gcm --payload 1024 --concurrency 1 --threads 1 --sessions $spread --scenarios store_load,socket_get,load --tag "round $k"
   ccell --cipher aes_gcm --payload 1024 --concurrency 1 --threads 1 --sessions $spread --scenarios store_load --tag "round $k"
   redis_sched normal
   rbench 1024 "-c 50 round $k" "$(n 100000)" -c 50
-  rcell --cipher aes_gcm --payload 1024 --concurrency 64 --threads 1 --scenarios store_load --tag "round $k"
+  rcell --cipher aes_gcm --payload 1024 --concurrency 64 --threads 1 --scenarios store_load,load --tag "round $k"
   ccell --cipher aes_gcm --payload 1024 --concurrency 64 --threads 1 --scenarios store_load --tag "round $k"
 done
 # Nothing below uses the cluster.
 stop_cluster
+
+# One manager shared by 2 io_contexts of one thread each (the example server's deployment):
+# async_load through one Redis client on io_context 0 (`shared`: the other io_context's requests
+# hop to its thread and back) against one client per io_context (`own`), alternated 3 times.
+ioc_reps=${WS_BENCH_IOC_REPS:-3}
+ws_log "io_context pool: $ioc_reps x (shared client, client per io_context), 2 threads x 32 coroutines"
+for ((k = 1; k <= ioc_reps; ++k)); do
+  for pool_mode in shared own; do
+    rcell --ioc-pool "$pool_mode" --cipher aes_gcm --payload 1024 --concurrency 32 --threads 2 --tag "ioc $k"
+  done
+done
 
 # --------------------------------------------------------------------------------------------
 # HTTP through the example server, with wrk
