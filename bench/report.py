@@ -748,11 +748,11 @@ if ioc_doc:
     md.append("| rep | ops/s shared | ops/s own | p50 shared | p50 own | p99 shared | p99 own | "
               "CPU us/op shared | CPU us/op own |")
     md.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for x in ioc_doc["pairs"]:
-        md.append(f"| {x['rep']} | {x['shared_ops_per_s']:,.0f} | {x['own_ops_per_s']:,.0f} | "
-                  f"{x['shared_p50_us']:.1f} | {x['own_p50_us']:.1f} | {x['shared_p99_us']:.1f} | "
-                  f"{x['own_p99_us']:.1f} | {num(x['shared_cpu_us_per_op'])} | "
-                  f"{num(x['own_cpu_us_per_op'])} |")
+    for pr in ioc_doc["pairs"]:
+        md.append(f"| {pr['rep']} | {pr['shared_ops_per_s']:,.0f} | {pr['own_ops_per_s']:,.0f} | "
+                  f"{pr['shared_p50_us']:.1f} | {pr['own_p50_us']:.1f} | {pr['shared_p99_us']:.1f} | "
+                  f"{pr['own_p99_us']:.1f} | {num(pr['shared_cpu_us_per_op'])} | "
+                  f"{num(pr['own_cpu_us_per_op'])} |")
     md.append("")
 md.append("## HTTP level (wrk through example/server)")
 md.append("")
