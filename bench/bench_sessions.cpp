@@ -104,6 +104,16 @@ using clk = std::chrono::steady_clock;
 
 namespace {
 
+#ifdef WEBSESSION_WITH_REDIS
+// Cancels the clients (their run loops) when a cell's scope ends, however it ends.
+struct cancel_on_exit {
+  std::vector<redis::client> clients;  // handles: copies share the connections
+  ~cancel_on_exit() {
+    for (auto& c : clients) c.cancel();
+  }
+};
+#endif
+
 constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
 
 struct settings {
@@ -572,10 +582,7 @@ std::vector<row> run_store(const settings& cfg, asio::io_context& ioc, Cipher ci
   }
   redis::client client(ioc.get_executor(), rc);
   client.async_run(asio::detached);
-  struct cancel_on_exit {
-    redis::client c;
-    ~cancel_on_exit() { c.cancel(); }
-  } guard{client};
+  const cancel_on_exit guard{{client}};
   manager_for<Cipher, redis_store> m(ioc.get_executor(), std::move(cipher),
                                      redis_store(client, redis_store_options{}));
   // The first requests wait for the connection (on a cluster: the map, then a connection per
@@ -667,12 +674,7 @@ std::vector<row> run_ioc_pool(const settings& cfg, Cipher cipher) {
     clients.emplace_back(iocs[i]->get_executor(), rc);
     clients.back().async_run(asio::detached);
   }
-  struct cancel_on_exit {
-    std::vector<redis::client>& c;
-    ~cancel_on_exit() {
-      for (auto& x : c) x.cancel();
-    }
-  } guard{clients};
+  const cancel_on_exit guard{clients};
   manager_for<Cipher, redis_store> m(iocs[0]->get_executor(), std::move(cipher), redis_store(clients));
   const clk::time_point give_up = clk::now() + std::chrono::seconds(10);
   for (auto& c : clients)
@@ -912,10 +914,7 @@ boost::json::object footprint_of(const settings& cfg, asio::io_context& ioc, Cip
   rc.port = cfg.redis_port;
   redis::client client(ioc.get_executor(), rc);
   client.async_run(asio::detached);
-  struct cancel_on_exit {
-    redis::client c;
-    ~cancel_on_exit() { c.cancel(); }
-  } guard{client};
+  const cancel_on_exit guard{{client}};
   manager_for<Cipher, redis_store> m(ioc.get_executor(), std::move(cipher),
                                      redis_store(client, redis_store_options{}));
   // INFO memory's used_memory (and DBSIZE), from the server the store writes to.
