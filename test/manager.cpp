@@ -1036,10 +1036,10 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(two_io_contexts_share_one_manager, Stack, thread_s
   std::size_t swept = 0;
   std::thread sweeper([&] {
     if constexpr (sweeps) {
-      while (sweeping.load()) {
+      do {  // at least once, even if the workers are done before this thread runs
         swept += f.store.sweep();
         std::this_thread::yield();
-      }
+      } while (sweeping.load());
     }
   });
   f.ioc.restart();

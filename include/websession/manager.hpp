@@ -436,7 +436,7 @@ class basic_session_manager {
   struct shared_state {
     counters counts;
     session_observer observer;
-    detail::lanes<session> updates;  // async_update's turns, per session id
+    detail::lanes<session> updates;  // async_update's turns, per storage key
   };
 
   static void bump(std::atomic<std::uint64_t>& c) noexcept {
@@ -853,17 +853,21 @@ class basic_session_manager {
   template <class Fn>
   awaitable<result<session>> update_impl(std::string id, Fn fn) {
     // This process's updates of the session take turns; the version check still catches the
-    // writes of other processes and of plain async_save, which the retries below absorb.
-    const boost::system::error_code lane_ec = co_await state_->updates.enter(id);
+    // writes of other processes and of plain async_save, which the retries below absorb. The
+    // lanes are keyed by storage key, so that they hold no session id (a bearer secret).
+    const std::optional<session_id> parsed = session_id::parse(id);
+    if (!parsed) co_return co_await load_impl(std::move(id));  // malformed, counted there
+    const std::string lane = parsed->storage_key(opts_.key_prefix);
+    const boost::system::error_code lane_ec = co_await state_->updates.enter(lane);
     if (lane_ec) co_return lane_ec;
-    const detail::lane_exit leave(state_->updates, id);
+    const detail::lane_exit leave(state_->updates, lane);
     for (unsigned attempt = 1;; ++attempt) {
       result<session> s = co_await load_impl(id);
       if (!s) co_return s.error();
       fn(*s);
       const boost::system::error_code ec = co_await save_impl(*s);
       if (!ec) {
-        state_->updates.hand_over(id, access::meta(*s).version, [&s] { return *s; });
+        state_->updates.hand_over(lane, access::meta(*s).version, [&s] { return *s; });
         co_return std::move(*s);
       }
       if (ec != error::conflict || attempt >= opts_.max_update_attempts) co_return ec;
@@ -878,16 +882,18 @@ class basic_session_manager {
       fn(s);
       co_return co_await save_impl(s);
     }
-    const std::string id = access::id(s);  // the lane's key (s may be replaced below)
-    const boost::system::error_code lane_ec = co_await state_->updates.enter(id);
+    // The lane's key (as update_impl's) and the id to reload with: `s` may be replaced below.
+    const std::string lane = access::key(s);
+    const std::string id = access::id(s);
+    const boost::system::error_code lane_ec = co_await state_->updates.enter(lane);
     if (lane_ec) co_return lane_ec;
-    const detail::lane_exit leave(state_->updates, id);
+    const detail::lane_exit leave(state_->updates, lane);
     // A turn before this one saved a newer state than the one `s` was loaded with: take the
     // state it handed over, or, if it left when nobody waited, load the session again.
-    if (auto latest = state_->updates.latest(id);
+    if (auto latest = state_->updates.latest(lane);
         latest && latest->metadata().version > access::meta(s).version) {
       s = *latest;
-    } else if (auto saved = state_->updates.saved_version(id);
+    } else if (auto saved = state_->updates.saved_version(lane);
                saved && *saved > access::meta(s).version) {
       result<session> fresh = co_await load_impl(id);
       if (!fresh) co_return fresh.error();
@@ -897,7 +903,7 @@ class basic_session_manager {
       fn(s);
       const boost::system::error_code ec = co_await save_impl(s);
       if (!ec) {
-        state_->updates.hand_over(id, access::meta(s).version, [&s] { return s; });
+        state_->updates.hand_over(lane, access::meta(s).version, [&s] { return s; });
         co_return ec;
       }
       if (ec != error::conflict || attempt >= opts_.max_update_attempts) co_return ec;
