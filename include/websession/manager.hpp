@@ -890,11 +890,10 @@ class basic_session_manager {
     const detail::lane_exit leave(state_->updates, lane);
     // A turn before this one saved a newer state than the one `s` was loaded with: take the
     // state it handed over, or, if it left when nobody waited, load the session again.
-    if (auto latest = state_->updates.latest(lane);
-        latest && latest->metadata().version > access::meta(s).version) {
-      s = *latest;
-    } else if (auto saved = state_->updates.saved_version(lane);
-               saved && *saved > access::meta(s).version) {
+    const auto newer = state_->updates.newer_than(lane, access::meta(s).version);
+    if (newer.state) {
+      s = *newer.state;
+    } else if (newer.stale) {
       result<session> fresh = co_await load_impl(id);
       if (!fresh) co_return fresh.error();
       s = std::move(*fresh);

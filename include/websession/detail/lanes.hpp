@@ -31,7 +31,6 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -65,12 +64,25 @@ class lanes {
     co_return ec;
   }
 
-  /// The state the last holder handed over (hand_over) since the lane was taken while free, or
-  /// null. Only for the holder of the lane of `key`.
-  std::shared_ptr<const State> latest(const std::string& key) const {
+  /// What the holder of the lane of `key` learns of saves since it loaded version `version`.
+  struct newer_state {
+    /// The state a previous holder saved and handed over (hand_over), if newer than `version`.
+    std::shared_ptr<const State> state;
+    /// Whether a newer version was saved (handed over or not): true with `state` null when the
+    /// holder that saved it left while nobody waited, so the caller must reload.
+    bool stale = false;
+  };
+
+  /// One look under the lock at what a previous holder saved of `key`: the state it handed
+  /// over while the lane was busy, or the last version recorded for the key (a few hundred
+  /// recent keys are remembered, in slots shared by hash). Only for the holder of the lane.
+  newer_state newer_than(const std::string& key, std::uint64_t version) const {
     std::lock_guard lock(mutex_);
     auto it = lines_.find(key);
-    return it == lines_.end() ? nullptr : it->second.latest;
+    if (it != lines_.end() && it->second.latest && it->second.latest_version > version)
+      return {it->second.latest, true};
+    const recent_slot& r = slot(key);
+    return {nullptr, r.key == key && r.version > version};
   }
 
   /// Records that the holder of the lane of `key` saved version `version` of it, and leaves
@@ -81,7 +93,7 @@ class lanes {
     bool waiting = false;
     {
       std::lock_guard lock(mutex_);
-      recent_slot& r = recent_[std::hash<std::string>{}(key) % recent_.size()];
+      recent_slot& r = slot(key);
       r.key = key;
       r.version = version;
       auto it = lines_.find(key);
@@ -91,17 +103,9 @@ class lanes {
     auto state = std::make_shared<const State>(std::forward<Make>(make)());  // outside the lock
     std::lock_guard lock(mutex_);
     auto it = lines_.find(key);
-    if (it != lines_.end()) it->second.latest.swap(state);  // the older one dies after unlock
-  }
-
-  /// The last version of `key` a holder recorded with hand_over, if it is still remembered (a
-  /// few hundred recent keys are, in slots shared by hash): one who loaded an older version
-  /// after the state was handed over, and took the lane once it was free, knows it is stale.
-  std::optional<std::uint64_t> saved_version(const std::string& key) const {
-    std::lock_guard lock(mutex_);
-    const recent_slot& r = recent_[std::hash<std::string>{}(key) % recent_.size()];
-    if (r.key != key) return std::nullopt;
-    return r.version;
+    if (it == lines_.end()) return;
+    it->second.latest.swap(state);  // the older one dies after unlock
+    it->second.latest_version = version;
   }
 
   /// Gives up the lane of `key`, taken with a successful enter. The state handed over goes
@@ -190,13 +194,22 @@ class lanes {
 
   struct line {
     std::deque<std::shared_ptr<waiter>> waiting;
-    std::shared_ptr<const State> latest;
+    std::shared_ptr<const State> latest;  // handed over, of version latest_version
+    std::uint64_t latest_version = 0;
   };
 
   struct recent_slot {
     std::string key;
     std::uint64_t version = 0;
   };
+
+  // The slot `key` shares by hash; under the lock.
+  recent_slot& slot(const std::string& key) {
+    return recent_[std::hash<std::string>{}(key) % recent_.size()];
+  }
+  const recent_slot& slot(const std::string& key) const {
+    return recent_[std::hash<std::string>{}(key) % recent_.size()];
+  }
 
   mutable std::mutex mutex_;
   std::unordered_map<std::string, line> lines_;
