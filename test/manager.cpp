@@ -655,23 +655,16 @@ BOOST_AUTO_TEST_CASE(throwing_update_function_is_an_error_not_a_crash) {
              }) == error::invalid_session);
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_updates_lose_nothing, Stack, stacks) {
-  manager_fixture<Stack> f;
-  session s = create(f);
-  s.set("n", 0);
-  BOOST_TEST_REQUIRE(!save(f, s));
-
-  constexpr int n = 1000;
-  std::atomic<int> ok{0};
-  std::atomic<int> failed{0};
+// Runs op(i) for i in [0, n) at once, as coroutines on the fixture's io_context, which two
+// threads run; op returns awaitable<error_code>. Returns {succeeded, failed}.
+template <class F, class Op>
+std::pair<int, int> run_on_two_threads(F& f, int n, Op op) {
+  std::atomic<int> ok{0}, failed{0};
   for (int i = 0; i < n; ++i) {
     asio::co_spawn(
         f.ioc,
-        [&]() -> awaitable<void> {
-          auto [ec, r] = co_await f.mgr->async_update(
-              s.id(),
-              [](session& x) { x.set("n", x.get_as<int>("n").value_or(-1000000) + 1); },
-              tuple_token);
+        [&, i]() -> awaitable<void> {
+          const error_code ec = co_await op(i);
           (ec ? failed : ok).fetch_add(1);
           // A store's background work (a Redis connection) would keep run() going.
           if (ok + failed == n) f.ioc.stop();
@@ -682,8 +675,24 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_updates_lose_nothing, Stack, stacks) {
   std::thread second([&] { f.ioc.run(); });
   f.ioc.run();
   second.join();
-  BOOST_TEST(failed.load() == 0);
-  BOOST_TEST(ok.load() == n);
+  return {ok.load(), failed.load()};
+}
+
+const auto increment_n = [](session& x) { x.set("n", x.get_as<int>("n").value_or(-1000000) + 1); };
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_updates_lose_nothing, Stack, stacks) {
+  manager_fixture<Stack> f;
+  session s = create(f);
+  s.set("n", 0);
+  BOOST_TEST_REQUIRE(!save(f, s));
+
+  constexpr int n = 1000;
+  const auto [ok, failed] = run_on_two_threads(f, n, [&](int) -> awaitable<error_code> {
+    auto [ec, r] = co_await f.mgr->async_update(s.id(), increment_n, tuple_token);
+    co_return ec;
+  });
+  BOOST_TEST(failed == 0);
+  BOOST_TEST(ok == n);
   BOOST_TEST(load(f, s.id()).template get_as<int>("n").value_or(-1) == n);
   // The updates took turns (two threads, one manager): none had to retry.
   BOOST_TEST(f.mgr->stats().conflicts == 0u);
@@ -700,36 +709,20 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(updates_of_loaded_sessions_take_turns, Stack, stac
 
   constexpr int n = 200;
   const std::uint64_t loads_before = f.mgr->stats().loaded;
-  std::atomic<int> ok{0}, failed{0}, out_of_order{0};
-  std::atomic<int> finished{0};
+  std::atomic<int> out_of_order{0};
   std::vector<session> loaded(n);
-  for (int i = 0; i < n; ++i) {
-    asio::co_spawn(
-        f.ioc,
-        [&, i]() -> awaitable<void> {
-          auto [ec, l] = co_await f.mgr->async_load(s.id(), tuple_token);
-          if (ec) {
-            failed.fetch_add(1);
-          } else {
-            loaded[static_cast<std::size_t>(i)] = std::move(l);
-            session& mine = loaded[static_cast<std::size_t>(i)];
-            auto [e2] = co_await f.mgr->async_update(
-                mine, [](session& x) { x.set("n", x.get_as<int>("n").value_or(-1000000) + 1); },
-                tuple_token);
-            (e2 ? failed : ok).fetch_add(1);
-            // On success the caller's session holds the state it saved.
-            if (!e2 && (mine.dirty() || mine.get_as<int>("n").value_or(0) < 1)) out_of_order.fetch_add(1);
-          }
-          if (finished.fetch_add(1) + 1 == n) f.ioc.stop();
-        },
-        asio::detached);
-  }
-  f.ioc.restart();
-  std::thread second([&] { f.ioc.run(); });
-  f.ioc.run();
-  second.join();
-  BOOST_TEST(failed.load() == 0);
-  BOOST_TEST(ok.load() == n);
+  const auto [ok, failed] = run_on_two_threads(f, n, [&](int i) -> awaitable<error_code> {
+    auto [ec, l] = co_await f.mgr->async_load(s.id(), tuple_token);
+    if (ec) co_return ec;
+    session& mine = loaded[static_cast<std::size_t>(i)];
+    mine = std::move(l);
+    auto [e2] = co_await f.mgr->async_update(mine, increment_n, tuple_token);
+    // On success the caller's session holds the state it saved.
+    if (!e2 && (mine.dirty() || mine.get_as<int>("n").value_or(0) < 1)) out_of_order.fetch_add(1);
+    co_return e2;
+  });
+  BOOST_TEST(failed == 0);
+  BOOST_TEST(ok == n);
   BOOST_TEST(out_of_order.load() == 0);
   BOOST_TEST(load(f, s.id()).template get_as<int>("n").value_or(-1) == n);
   BOOST_TEST(f.mgr->stats().conflicts == 0u);
@@ -1018,9 +1011,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(two_io_contexts_share_one_manager, Stack, thread_s
         fail("load", ec);
         continue;
       }
-      auto [e2] = co_await f.mgr->async_update(
-          s, [](session& x) { x.set("n", x.get_as<int>("n").value_or(-1000000) + 1); },
-          tuple_token);
+      auto [e2] = co_await f.mgr->async_update(s, increment_n, tuple_token);
       if (e2) fail("update", e2);
       else increments[k].fetch_add(1);
     }
@@ -1109,10 +1100,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(four_threads_share_one_manager, Stack, thread_stac
     for (int r = 0; r < rounds; ++r) {
       const std::size_t mine = static_cast<std::size_t>(w + r) % shared_count;
       {  // An update of a shared session: never lost, never given up.
-        auto [ec, s] = co_await f.mgr->async_update(
-            ids[mine],
-            [](session& x) { x.set("n", x.get_as<int>("n").value_or(-1000000) + 1); },
-            tuple_token);
+        auto [ec, s] = co_await f.mgr->async_update(ids[mine], increment_n, tuple_token);
         if (ec) fail("update", ec);
         else increments[mine].fetch_add(1);
       }
