@@ -40,9 +40,9 @@ namespace websession::http {
 
 /// Options of the Beast glue. The cookie itself is configured in options::cookie.
 struct glue_options {
-  // Declared so that glue_options is not an aggregate: GCC 12 destroys an aggregate temporary
-  // twice when it appears in a co_await expression (`co_await with_session(.., glue_options{})`,
-  // or the default argument), which a constructor avoids.
+  // Not an aggregate: GCC 12 destroys an aggregate temporary with a destructor twice when it
+  // appears in a co_await expression (`co_await with_session(.., glue_options{})`, or the default
+  // argument); a declared constructor avoids it.
   glue_options() = default;
 
   /// Binds each session to its client: the session stores client_fingerprint() of the request
@@ -54,8 +54,8 @@ struct glue_options {
   bool bind_client = false;
   /// The request headers whose values make up the fingerprint, in order. Prefer headers a
   /// browser keeps for the session's lifetime; never the client address (mobile clients move).
-  // Not a braced list: with one here GCC 12 crashed (ICE in check_noexcept_r) on glue_options{}
-  // inside a function template.
+  // Not a braced list: GCC 12 has an internal compiler error (in check_noexcept_r) on
+  // glue_options{} inside a function template when this initializer is one.
   std::vector<std::string> fingerprint_headers = std::vector<std::string>(1, "User-Agent");
 };
 
