@@ -303,6 +303,33 @@ BOOST_AUTO_TEST_CASE(fresh_sessions_carry_the_fingerprint) {
   BOOST_TEST(load(f, req).metadata().fingerprint.empty());
 }
 
+BOOST_AUTO_TEST_CASE(lazy_session_is_clean_and_carries_the_fingerprint) {
+  fixture f;
+  BOOST_TEST(f.mgr->new_session().dirty());
+  session s = f.mgr->new_lazy_session("fp-A");
+  BOOST_TEST(s.valid());
+  BOOST_TEST(s.is_new());
+  BOOST_TEST(!s.dirty());
+  BOOST_TEST(s.metadata().fingerprint == "fp-A");
+  BOOST_TEST(s.metadata().csrf_secret.size() == 32u);
+  BOOST_TEST(f.mgr->new_lazy_session().metadata().fingerprint.empty());
+  // A plain save stores it all the same (it is new), fingerprint included.
+  const error_code ec = f.run([&]() -> awaitable<error_code> {
+    auto [e] = co_await f.mgr->async_save(s, tuple_token);
+    co_return e;
+  });
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+  BOOST_TEST(!s.is_new());
+  const auto load_as = [&](const std::string& fp) {
+    return f.run([&]() -> awaitable<error_code> {
+      auto [e, x] = co_await f.mgr->async_load(s.id(), fp, tuple_token);
+      co_return e;
+    });
+  };
+  BOOST_TEST(!load_as("fp-A"));
+  BOOST_TEST(load_as("fp-B") == error::tampered);
+}
+
 BOOST_AUTO_TEST_CASE(glue_binds_sessions_made_without_it) {
   fixture f;
   http::glue_options bind;
@@ -790,6 +817,246 @@ BOOST_AUTO_TEST_CASE(a_failed_login_rotation_stores_no_login) {
   BOOST_TEST(res.result() == bhttp::status::unauthorized);  // the handler's own answer
   BOOST_TEST(res.count(bhttp::field::set_cookie) == 0u);
   BOOST_TEST(load(f, make_request(with_cookie(planted))).user().empty());
+}
+
+// An error-response hook as an application writes one: its own status and body, and what it
+// was told, for the assertions.
+struct recording_hook {
+  std::vector<error_code>* errors;
+  std::vector<bhttp::status>* suggested;
+  response operator()(const request& req, const error_code& ec, bhttp::status st) const {
+    errors->push_back(ec);
+    suggested->push_back(st);
+    response res{bhttp::status::bad_gateway, req.version()};
+    res.set(bhttp::field::content_type, "application/json");
+    res.body() = std::string("{\"error\":\"") + std::string(http::session_error_text(ec)) + "\"}";
+    res.prepare_payload();
+    return res;
+  }
+};
+
+BOOST_AUTO_TEST_CASE(error_hook_answers_store_failures) {
+  manager_fixture<switchable_stack> f;
+  const std::string id = [&] {
+    session s = load(f, make_request());
+    s.set("n", 1);
+    response res{bhttp::status::ok, 11};
+    BOOST_TEST_REQUIRE(!apply(f, s, res));
+    return set_value(res);
+  }();
+  std::vector<error_code> errors;
+  std::vector<bhttp::status> suggested;
+  const recording_hook hook{&errors, &suggested};
+  int ran = 0;
+  const auto handler = [&](const request&, session& s) -> awaitable<response> {
+    ++ran;
+    s.set("n", 2);
+    co_return response{bhttp::status::ok, 11};
+  };
+  const auto visit = [&](const request& rq) {
+    return f.run([&]() -> awaitable<response> {
+      co_return co_await http::with_session(*f.mgr, rq, handler, hook);
+    });
+  };
+  f.store.set_down(true);
+  // The load fails: the hook answers, the handler never runs.
+  response res = visit(make_request(with_cookie(id)));
+  BOOST_TEST(ran == 0);
+  BOOST_TEST(res.result() == bhttp::status::bad_gateway);
+  BOOST_TEST(res.body() == "{\"error\":\"session store unavailable, retry later\"}");
+  BOOST_TEST(set_cookies(res).empty());
+  BOOST_TEST_REQUIRE(errors.size() == 1u);
+  BOOST_TEST(errors[0] == error::store_unavailable);
+  BOOST_TEST((suggested[0] == bhttp::status::service_unavailable));
+  // No cookie: the handler runs, the save fails, the hook replaces the handler's answer.
+  res = visit(make_request());
+  BOOST_TEST(ran == 1);
+  BOOST_TEST(res.result() == bhttp::status::bad_gateway);
+  BOOST_TEST(set_cookies(res).empty());
+  BOOST_TEST_REQUIRE(errors.size() == 2u);
+  BOOST_TEST(errors[1] == error::store_unavailable);
+  // Store back: the handler's own answer, no hook.
+  f.store.set_down(false);
+  res = visit(make_request(with_cookie(id)));
+  BOOST_TEST(ran == 2);
+  BOOST_TEST(res.result() == bhttp::status::ok);
+  BOOST_TEST(errors.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(error_hook_answers_a_conflict_with_409_suggested) {
+  fixture f;
+  const std::string id = start_session(f);
+  std::vector<error_code> errors;
+  std::vector<bhttp::status> suggested;
+  const recording_hook hook{&errors, &suggested};
+  const request req = make_request(with_cookie(id));
+  response res = f.run([&]() -> awaitable<response> {
+    co_return co_await http::with_session(
+        *f.mgr, req,
+        [&](const request&, session& s) -> awaitable<response> {
+          auto [ec, other] = co_await f.mgr->async_load(id, tuple_token);
+          BOOST_TEST_REQUIRE(!ec);
+          other.set("n", 100);
+          auto [save_ec] = co_await f.mgr->async_save(other, tuple_token);
+          BOOST_TEST_REQUIRE(!save_ec);
+          s.set("n", 2);
+          co_return response{bhttp::status::ok, 11};
+        },
+        hook);
+  });
+  BOOST_TEST(res.result() == bhttp::status::bad_gateway);
+  BOOST_TEST(res.body() == "{\"error\":\"the session changed during the request, retry it\"}");
+  BOOST_TEST_REQUIRE(errors.size() == 1u);
+  BOOST_TEST(errors[0] == error::conflict);
+  BOOST_TEST((suggested[0] == bhttp::status::conflict));
+}
+
+// A bad cookie is not a failure: the hook is not asked, the handler gets a fresh session.
+BOOST_AUTO_TEST_CASE(error_hook_never_sees_a_tampered_cookie) {
+  fixture f;
+  const std::string id = start_session(f);
+  const std::string key = session_id::parse(id)->storage_key(test_options().key_prefix);
+  f.run([&]() -> awaitable<void> {
+    auto rec = co_await f.store.load(key);
+    BOOST_TEST_REQUIRE(rec.has_value());
+    std::string v = rec->value;
+    v[v.size() / 2] ^= 0x01;
+    auto r = co_await f.store.replace(key, store_write{v, 1h, {}}, rec->version);
+    BOOST_TEST_REQUIRE(r.has_value());
+  });
+  std::vector<error_code> errors;
+  std::vector<bhttp::status> suggested;
+  const recording_hook hook{&errors, &suggested};
+  bool fresh = false;
+  const request req = make_request(with_cookie(id));
+  response res = f.run([&]() -> awaitable<response> {
+    co_return co_await http::with_session(
+        *f.mgr, req,
+        [&](const request&, session& s) -> awaitable<response> {
+          fresh = s.is_new() && s.id() != id && !s.get("n");
+          s.set("n", 1);
+          co_return response{bhttp::status::ok, 11};
+        },
+        hook);
+  });
+  BOOST_TEST(errors.empty());
+  BOOST_TEST(fresh);
+  BOOST_TEST(f.mgr->stats().tampered == 1u);
+  BOOST_TEST(res.result() == bhttp::status::ok);
+  BOOST_TEST(set_value(res) != id);
+}
+
+// Without a hook, the answer is default_error_response: text/plain with session_error_text.
+BOOST_AUTO_TEST_CASE(default_error_response_is_plain_text) {
+  manager_fixture<switchable_stack> f;
+  f.store.set_down(true);
+  const request req = make_request(with_cookie(session_id::generate().to_string()));
+  response res = f.run([&]() -> awaitable<response> {
+    co_return co_await http::with_session(*f.mgr, req,
+                                          [](const request&, session&) -> awaitable<response> {
+                                            co_return response{bhttp::status::ok, 11};
+                                          });
+  });
+  BOOST_TEST(res.result() == bhttp::status::service_unavailable);
+  BOOST_TEST(res.body() == "session store unavailable, retry later\n");
+  BOOST_TEST(res[bhttp::field::content_type] == "text/plain; charset=utf-8");
+  BOOST_TEST(res[bhttp::field::cache_control] == "no-store");
+  BOOST_TEST(http::session_error_text(error::internal) == "internal error");
+}
+
+// The "do not store" outcome: an anonymous request whose handler wrote to its fresh session
+// but must not create one.
+BOOST_AUTO_TEST_CASE(skip_save_creates_no_session) {
+  fixture f;
+  std::string seen_id;
+  const auto anonymous = [&](const request& rq) {
+    return f.run([&]() -> awaitable<response> {
+      co_return co_await http::with_session(
+          *f.mgr, rq, [&](const request&, session& s) -> awaitable<response> {
+            BOOST_TEST(s.is_new());
+            BOOST_TEST(!s.get("cart"));
+            seen_id = s.id();
+            s.set("cart", 3);
+            s.skip_save();
+            response res{bhttp::status::ok, 11};
+            res.body() = "anonymous";
+            co_return res;
+          });
+    });
+  };
+  response res = anonymous(make_request());
+  BOOST_TEST(res.result() == bhttp::status::ok);
+  BOOST_TEST(res.body() == "anonymous");
+  BOOST_TEST(set_cookies(res).empty());
+  BOOST_TEST(res.count(bhttp::field::cache_control) == 0u);
+  BOOST_TEST(f.store.size() == 0u);
+  BOOST_TEST(f.mgr->stats().created == 0u);
+  const std::string first_id = seen_id;
+  // The next request without a cookie starts afresh (the handler checks: new, no cart).
+  res = anonymous(make_request());
+  BOOST_TEST(set_cookies(res).empty());
+  BOOST_TEST(seen_id != first_id);
+  BOOST_TEST(f.store.size() == 0u);
+  // Nor does the id the first one saw name anything now.
+  session s = load(f, make_request(with_cookie(first_id)));
+  BOOST_TEST(s.is_new());
+  BOOST_TEST(s.id() != first_id);
+}
+
+// skip_save on a stored session: neither its changes nor a due touch are written, no cookie.
+BOOST_AUTO_TEST_CASE(skip_save_leaves_a_stored_session_as_it_was) {
+  fixture f;
+  const std::string id = start_session(f);  // n = 1
+  f.clock.advance(20min);                   // a save would be a touch now
+  const request req = make_request(with_cookie(id));
+  response res = f.run([&]() -> awaitable<response> {
+    co_return co_await http::with_session(
+        *f.mgr, req, [](const request&, session& s) -> awaitable<response> {
+          s.set("n", 2);
+          s.skip_save();
+          co_return response{bhttp::status::ok, 11};
+        });
+  });
+  BOOST_TEST(set_cookies(res).empty());
+  BOOST_TEST(f.mgr->stats().saved == 0u);  // the first request created it; nothing since
+  BOOST_TEST(f.mgr->stats().touched == 0u);
+  BOOST_TEST(load(f, make_request(with_cookie(id))).get_as<int>("n").value_or(0) == 1);
+}
+
+// A handler whose session ended under it carries on as a request without a cookie would.
+BOOST_AUTO_TEST_CASE(fresh_session_after_the_session_ended) {
+  fixture f;
+  http::glue_options bind;
+  bind.bind_client = true;
+  const std::string id = start_session(f, bind, "browser-A");
+  const request req = make_request(with_cookie(id), "browser-A");
+  response res = f.run([&]() -> awaitable<response> {
+    co_return co_await http::with_session(
+        *f.mgr, req,
+        [&](const request& rq, session& s) -> awaitable<response> {
+          session other = s;  // another request logs out meanwhile
+          auto [destroy_ec] = co_await f.mgr->async_destroy(other, tuple_token);
+          BOOST_TEST_REQUIRE(!destroy_ec);
+          const auto increment = [](session& x) { x.set("n", x.get_as<int>("n").value_or(0) + 1); };
+          auto [ec] = co_await f.mgr->async_update(s, increment, tuple_token);
+          BOOST_TEST(http::starts_fresh(ec), ec.message());
+          s = http::fresh_session(*f.mgr, rq, bind);
+          BOOST_TEST(s.is_new());
+          BOOST_TEST(!s.dirty());
+          BOOST_TEST(s.metadata().fingerprint == http::client_fingerprint(rq, bind.fingerprint_headers));
+          s.set("n", 1);
+          co_return response{bhttp::status::ok, 11};
+        },
+        bind);
+  });
+  BOOST_TEST(res.result() == bhttp::status::ok);
+  const std::string fresh = set_value(res);
+  BOOST_TEST(fresh != id);
+  session s = load(f, make_request(with_cookie(fresh), "browser-A"), bind);
+  BOOST_TEST(s.id() == fresh);
+  BOOST_TEST(s.get_as<int>("n").value_or(0) == 1);
+  BOOST_TEST(!http::starts_fresh(make_error_code(error::store_unavailable)));
+  BOOST_TEST(!http::starts_fresh(make_error_code(error::conflict)));
 }
 
 BOOST_AUTO_TEST_CASE(logout_through_the_handler) {

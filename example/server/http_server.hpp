@@ -55,8 +55,6 @@ using tcp = asio::ip::tcp;
 
 /// Bounds on what one client can make the server hold or wait for.
 struct http_limits {
-  http_limits() = default;  // not an aggregate (GCC 12 and coroutines)
-
   /// Request line plus headers. Above the 8 KB a Cookie header may have (longer ones are
   /// ignored by the session glue), so an oversized cookie still gets a fresh session.
   std::uint32_t header_limit = 16 * 1024;

@@ -1,5 +1,7 @@
-// The JSON API of the example server, written once for any session manager type (the memory
-// store today, Redis or a fallback store later): routing, the session endpoints and /healthz.
+// The JSON API of the example server, written once for any session manager type (memory, Redis,
+// or Redis with the memory fallback): routing, the session endpoints and /healthz. The session
+// handling itself is the library's Beast glue (websession::http::with_session); this file only
+// says how its errors look in JSON.
 #pragma once
 
 #include "audit_log.hpp"
@@ -26,16 +28,6 @@
 
 namespace example {
 
-/// What a session handler answers, and whether the session it worked on may be stored
-/// (async_apply_session). A handler that failed half-way says no: after a failed rotation,
-/// storing the session would bind the user to the old, unrotated id.
-struct reply {
-  // A constructor, not an aggregate: GCC 12 mishandles aggregate temporaries in coroutines.
-  explicit reply(response r, bool store = true) : res(std::move(r)), store_session(store) {}
-  response res;
-  bool store_session;
-};
-
 /// The API over `Manager`, a websession::basic_session_manager (any policies). Endpoints:
 ///
 /// | method | path                | answer                                                   |
@@ -51,8 +43,12 @@ struct reply {
 /// |        |                     | healthz_details does not allow them (see config.hpp)     |
 ///
 /// Unknown paths are 404, known paths with another method 405 (with Allow). A bad cookie of any
-/// kind gets a fresh session (the Beast glue), never an error. Store failures are 503, a session
-/// changed or ended by a concurrent request 409 (websession::http::session_error_status).
+/// kind gets a fresh session (the Beast glue), never an error. Store failures are 503 (with
+/// Retry-After), a session changed or ended by a concurrent request 409
+/// (websession::http::session_error_status), as {"error": session_error_text}. A handler that
+/// refuses a request, or whose session operation failed, stores nothing and sends no cookie
+/// (session::skip_save): after a failed rotation, storing the session would bind the user to the
+/// old, unrotated id.
 template <class Manager>
 class session_api {
  public:
@@ -74,12 +70,15 @@ class session_api {
     const route* r = find_route(path);
     if (!r) co_return json_error(req, bhttp::status::not_found, "no such endpoint");
     if (req.method() != r->method) co_return method_not_allowed(req, bhttp::to_string(r->method));
-    co_return co_await with_session(req, r->handler);
+    const handler_type h = r->handler;
+    co_return co_await websession::http::with_session(
+        mgr_, req, [this, h](const request& rq, session& s) { return (this->*h)(rq, s); },
+        &session_api::error_response, glue_);
   }
 
  private:
   using session = websession::session;
-  using handler_type = boost::asio::awaitable<reply> (session_api::*)(const request&, session&);
+  using handler_type = boost::asio::awaitable<response> (session_api::*)(const request&, session&);
   struct route {
     std::string_view path;
     bhttp::verb method;
@@ -121,37 +120,26 @@ class session_api {
     return res;
   }
 
-  // A session operation failed: 503 (store), 409 (changed or ended meanwhile) or 500.
-  static response session_failure(const request& req, const boost::system::error_code& ec) {
-    const bhttp::status st = websession::http::session_error_status(ec);
-    std::string_view message = "internal error";
-    if (st == bhttp::status::service_unavailable)
-      message = "session store unavailable, retry later";
-    else if (st == bhttp::status::conflict)
-      message = "the session changed during the request, retry it";
-    response res = json_error(req, st, message);
+  // with_session's error-response hook: a session operation failed with `ec`; `st` is 503
+  // (store), 409 (changed or ended meanwhile) or 500.
+  static response error_response(const request& req, const boost::system::error_code& ec,
+                                 bhttp::status st) {
+    response res = json_error(req, st, websession::http::session_error_text(ec));
     if (st == bhttp::status::service_unavailable) res.set(bhttp::field::retry_after, "1");
     return res;
   }
 
-  // Errors a stale or forged cookie causes; the client then simply starts afresh.
-  static bool starts_fresh(const boost::system::error_code& ec) noexcept {
-    using websession::error;
-    return ec == error::not_found || ec == error::expired || ec == error::tampered ||
-           ec == error::malformed;
+  // A handler's own session operation failed: the same answer, and nothing stored.
+  static response failed(const request& req, session& s, const boost::system::error_code& ec) {
+    s.skip_save();
+    return error_response(req, ec, websession::http::session_error_status(ec));
   }
 
-  // Loads the session (a fresh one for a missing or bad cookie), runs the handler, then stores
-  // the session and adds the Set-Cookie it needs.
-  boost::asio::awaitable<response> with_session(const request& req, handler_type h) {
-    const websession::http::glue_options glue;  // built before the co_await (GCC 12)
-    auto [load_ec, s] = co_await websession::http::async_load_session(mgr_, req, glue, tuple);
-    if (load_ec) co_return session_failure(req, load_ec);
-    reply r = co_await (this->*h)(req, s);
-    if (!r.store_session) co_return std::move(r.res);
-    auto [apply_ec] = co_await websession::http::async_apply_session(mgr_, s, r.res, tuple);
-    if (apply_ec) co_return session_failure(req, apply_ec);
-    co_return std::move(r.res);
+  // A refused request leaves the session as it was: not even a touch.
+  static response refuse(const request& req, session& s, bhttp::status st,
+                         std::string_view message) {
+    s.skip_save();
+    return json_error(req, st, message);
   }
 
   static std::int64_t views_of(const session& s) {
@@ -168,22 +156,22 @@ class session_api {
   // requests of one session in this process take turns (no conflicts, no retries, no second
   // load), and a conflict with another process reloads and reapplies. N concurrent requests
   // with one cookie end at exactly N; the uncontended case costs one load and one save.
-  boost::asio::awaitable<reply> visits(const request& req, session& s) {
+  boost::asio::awaitable<response> visits(const request& req, session& s) {
     if (s.is_new()) {  // not stored yet, so nobody else can be updating it
       s.set("views", 1);
-      co_return reply(views_response(req, 1));
+      co_return views_response(req, 1);
     }
     const auto increment = [](session& x) { x.set("views", views_of(x) + 1); };
     auto [ec] = co_await mgr_.async_update(s, increment, tuple);
-    if (!ec) co_return reply(views_response(req, views_of(s)));
-    if (starts_fresh(ec)) {
+    if (!ec) co_return views_response(req, views_of(s));
+    if (websession::http::starts_fresh(ec)) {
       // Ended between the load and the update (a logout elsewhere, expiry): start afresh, as
       // a request without a cookie would.
-      s = mgr_.new_session();
+      s = websession::http::fresh_session(mgr_, req, glue_);
       s.set("views", 1);
-      co_return reply(views_response(req, 1));
+      co_return views_response(req, 1);
     }
-    co_return reply(session_failure(req, ec), false);
+    co_return failed(req, s, ec);
   }
 
   // Accepts only application/json, which a cross-site HTML form cannot send (login CSRF).
@@ -228,36 +216,35 @@ class session_api {
     return true;
   }
 
-  boost::asio::awaitable<reply> login(const request& req, session& s) {
+  boost::asio::awaitable<response> login(const request& req, session& s) {
     std::string user;
     std::string problem;
     bhttp::status st{};
-    if (!parse_login(req, user, st, problem)) co_return reply(json_error(req, st, problem), false);
+    if (!parse_login(req, user, st, problem)) co_return refuse(req, s, st, problem);
     mgr_.bind_user(s, user);
     // Session fixation: whoever knew the id before the login must not share the logged-in one.
     auto [ec] = co_await mgr_.async_rotate(s, tuple);
-    if (ec) co_return reply(session_failure(req, ec), false);
+    if (ec) co_return failed(req, s, ec);
     audit_.write("login", s.storage_key(), user);
     boost::json::object body;
     body["user"] = user;
     body["csrf"] = websession::csrf_token(s);
-    co_return reply(json_response(req, bhttp::status::ok, body));
+    co_return json_response(req, bhttp::status::ok, body);
   }
 
-  boost::asio::awaitable<reply> me(const request& req, session& s) {
-    if (s.user().empty())
-      co_return reply(json_error(req, bhttp::status::unauthorized, "not logged in"));
+  boost::asio::awaitable<response> me(const request& req, session& s) {
+    if (s.user().empty()) co_return json_error(req, bhttp::status::unauthorized, "not logged in");
     boost::json::object body;
     body["user"] = s.user();
-    co_return reply(json_response(req, bhttp::status::ok, body));
+    co_return json_response(req, bhttp::status::ok, body);
   }
 
-  boost::asio::awaitable<reply> csrf(const request& req, session& s) {
+  boost::asio::awaitable<response> csrf(const request& req, session& s) {
     // A token is only worth something if its session is stored (see websession::csrf_token).
     if (s.is_new()) s.mark_dirty();
     boost::json::object body;
     body["csrf"] = websession::csrf_token(s);
-    co_return reply(json_response(req, bhttp::status::ok, body));
+    co_return json_response(req, bhttp::status::ok, body);
   }
 
   // A fresh session (no or bad cookie) has a secret nobody has seen, so it never verifies.
@@ -267,39 +254,38 @@ class session_api {
     return websession::verify_csrf(s, std::string_view(it->value().data(), it->value().size()));
   }
 
-  static response csrf_failure(const request& req) {
-    return json_error(req, bhttp::status::forbidden, "missing or invalid X-CSRF-Token");
+  static response csrf_failure(const request& req, session& s) {
+    return refuse(req, s, bhttp::status::forbidden, "missing or invalid X-CSRF-Token");
   }
 
-  boost::asio::awaitable<reply> logout(const request& req, session& s) {
-    if (!csrf_ok(req, s)) co_return reply(csrf_failure(req), false);
+  boost::asio::awaitable<response> logout(const request& req, session& s) {
+    if (!csrf_ok(req, s)) co_return csrf_failure(req, s);
     const std::string user = s.user();
     const std::string key = s.storage_key();
     auto [ec] = co_await mgr_.async_destroy(s, tuple);
-    if (ec) co_return reply(session_failure(req, ec), false);
+    if (ec) co_return failed(req, s, ec);
     audit_.write("logout", key, user);
     boost::json::object body;
     body["logged_out"] = true;
-    co_return reply(json_response(req, bhttp::status::ok, body));  // the glue deletes the cookie
+    co_return json_response(req, bhttp::status::ok, body);  // the glue deletes the cookie
   }
 
-  boost::asio::awaitable<reply> logout_everywhere(const request& req, session& s) {
-    if (!csrf_ok(req, s)) co_return reply(csrf_failure(req), false);
-    if (s.user().empty())
-      co_return reply(json_error(req, bhttp::status::unauthorized, "not logged in"), false);
+  boost::asio::awaitable<response> logout_everywhere(const request& req, session& s) {
+    if (!csrf_ok(req, s)) co_return csrf_failure(req, s);
+    if (s.user().empty()) co_return refuse(req, s, bhttp::status::unauthorized, "not logged in");
     const std::string user = s.user();
     const std::string key = s.storage_key();
     auto [ec, count] = co_await mgr_.async_destroy_user(user, tuple);
-    if (ec) co_return reply(session_failure(req, ec), false);
+    if (ec) co_return failed(req, s, ec);
     // Already erased with the others; this marks it destroyed, so the cookie is deleted.
     auto [destroy_ec] = co_await mgr_.async_destroy(s, tuple);
-    if (destroy_ec) co_return reply(session_failure(req, destroy_ec), false);
+    if (destroy_ec) co_return failed(req, s, destroy_ec);
     boost::json::object extra;
     extra["sessions"] = count;
     audit_.write("logout_everywhere", key, user, std::move(extra));
     boost::json::object body;
     body["destroyed"] = count;
-    co_return reply(json_response(req, bhttp::status::ok, body));
+    co_return json_response(req, bhttp::status::ok, body);
   }
 
   // A fallback store reports whether it is serving from its secondary; other stores never are.
@@ -408,6 +394,8 @@ class session_api {
   }
 
   Manager& mgr_;
+  // The glue's options, the same for with_session and fresh_session (no client binding here).
+  const websession::http::glue_options glue_;
   audit_log& audit_;
   std::string store_name_;
   healthz_details details_;

@@ -245,6 +245,18 @@ class basic_session_manager {
     return s;
   }
 
+  /// A new session for a request that may not need one (lazy creation: the HTTP glue's fresh
+  /// sessions): like new_session(), but carrying the client `fingerprint` (see
+  /// http::client_fingerprint; empty: not bound) and not dirty, so async_apply_session stores
+  /// it only once something writes to it. async_save stores it regardless (it is new). No I/O.
+  /// Throws std::runtime_error only if the system's CSPRNG fails.
+  session new_lazy_session(std::string fingerprint = {}) const {
+    session s = new_session();
+    access::meta(s).fingerprint = std::move(fingerprint);
+    access::dirty(s) = false;
+    return s;
+  }
+
   /// Creates and stores a new session. Completes with (error_code, session). Errors: capacity,
   /// too_large, store_unavailable, timeout.
   template <class CompletionToken>

@@ -436,4 +436,30 @@ BOOST_AUTO_TEST_CASE(redis_store_flows_and_holds_nothing_readable) {
   }
   BOOST_TEST(srv.stop() == 0);
 }
+
+// A store failure is answered by the example's error-response hook for the glue's
+// with_session: 503, {"error": session_error_text}, Retry-After: 1, the JSON headers, and no
+// Set-Cookie, for a returning session (its load fails) and for a new one (its save fails).
+// Redis alone (no memory fallback), killed: each request waits out the request timeout (2 s).
+BOOST_AUTO_TEST_CASE(store_failure_is_a_json_503_with_retry_after) {
+  redis_test::redis_server redis;
+  server_options o;
+  o.args = {"--store", "redis", "--redis-url", "redis://127.0.0.1:" + std::to_string(redis.port()),
+            "--redis-fallback", "none"};
+  server_process srv(o);
+  client c(srv.port());
+  const std::string id = new_id(c.get("/visits"));
+  redis.kill_hard();
+  for (const std::string& jar : {cookie(id), std::string()}) {
+    BOOST_TEST_CONTEXT(jar) {
+      const reply r = c.get("/visits", jar);
+      BOOST_TEST(r.status() == 503u, r.msg.body());
+      check_json_headers(r);
+      BOOST_TEST(r.header("Retry-After") == "1");
+      BOOST_TEST(r.set_cookies().empty());
+      BOOST_TEST(r.json().at("error") == "session store unavailable, retry later");
+    }
+  }
+  BOOST_TEST(srv.stop() == 0);
+}
 #endif

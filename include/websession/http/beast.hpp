@@ -1,6 +1,6 @@
 // Boost.Beast glue: load the session a request's cookie names, write the Set-Cookie its response
-// needs, and with_session, which runs a handler between the two. Also client fingerprints for
-// optional client binding.
+// needs, and with_session, which runs a handler between the two and answers failures through an
+// error-response hook. Also client fingerprints for optional client binding.
 #pragma once
 
 #include <websession/concepts.hpp>
@@ -40,9 +40,9 @@ namespace websession::http {
 
 /// Options of the Beast glue. The cookie itself is configured in options::cookie.
 struct glue_options {
-  // Declared so that glue_options is not an aggregate: GCC 12 destroys an aggregate temporary
-  // twice when it appears in a co_await expression (`co_await with_session(.., glue_options{})`,
-  // or the default argument), which a constructor avoids.
+  // Not an aggregate: GCC 12 destroys an aggregate temporary with a destructor twice when it
+  // appears in a co_await expression (`co_await with_session(.., glue_options{})`, or the default
+  // argument); a declared constructor avoids it.
   glue_options() = default;
 
   /// Binds each session to its client: the session stores client_fingerprint() of the request
@@ -54,8 +54,8 @@ struct glue_options {
   bool bind_client = false;
   /// The request headers whose values make up the fingerprint, in order. Prefer headers a
   /// browser keeps for the session's lifetime; never the client address (mobile clients move).
-  // Not a braced list: with one here GCC 12 crashed (ICE in check_noexcept_r) on glue_options{}
-  // inside a function template.
+  // Not a braced list: GCC 12 has an internal compiler error (in check_noexcept_r) on
+  // glue_options{} inside a function template when this initializer is one.
   std::vector<std::string> fingerprint_headers = std::vector<std::string>(1, "User-Agent");
 };
 
@@ -109,6 +109,66 @@ inline boost::beast::http::status session_error_status(
   return status::internal_server_error;
 }
 
+/// The words of with_session's default error response for `ec`, by session_error_status(ec):
+/// "session store unavailable, retry later" (503), "the session changed during the request,
+/// retry it" (409), "internal error" (500). For an error-response hook that answers in another
+/// format (JSON, HTML) with the same words.
+inline std::string_view session_error_text(const boost::system::error_code& ec) noexcept {
+  using boost::beast::http::status;
+  const status st = session_error_status(ec);
+  if (st == status::service_unavailable) return "session store unavailable, retry later";
+  if (st == status::conflict) return "the session changed during the request, retry it";
+  return "internal error";
+}
+
+/// True for the errors a client's cookie can cause: not_found, expired, tampered (also another
+/// client's fingerprint) and malformed. async_load_session answers them with a fresh session
+/// instead of an error, so that no cookie can turn a page into an error page; a handler whose
+/// session ended under it (an async_update or async_rotate failing with one of them) can carry
+/// on the same way with fresh_session. Store failures are not among them.
+inline bool starts_fresh(const boost::system::error_code& ec) noexcept {
+  return ec == error::not_found || ec == error::expired || ec == error::tampered ||
+         ec == error::malformed;
+}
+
+/// The session async_load_session gives a request without a usable cookie:
+/// mgr.new_lazy_session(), not dirty (stored only once something writes to it), carrying the
+/// request's client_fingerprint when opts.bind_client. No I/O. Throws what client_fingerprint
+/// and new_lazy_session throw.
+template <class Manager, class Body, class Allocator>
+session fresh_session(
+    const Manager& mgr,
+    const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>& req,
+    const glue_options& opts = glue_options()) {
+  if (!opts.bind_client) return mgr.new_lazy_session();
+  return mgr.new_lazy_session(client_fingerprint(req, opts.fingerprint_headers));
+}
+
+/// with_session's answer when a session operation fails with `ec`, unless an error-response
+/// hook builds another: status `st` (with_session passes session_error_status(ec)),
+/// `Content-Type: text/plain; charset=utf-8`, `Cache-Control: no-store`, the request's version
+/// and keep-alive, and session_error_text(ec) and a newline as the body when the body type takes
+/// a string (otherwise an empty body). A hook may start from it and add to it.
+template <class Response, class Request>
+Response default_error_response(const Request& req, const boost::system::error_code& ec,
+                                boost::beast::http::status st) {
+  using boost::beast::http::field;
+  Response res;
+  res.result(st);
+  res.version(req.version());
+  res.keep_alive(req.keep_alive());
+  res.set(field::content_type, "text/plain; charset=utf-8");
+  res.set(field::cache_control, "no-store");
+  using body_value = typename Response::body_type::value_type;
+  if constexpr (std::is_assignable_v<body_value&, std::string_view>) {
+    std::string text(session_error_text(ec));
+    text += '\n';
+    res.body() = std::string_view(text);
+  }
+  res.prepare_payload();
+  return res;
+}
+
 namespace detail {
 
 template <class T>
@@ -118,14 +178,12 @@ struct awaitable_value<boost::asio::awaitable<T, Executor>> {
   using type = T;
 };
 
-inline constexpr auto tuple_awaitable = boost::asio::as_tuple(boost::asio::use_awaitable);
+// The response type of a with_session handler: what its awaitable yields.
+template <class Handler, class Request>
+using handler_response_t =
+    typename awaitable_value<std::invoke_result_t<Handler&, const Request&, session&>>::type;
 
-// What the client can cause by sending a bad or stale cookie: answered with a fresh session, so
-// no cookie can turn a page into an error page. Store failures are not among them.
-inline bool starts_fresh(const boost::system::error_code& ec) noexcept {
-  return ec == error::not_found || ec == error::expired || ec == error::tampered ||
-         ec == error::malformed;
-}
+inline constexpr auto tuple_awaitable = boost::asio::as_tuple(boost::asio::use_awaitable);
 
 // The cookie value to load: the first valid pair with the session cookie's name that is a
 // well-formed id. A sibling subdomain or an old path can leave other cookies of the same name,
@@ -165,12 +223,9 @@ awaitable<result<session>> load_session_impl(Manager& mgr, const Request& req, g
     if (!ec) co_return std::move(loaded);
     if (!starts_fresh(ec)) co_return ec;
   }
-  session s = mgr.new_session();
-  using access = websession::detail::session_access;
-  access::meta(s).fingerprint = std::move(fingerprint);
-  // From here on, dirty means that the handler wrote to it, which decides whether it is stored.
-  access::dirty(s) = false;
-  co_return s;
+  // Not dirty: from here on, dirty means that the handler wrote to it, which decides whether it
+  // is stored.
+  co_return mgr.new_lazy_session(std::move(fingerprint));
 }
 
 // A response that carries the session Set-Cookie must not be stored by a shared cache (which
@@ -208,27 +263,15 @@ awaitable<boost::system::error_code> apply_session_impl(Manager& mgr, session& s
   co_return boost::system::error_code{};
 }
 
-template <class Response, class Request>
-Response error_response(const Request& req, const boost::system::error_code& ec) {
-  using boost::beast::http::field;
-  using boost::beast::http::status;
-  Response res;
-  const status st = session_error_status(ec);
-  res.result(st);
-  res.version(req.version());
-  res.keep_alive(req.keep_alive());
-  res.set(field::content_type, "text/plain; charset=utf-8");
-  res.set(field::cache_control, "no-store");
-  using body_value = typename Response::body_type::value_type;
-  if constexpr (std::is_assignable_v<body_value&, std::string_view>) {
-    std::string_view text = "internal error\n";
-    if (st == status::service_unavailable) text = "session store unavailable, retry later\n";
-    if (st == status::conflict) text = "the session changed during the request, retry it\n";
-    res.body() = text;
+// with_session's error-response hook when the caller gives none.
+template <class Response>
+struct default_error_hook {
+  template <class Request>
+  Response operator()(const Request& req, const boost::system::error_code& ec,
+                      boost::beast::http::status st) const {
+    return default_error_response<Response>(req, ec, st);
   }
-  res.prepare_payload();
-  return res;
-}
+};
 
 }  // namespace detail
 
@@ -236,8 +279,8 @@ Response error_response(const Request& req, const boost::system::error_code& ec)
 /// searched) refers to. Completes with (error_code, session).
 ///
 /// A missing cookie, a malformed, tampered, expired or unknown one, or (with
-/// opts.bind_client) one presented by another client, gives a fresh session from
-/// mgr.new_session() instead of an error: is_new() is true and dirty() false, and
+/// opts.bind_client) one presented by another client, gives a fresh session (fresh_session,
+/// starts_fresh) instead of an error: is_new() is true and dirty() false, and
 /// async_apply_session stores it only if something writes to it. With opts.bind_client the
 /// fresh session carries the request's fingerprint. Of several cookies with the session
 /// cookie's name, the first that is a well-formed id is loaded.
@@ -296,14 +339,58 @@ auto async_apply_session(
 /// Runs `handler(req, session&)` (a coroutine returning awaitable<beast response>) between
 /// async_load_session and async_apply_session, so that a handler only deals with the session.
 ///
-/// When loading or applying fails, the answer is a small text/plain response with
-/// session_error_status(ec) (503, 409 or 500; Cache-Control: no-store) instead of the handler's.
-/// A conflicting save is not retried: the handler has already run, with side effects this
-/// function cannot undo, and its response describes a state that was not stored, so it is
-/// replaced by 409 and the client may retry the request. A handler that must apply a change
-/// under contention uses mgr.async_update(s.id(), fn, token) inside and assigns the session it
-/// completes with back to `s`. Exceptions from the handler propagate (nothing is saved).
-/// `mgr` and `req` must outlive the returned awaitable.
+/// What is stored and sent follows async_apply_session: a fresh session the handler did not
+/// write to is neither stored nor sent a cookie. A handler that must store nothing and send no
+/// session cookie (an anonymous request that must not create a session, a login whose rotation
+/// failed half-way) calls s.skip_save(); a destroyed session still gets its deletion cookie.
+///
+/// When loading or applying fails, the answer is `on_error(req, ec, session_error_status(ec))`
+/// (an error-response hook returning the handler's response type: 503, 409 or 500 suggested)
+/// instead of the handler's; bad cookies are not failures (they give a fresh session, see
+/// starts_fresh), so the hook never sees them. A handler whose own session operation fails may
+/// call the same hook and skip_save(). A conflicting save is not retried: the handler has already
+/// run, with side effects this function cannot undo, and its response describes a state that
+/// was not stored, so it is replaced and the client may retry the request. A handler that must
+/// apply a change under contention uses mgr.async_update(s, fn, token) inside.
+///
+/// Exceptions from the handler and the hook propagate (nothing is saved). `mgr` and `req` must
+/// outlive the returned awaitable.
+template <class Manager, class Body, class Allocator, class Handler, class ErrorHook>
+  requires std::invocable<
+               Handler&,
+               const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>&,
+               session&> &&
+           std::is_invocable_r_v<
+               detail::handler_response_t<
+                   Handler,
+                   boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>>,
+               ErrorHook&,
+               const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>&,
+               const boost::system::error_code&, boost::beast::http::status>
+auto with_session(
+    Manager& mgr,
+    const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>& req,
+    Handler handler, ErrorHook on_error, glue_options opts = {})
+    -> boost::asio::awaitable<detail::handler_response_t<
+        Handler, boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>>> {
+  using response_type = detail::handler_response_t<
+      Handler, boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>>;
+  auto [load_ec, s] = co_await async_load_session(mgr, req, opts, detail::tuple_awaitable);
+  if (load_ec) {
+    response_type err = std::invoke(on_error, req, load_ec, session_error_status(load_ec));
+    co_return err;
+  }
+  response_type res = co_await std::invoke(handler, req, s);
+  auto [apply_ec] = co_await async_apply_session(mgr, s, res, detail::tuple_awaitable);
+  if (apply_ec) {
+    response_type err = std::invoke(on_error, req, apply_ec, session_error_status(apply_ec));
+    co_return err;
+  }
+  co_return res;
+}
+
+/// with_session with the default error response (default_error_response: text/plain,
+/// session_error_text).
 template <class Manager, class Body, class Allocator, class Handler>
   requires std::invocable<
       Handler&,
@@ -312,21 +399,11 @@ template <class Manager, class Body, class Allocator, class Handler>
 auto with_session(
     Manager& mgr,
     const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>& req,
-    Handler handler, glue_options opts = {})
-    -> boost::asio::awaitable<typename detail::awaitable_value<std::invoke_result_t<
-        Handler&,
-        const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>&,
-        session&>>::type> {
-  using response_type = typename detail::awaitable_value<std::invoke_result_t<
-      Handler&,
-      const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>&,
-      session&>>::type;
-  auto [load_ec, s] = co_await async_load_session(mgr, req, opts, detail::tuple_awaitable);
-  if (load_ec) co_return detail::error_response<response_type>(req, load_ec);
-  response_type res = co_await std::invoke(handler, req, s);
-  auto [apply_ec] = co_await async_apply_session(mgr, s, res, detail::tuple_awaitable);
-  if (apply_ec) co_return detail::error_response<response_type>(req, apply_ec);
-  co_return res;
+    Handler handler, glue_options opts = {}) {
+  using response_type = detail::handler_response_t<
+      Handler, boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>>;
+  return with_session(mgr, req, std::move(handler), detail::default_error_hook<response_type>(),
+                      std::move(opts));
 }
 
 }  // namespace websession::http
