@@ -342,7 +342,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // While replies are awaited, this many gathered requests go out without waiting for the
   // flush (each write is a system call and wakes the server; each request held back idles
   // it). With 64 coroutines on one connection, 8, 16 and 32 all gave about 1.5x the
-  // throughput of one write per round of handlers (bench_sessions store_load, 2026-11-28).
+  // throughput of one write per round of handlers (bench_sessions store_load).
   static constexpr std::size_t write_batch = 16;
 
   // Completes the requests that the last read answered. All but the last are posted, so that
