@@ -4,12 +4,12 @@
 #pragma once
 
 #include <websession/clock.hpp>
+#include <websession/result.hpp>
 #include <websession/session.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <boost/system/error_code.hpp>
-#include <boost/system/result.hpp>
 
 #include <chrono>
 #include <concepts>
@@ -19,10 +19,6 @@
 #include <vector>
 
 namespace websession {
-
-/// A value that is either a T or an error_code (boost::system::result).
-template <class T>
-using result = boost::system::result<T, boost::system::error_code>;
 
 /// Coroutine-returning store operations: `co_await store.load(key)`.
 template <class T>

@@ -5,6 +5,7 @@
 #include "tls_fixture.hpp"
 
 #include <websession/redis/connection.hpp>
+#include <websession/redis/error.hpp>
 
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -104,7 +105,7 @@ BOOST_AUTO_TEST_CASE(rediss_round_trip_and_verification) {
     redis::connection untrusted(ioc.get_executor(), wrong_ca);
     untrusted.async_run(asio::detached);
     std::tie(ec, replies) = co_await exec(untrusted, ping);
-    BOOST_TEST(ec == websession::error::store_unavailable);
+    BOOST_TEST(ec == redis::error::not_connected, ec.message());
     BOOST_TEST(untrusted.last_error_message().find("certificate verify failed") !=
                    std::string::npos,
                untrusted.last_error_message());
@@ -116,7 +117,7 @@ BOOST_AUTO_TEST_CASE(rediss_round_trip_and_verification) {
     redis::connection misnamed(ioc.get_executor(), wrong_name);
     misnamed.async_run(asio::detached);
     std::tie(ec, replies) = co_await exec(misnamed, ping);
-    BOOST_TEST(ec == websession::error::store_unavailable);
+    BOOST_TEST(ec == redis::error::not_connected, ec.message());
     BOOST_TEST(misnamed.last_error_message().find("TLS handshake") != std::string::npos,
                misnamed.last_error_message());
 
@@ -128,7 +129,7 @@ BOOST_AUTO_TEST_CASE(rediss_round_trip_and_verification) {
     redis::connection cleartext(ioc.get_executor(), plain);
     cleartext.async_run(asio::detached);
     std::tie(ec, replies) = co_await exec(cleartext, ping);
-    BOOST_TEST(ec == websession::error::store_unavailable);
+    BOOST_TEST(ec == redis::error::not_connected, ec.message());
 
     conn.cancel();
     named.cancel();

@@ -3,7 +3,6 @@
 // waited out within each request's deadline.
 #pragma once
 
-#include <websession/error.hpp>
 #include <websession/redis/config.hpp>
 #include <websession/redis/detail/cluster_impl.hpp>
 #include <websession/redis/error.hpp>
@@ -45,7 +44,7 @@ namespace websession::redis {
 ///   again only when none of its commands ran (every reply a redirection), or when it is
 ///   idempotent.
 /// - Nothing waits forever: a request for a slot whose master is down waits for the failover
-///   within config::request_timeout of its call, then fails with store_unavailable (with
+///   within config::request_timeout of its call, then fails with error::not_connected (with
 ///   config::fail_fast_when_down, at once); last_error() tells why.
 ///
 /// Thread safety, lifetime and cancellation are those of redis::connection: any thread, the
@@ -73,8 +72,8 @@ class cluster {
   const config& get_config() const noexcept { return impl_->get_config(); }
 
   /// Reads the map and keeps it current until `cancel`; completes with `void(error_code)`:
-  /// operation_aborted after `cancel`, already_started on a second call, error::internal if the
-  /// loop died of an allocation failure.
+  /// operation_aborted after `cancel`, already_started on a second call, redis::error::internal
+  /// if the loop died of an allocation failure.
   template <class CompletionToken>
   auto async_run(CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, detail::run_signature>(
@@ -86,16 +85,17 @@ class cluster {
                   ex, [h = std::move(handler), impl](std::exception_ptr e,
                                                      boost::system::error_code ec) mutable {
                     if (e) impl->cancel();
-                    std::move(h)(e ? make_error_code(websession::error::internal) : ec);
+                    std::move(h)(e ? make_error_code(error::internal) : ec);
                   }));
         },
         token, impl_);
   }
 
   /// As connection::async_exec, routed by the request's slot. `req` must stay alive and
-  /// unchanged until the operation completes. Errors: store_unavailable (no master for the
-  /// slot within the deadline, too many redirections, or a non-idempotent request whose
-  /// connection dropped after it was written), timeout, operation_aborted.
+  /// unchanged until the operation completes. Errors (redis::error unless noted):
+  /// not_connected (no master for the slot within the deadline), too_many_redirects,
+  /// connection_lost (a non-idempotent request whose connection dropped after it was written),
+  /// timeout, replicas_not_confirmed (a durable request), asio::error::operation_aborted.
   template <class CompletionToken>
   auto async_exec(const request& req, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, detail::exec_signature>(
@@ -110,7 +110,8 @@ class cluster {
   /// Sends `req` to the `index`-th master of the current map (0 <= index < master_count(),
   /// masters ordered by their lowest slot),
   /// whatever its route: for commands every master must run (SCAN, PING, SCRIPT). No
-  /// redirections are followed. store_unavailable when there is no such master.
+  /// redirections are followed. error::not_connected when there is no such master; otherwise
+  /// the errors of connection::async_exec.
   template <class CompletionToken>
   auto async_exec_at(std::size_t index, const request& req, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, detail::exec_signature>(

@@ -3,8 +3,8 @@
 // or redis-sentinel:// URL.
 #pragma once
 
-#include <websession/concepts.hpp>
 #include <websession/redis/error.hpp>
+#include <websession/result.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -78,8 +78,8 @@ struct cluster_config {
 /// as a header arrives, before anything is stored for it; storage then grows only as elements
 /// and bytes actually arrive. A reply beyond a limit is a protocol error
 /// (client_error::reply_too_large): the connection is dropped, its requests in flight fail like
-/// on any dropped connection (error::store_unavailable, or error::timeout for an idempotent
-/// request sent again until its time ran out), and it reconnects.
+/// on any dropped connection (error::connection_lost, or for an idempotent request sent again
+/// until its time ran out error::timeout or error::not_connected), and it reconnects.
 ///
 /// The defaults are far above what this library asks of Redis: a session value is at most
 /// 1 MiB by default (options::max_value_bytes), SCAN or ZRANGE replies hold a few thousand
@@ -147,7 +147,8 @@ struct config {
   /// Limit on resolve + connect + TLS handshake + AUTH/SELECT/SETNAME, per attempt.
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(2);
   /// Every request completes within this time of its call: with its replies, or with
-  /// error::timeout (connected but no answer) or error::store_unavailable (not connected).
+  /// error::timeout (connected but no answer), error::not_connected (not connected) or
+  /// error::connection_lost (see connection::async_exec).
   std::chrono::milliseconds request_timeout = std::chrono::seconds(2);
   /// Delay before the first reconnect attempt after a failed one; it doubles on every further
   /// failure up to reconnect_max, and each wait is drawn at random from [d/2, d] (jitter), so
@@ -162,7 +163,7 @@ struct config {
   /// connection).
   std::chrono::milliseconds health_check_interval = std::chrono::seconds(2);
   /// While the server is known to be down (the last connect attempt failed), requests complete
-  /// at once with error::store_unavailable instead of waiting up to request_timeout for a
+  /// at once with error::not_connected instead of waiting up to request_timeout for a
   /// reconnect; requests waiting when an attempt fails complete then. Requests made during the
   /// first connect, or right after a working connection dropped, still wait for that attempt.
   /// Turn it on for the primary of a fallback_store, whose callers then switch to the secondary

@@ -2,7 +2,6 @@
 // coalesces requests, matches replies first-in first-out, and bounds every request by a deadline.
 #pragma once
 
-#include <websession/error.hpp>
 #include <websession/redis/config.hpp>
 #include <websession/redis/detail/connection_impl.hpp>
 #include <websession/redis/error.hpp>
@@ -91,11 +90,11 @@ class connection {
   const config& get_config() const noexcept { return impl_->get_config(); }
 
   /// Connects and keeps reconnecting until `cancel` (e.g. `conn.async_run(asio::detached)`);
-  /// completes with `void(error_code)`:
-  /// operation_aborted after `cancel` (the normal end), already_started if async_run was already
-  /// called on this connection, error::internal if the loop died of an allocation failure (the
-  /// connection is then cancelled too). Connection failures do not complete it: they are
-  /// retried, and visible through last_error() and the error handler.
+  /// completes with `void(error_code)`: operation_aborted after `cancel` (the normal end),
+  /// already_started if async_run was already called on this connection, redis::error::internal
+  /// if the loop died of an allocation failure (the connection is then cancelled too).
+  /// Connection failures do not complete it: they are retried, and visible through last_error()
+  /// and the error handler.
   template <class CompletionToken>
   auto async_run(CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, detail::run_signature>(
@@ -106,7 +105,7 @@ class connection {
               boost::asio::bind_executor(
                   ex, [h = std::move(handler)](std::exception_ptr e,
                                                boost::system::error_code ec) mutable {
-                    std::move(h)(e ? make_error_code(websession::error::internal) : ec);
+                    std::move(h)(e ? make_error_code(error::internal) : ec);
                   }));
         },
         token, impl_);
@@ -120,14 +119,17 @@ class connection {
   /// until the deferred operation completes). Blocking commands (BLPOP, WAIT...) and
   /// SUBSCRIBE do not belong on a shared connection.
   ///
-  /// Errors (the vector is then empty):
+  /// Errors (the vector is then empty; redis::error codes unless noted):
   /// - error::timeout: connected, but the replies did not come within config::request_timeout
   ///   (late replies are skipped when they arrive);
-  /// - error::store_unavailable: no working connection during the whole request_timeout (server
+  /// - error::not_connected: no working connection during the whole request_timeout (server
   ///   down, wrong password...: see last_error()); with config::fail_fast_when_down, at once
-  ///   while the last connect attempt has failed; or the connection dropped after the request
-  ///   was sent and before all its replies came, and the request is not idempotent (so it may
-  ///   or may not have run). An idempotent request is sent again after the reconnect instead;
+  ///   while the last connect attempt has failed. The request was not sent;
+  /// - error::connection_lost: the connection dropped after the request was sent and before
+  ///   all its replies came, and the request is not idempotent (so it may or may not have run).
+  ///   An idempotent request is sent again after the reconnect instead;
+  /// - error::replicas_not_confirmed: a durable request (request::wait_for_replicas) ran, but
+  ///   fewer replicas than asked confirmed it in time;
   /// - operation_aborted: `cancel` was called (before or during the operation), or the
   ///   operation was cancelled through its own cancellation slot (for example a coroutine
   ///   cancelled by `co_await (conn.async_exec(req, use_awaitable) || timer.async_wait(...))`

@@ -1,13 +1,44 @@
-// Error codes of the Redis client: why a URL was rejected (url_error) and why a connection to
-// the server failed (client_error). Requests themselves fail with websession::error codes.
+// Error codes of the Redis client: why a request failed (error), why a URL was rejected
+// (url_error) and why a connection to the server failed (client_error). The client knows
+// nothing of sessions: the session store on top of it (redis_store) translates.
 #pragma once
 
 #include <boost/system/error_code.hpp>
 
+#include <ostream>
 #include <string>
 #include <type_traits>
 
 namespace websession::redis {
+
+/// Why a request failed (connection, cluster and client `async_exec`), or why `async_run`
+/// ended abnormally. Values are stable (they may be logged). A request may also complete with
+/// boost::asio::error::operation_aborted (cancelled, or the client stopped). redis_store
+/// (store/redis.hpp) reports them as session errors.
+enum class error {
+  /// The request was never written: no working connection during its whole request_timeout (or
+  /// at once with config::fail_fast_when_down while the server is down); on a cluster, no
+  /// master could take it before its deadline (no slot map, a slot without a master, its node
+  /// down), or async_exec_at named no master. It did not run; last_error() says why.
+  not_connected = 1,
+  /// The request was written, but the connection dropped before all its replies came, and it
+  /// is not idempotent (so it was not sent again): it may or may not have run. Also a durable
+  /// request (request::wait_for_replicas) whose WAIT answer was lost with the connection.
+  connection_lost,
+  /// Connected, but the replies did not come before the request's deadline
+  /// (config::request_timeout): it may have run; its late replies are skipped.
+  timeout,
+  /// A durable request ran on the master, but the WAIT after it confirmed fewer replicas than
+  /// request::wait_for_replicas asked for within its timeout: the write may not survive a
+  /// failover.
+  replicas_not_confirmed,
+  /// Cluster: the request was redirected (MOVED, ASK) more than config::cluster.max_redirects
+  /// times.
+  too_many_redirects,
+  /// `async_run` only: the run loop ended on an unexpected exception (an allocation failure)
+  /// and the connection or cluster stopped. Requests never complete with it.
+  internal,
+};
 
 /// Why redis::parse_url rejected a URL. Values are stable (they may be logged).
 enum class url_error {
@@ -37,7 +68,7 @@ enum class url_error {
 };
 
 /// Why a connection to the server failed or was dropped (see connection::last_error). Requests
-/// never complete with these: they see websession::error::store_unavailable or timeout.
+/// never complete with these: they see redis::error::not_connected, connection_lost or timeout.
 enum class client_error {
   /// The server sent bytes that are not RESP2 (including RESP3 types, nesting deeper than 8
   /// arrays, a bulk string longer than it announced); the connection was dropped.
@@ -82,6 +113,33 @@ enum class client_error {
 };
 
 namespace detail {
+
+class error_category_impl final : public boost::system::error_category {
+ public:
+  // A fixed id keeps the category unique even if this header is seen by several shared objects.
+  constexpr error_category_impl() noexcept : boost::system::error_category(0x7773726564697333ULL) {}
+
+  const char* name() const noexcept override { return "websession.redis"; }
+
+  std::string message(int ev) const override { return describe(ev); }
+
+  const char* message(int ev, char*, std::size_t) const noexcept override { return describe(ev); }
+
+ private:
+  static const char* describe(int ev) noexcept {
+    switch (static_cast<error>(ev)) {
+      case error::not_connected: return "redis request not sent: no connection to the server";
+      case error::connection_lost:
+        return "redis connection lost before the reply (the request may have run)";
+      case error::timeout: return "redis request timed out";
+      case error::replicas_not_confirmed:
+        return "redis WAIT confirmed fewer replicas than the request asked for";
+      case error::too_many_redirects: return "redis cluster redirected the request too many times";
+      case error::internal: return "unexpected exception in the redis client's run loop";
+    }
+    return "unknown redis error";
+  }
+};
 
 class url_error_category_impl final : public boost::system::error_category {
  public:
@@ -128,7 +186,7 @@ class client_error_category_impl final : public boost::system::error_category {
   constexpr client_error_category_impl() noexcept
       : boost::system::error_category(0x7773726564697332ULL) {}
 
-  const char* name() const noexcept override { return "websession.redis"; }
+  const char* name() const noexcept override { return "websession.redis.client"; }
 
   std::string message(int ev) const override { return describe(ev); }
 
@@ -161,6 +219,12 @@ class client_error_category_impl final : public boost::system::error_category {
 
 }  // namespace detail
 
+/// The category of redis::error.
+inline const boost::system::error_category& error_category() noexcept {
+  static constexpr detail::error_category_impl instance;
+  return instance;
+}
+
 /// The category of redis::url_error.
 inline const boost::system::error_category& url_error_category() noexcept {
   static constexpr detail::url_error_category_impl instance;
@@ -173,6 +237,15 @@ inline const boost::system::error_category& client_error_category() noexcept {
   return instance;
 }
 
+inline boost::system::error_code make_error_code(error e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+/// Writes the error's message (for logs and test diagnostics).
+inline std::ostream& operator<<(std::ostream& os, error e) {
+  return os << error_category().message(static_cast<int>(e));
+}
+
 inline boost::system::error_code make_error_code(url_error e) noexcept {
   return {static_cast<int>(e), url_error_category()};
 }
@@ -182,6 +255,9 @@ inline boost::system::error_code make_error_code(client_error e) noexcept {
 }
 
 }  // namespace websession::redis
+
+template <>
+struct boost::system::is_error_code_enum<websession::redis::error> : std::true_type {};
 
 template <>
 struct boost::system::is_error_code_enum<websession::redis::url_error> : std::true_type {};

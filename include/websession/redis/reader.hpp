@@ -2,10 +2,10 @@
 // (a small, fuzzed parser) with callbacks that build our own reply type.
 #pragma once
 
-#include <websession/concepts.hpp>
 #include <websession/redis/config.hpp>
 #include <websession/redis/error.hpp>
 #include <websession/redis/reply.hpp>
+#include <websession/result.hpp>
 
 #include <hiredis/hiredis.h>
 

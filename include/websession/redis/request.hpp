@@ -37,7 +37,7 @@ class request {
   /// Marks the request as safe to send twice (reads, or writes that give the same result when
   /// repeated, such as SET without a condition). A request that was sent but not answered when
   /// the connection dropped is then sent again after the reconnect (within its deadline);
-  /// otherwise it fails with error::store_unavailable, because it may or may not have run.
+  /// otherwise it fails with error::connection_lost, because it may or may not have run.
   request& idempotent(bool on) noexcept {
     idempotent_ = on;
     return *this;
@@ -62,7 +62,8 @@ class request {
   /// `WAIT replicas timeout` sent after it on the same connection says. The connection sends
   /// one WAIT for all the durable requests written since the last one (group commit; WAIT
   /// blocks the connection while it waits, so only one is in flight). When fewer replicas
-  /// confirmed within `timeout`, the request completes with error::timeout: it ran on the
+  /// confirmed within `timeout`, the request completes with error::replicas_not_confirmed
+  /// (error::connection_lost when the connection drops before WAIT answers): it ran on the
   /// master, but may be lost if the master fails before a replica has it. 0 (the default):
   /// no WAIT. `timeout` must stay below the connection's health_check_interval.
   request& wait_for_replicas(int replicas, std::chrono::milliseconds timeout) noexcept {

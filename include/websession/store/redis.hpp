@@ -6,6 +6,7 @@
 #include <websession/concepts.hpp>
 #include <websession/error.hpp>
 #include <websession/redis/client.hpp>
+#include <websession/redis/error.hpp>
 #include <websession/redis/request.hpp>
 #include <websession/redis/slot.hpp>
 
@@ -298,7 +299,8 @@ struct redis_store_options {
 /// clients: see the constructor taking a vector). Errors: every operation may complete with
 /// error::store_unavailable (refused, dropped, or a Redis error reply) or error::timeout (also
 /// when fewer than wait_replicas replicas confirmed a write within wait_timeout: the write is on
-/// the master and may or may not survive a failover). With wait_replicas, every write request
+/// the master and may or may not survive a failover); session_error() says which client error
+/// becomes which. With wait_replicas, every write request
 /// is durable (redis::request::wait_for_replicas): the connection follows the writes of a
 /// moment with one WAIT and acknowledges them when it answers.
 class redis_store {
@@ -378,6 +380,24 @@ class redis_store {
   }
 
   const redis_store_options& options() const noexcept { return *opts_; }
+
+  /// The session error the store reports for an error of its Redis client (the one place where
+  /// client errors become session errors): redis::error::not_connected, connection_lost and
+  /// too_many_redirects are error::store_unavailable; redis::error::timeout and
+  /// replicas_not_confirmed are error::timeout; redis::error::internal is error::internal. Any
+  /// other code (operation_aborted after a cancellation) is returned unchanged.
+  static boost::system::error_code session_error(const boost::system::error_code& ec) noexcept {
+    if (ec.category() != redis::error_category()) return ec;
+    switch (static_cast<redis::error>(ec.value())) {
+      case redis::error::timeout:
+      case redis::error::replicas_not_confirmed: return make_error_code(error::timeout);
+      case redis::error::internal: return make_error_code(error::internal);
+      case redis::error::not_connected:
+      case redis::error::connection_lost:
+      case redis::error::too_many_redirects: break;
+    }
+    return make_error_code(error::store_unavailable);
+  }
 
   awaitable<result<store_record>> load(std::string_view key) {
     redis::request req(true);
@@ -510,7 +530,7 @@ class redis_store {
       for (std::size_t i = 0; i < n; ++i) {
         auto [ec, replies] =
             co_await c.async_exec_at(i, req, boost::asio::as_tuple(boost::asio::use_awaitable));
-        if (ec) co_return ec;
+        if (ec) co_return session_error(ec);
         if (replies.size() != 1 || replies[0].is_error())
           co_return make_error_code(error::store_unavailable);
       }
@@ -551,7 +571,7 @@ class redis_store {
           req.push("SCAN", cursor, "MATCH", pattern, "COUNT", 1000);
           auto [ec, replies] = co_await c.async_exec_at(
               m, req, boost::asio::as_tuple(boost::asio::use_awaitable));
-          if (ec) co_return ec;
+          if (ec) co_return session_error(ec);
           // The cursor is good only on the node that gave it.
           if (!same_master(m, at)) {
             changed = true;
@@ -603,7 +623,7 @@ class redis_store {
       c = &client_for(ex);
     }
     auto [ec, replies] = co_await c->async_exec(req, boost::asio::as_tuple(boost::asio::use_awaitable));
-    if (ec) co_return ec;
+    if (ec) co_return session_error(ec);
     if (replies.size() != req.size()) co_return make_error_code(error::store_unavailable);
     co_return std::move(replies);
   }

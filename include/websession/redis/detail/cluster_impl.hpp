@@ -3,7 +3,6 @@
 // reads a snapshot from any thread.
 #pragma once
 
-#include <websession/error.hpp>
 #include <websession/redis/config.hpp>
 #include <websession/redis/detail/cluster_protocol.hpp>
 #include <websession/redis/detail/connection_impl.hpp>
@@ -11,6 +10,7 @@
 #include <websession/redis/reply.hpp>
 #include <websession/redis/request.hpp>
 #include <websession/redis/slot.hpp>
+#include <websession/result.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -188,7 +188,7 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
   }
 
   // Any thread: sends `req` to the `index`-th master of the current map (SCAN, PING on
-  // each master); store_unavailable if there is no such master.
+  // each master); error::not_connected if there is no such master.
   void exec_at(std::size_t index, const request* req, exec_handler handler,
                boost::asio::any_io_executor handler_ex) {
     std::shared_ptr<cluster_node> node;
@@ -197,7 +197,7 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
       auto work = boost::asio::prefer(std::move(handler_ex),
                                       boost::asio::execution::outstanding_work.tracked);
       const error_code ec = node ? make_error_code(boost::asio::error::operation_aborted)
-                                 : make_error_code(websession::error::store_unavailable);
+                                 : make_error_code(error::not_connected);
       boost::asio::require(work, boost::asio::execution::blocking.never)
           .execute([h = std::move(handler), ec]() mutable {
             std::move(h)(ec, std::vector<reply>{});
@@ -367,7 +367,8 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
         });
         return;
       }
-      if (ec == websession::error::store_unavailable || ec == websession::error::timeout) {
+      if (ec == error::connection_lost || ec == error::timeout ||
+          ec == error::replicas_not_confirmed) {
         // The node failed under this request: the map may have changed.
         boost::asio::post(strand_, [self = shared_from_this()] { self->request_refresh(); });
       }
@@ -427,11 +428,11 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
     if (why.type == cluster_retry::kind::redirect && why.to) {
       const redirect& to = *why.to;
       if (++op->redirects > cfg_.cluster.max_redirects) {
-        note_error(make_error_code(websession::error::store_unavailable),
+        note_error(make_error_code(error::too_many_redirects),
                    "a request was redirected more than " +
                        std::to_string(cfg_.cluster.max_redirects) + " times (slot " +
                        std::to_string(to.slot) + ")");
-        finish(op, make_error_code(websession::error::store_unavailable), {}, true);
+        finish(op, make_error_code(error::too_many_redirects), {}, true);
         return;
       }
       if (!to.to.host.empty()) {
@@ -452,7 +453,7 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
     const bool fail_fast = cfg_.fail_fast_when_down && why.type == cluster_retry::kind::node_down;
     if (now >= op->deadline || fail_fast) {
       // last_error() says why (no map, uncovered slots, the node's connection error).
-      finish(op, make_error_code(websession::error::store_unavailable), {}, true);
+      finish(op, make_error_code(error::not_connected), {}, true);
       return;
     }
     retries_.fetch_add(1, std::memory_order_relaxed);
@@ -471,7 +472,7 @@ class cluster_impl : public std::enable_shared_from_this<cluster_impl> {
         return;
       }
       if (steady::now() >= op->deadline) {
-        self->finish(op, make_error_code(websession::error::store_unavailable), {}, true);
+        self->finish(op, make_error_code(error::not_connected), {}, true);
         return;
       }
       self->send(op);

@@ -2,11 +2,11 @@
 // shards, reading MOVED / ASK redirections, and splitting an encoded request into its commands.
 #pragma once
 
-#include <websession/concepts.hpp>
 #include <websession/redis/config.hpp>
 #include <websession/redis/error.hpp>
 #include <websession/redis/reply.hpp>
 #include <websession/redis/slot.hpp>
+#include <websession/result.hpp>
 
 #include <charconv>
 #include <cstddef>

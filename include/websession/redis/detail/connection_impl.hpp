@@ -2,7 +2,6 @@
 // matching, deadlines and health checks. Everything here runs on one strand.
 #pragma once
 
-#include <websession/error.hpp>
 #include <websession/redis/config.hpp>
 #include <websession/redis/detail/sentinel_protocol.hpp>
 #include <websession/redis/detail/side_channel.hpp>
@@ -103,7 +102,7 @@ struct exec_options {
   // The request's deadline; the default (zero) is config::request_timeout from the call.
   steady::time_point deadline{};
   // A request that was never written fails with client_error::not_sent instead of
-  // store_unavailable, so that the cluster knows it may send it elsewhere.
+  // error::not_connected, so that the cluster knows it may send it elsewhere.
   bool report_unsent = false;
 };
 
@@ -240,7 +239,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     }
     if (failed) {
       self->stop();
-      co_return make_error_code(websession::error::internal);
+      co_return make_error_code(error::internal);
     }
     co_return boost::asio::error::operation_aborted;
   }
@@ -343,7 +342,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // While replies are awaited, this many gathered requests go out without waiting for the
   // flush (each write is a system call and wakes the server; each request held back idles
   // it). With 64 coroutines on one connection, 8, 16 and 32 all gave about 1.5x the
-  // throughput of one write per round of handlers (bench_sessions store_load, 2026-11-28).
+  // throughput of one write per round of handlers (bench_sessions store_load).
   static constexpr std::size_t write_batch = 16;
 
   // Completes the requests that the last read answered. All but the last are posted, so that
@@ -404,7 +403,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // The error of a request that was never written because there was no connection.
   static error_code unsent_error(const exec_op& op) {
     return op.report_unsent ? make_error_code(client_error::not_sent)
-                            : make_error_code(websession::error::store_unavailable);
+                            : make_error_code(error::not_connected);
   }
 
   // deadlines_ is kept in deadline order, so the front is always the earliest one still
@@ -453,9 +452,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   }
 
   void expire(const std::shared_ptr<exec_op>& op) {
-    // Not sent because there was no connection: the store is unavailable, not slow.
+    // Not sent because there was no connection: the server is unavailable, not slow.
     const bool unsent = op->st == exec_op::state::queued && !connected_;
-    abandon(op, unsent ? unsent_error(*op) : make_error_code(websession::error::timeout));
+    abandon(op, unsent ? unsent_error(*op) : make_error_code(error::timeout));
   }
 
   // A cancellation from the op's own cancellation slot. A request not yet written is dropped
@@ -539,7 +538,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   }
 
   // The WAIT written at `seq` said `confirmed` replicas have everything written before it:
-  // the durable requests it covers complete (error::timeout for those that wanted more).
+  // the durable requests it covers complete (error::replicas_not_confirmed for those that
+  // wanted more).
   void on_wait_reply(std::uint64_t seq, const reply& r) {
     wait_in_flight_ = false;
     const long long confirmed = r.type == reply_type::integer ? r.integer : -1;
@@ -551,7 +551,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         op->st = exec_op::state::done;
         answered_.push_back(std::move(op));
       } else {
-        complete(*op, make_error_code(websession::error::timeout));
+        complete(*op, make_error_code(error::replicas_not_confirmed));
       }
     }
     // Durable requests written after it need the next one (start_write sends it).
@@ -1077,7 +1077,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         again.push_back(std::move(op));
       } else {
         // It may or may not have run: only the caller can decide what to do.
-        complete(*op, make_error_code(websession::error::store_unavailable));
+        complete(*op, make_error_code(error::connection_lost));
       }
     }
     in_flight_.clear();
@@ -1086,7 +1086,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     // cover them).
     for (auto& op : held_) {
       if (op->st != exec_op::state::done) {
-        complete(*op, make_error_code(websession::error::store_unavailable));
+        complete(*op, make_error_code(error::connection_lost));
       }
     }
     held_.clear();
