@@ -560,7 +560,7 @@ std::vector<row> run_store(const settings& cfg, asio::io_context& ioc, Cipher ci
     so.max_sessions = 4'000'000;
     so.max_bytes = std::size_t{4} << 30;
     session_manager_for<memory_store, Cipher> m(ioc.get_executor(), std::move(cipher),
-                                        memory_store(ioc.get_executor(), so));
+                                                memory_store(ioc.get_executor(), so));
     cell<decltype(m)> c(m, cfg, ioc);
     c.setup();
     return c.run();
@@ -580,7 +580,7 @@ std::vector<row> run_store(const settings& cfg, asio::io_context& ioc, Cipher ci
   client.async_run(asio::detached);
   const cancel_on_exit guard{{client}};
   session_manager_for<redis_store, Cipher> m(ioc.get_executor(), std::move(cipher),
-                                     redis_store(client, redis_store_options{}));
+                                           redis_store(client, redis_store_options{}));
   // The first requests wait for the connection (on a cluster: the map, then a connection per
   // master); make sure every one is up before timing anything.
   const clk::time_point give_up = clk::now() + std::chrono::seconds(10);
@@ -671,7 +671,8 @@ std::vector<row> run_ioc_pool(const settings& cfg, Cipher cipher) {
     clients.back().async_run(asio::detached);
   }
   const cancel_on_exit guard{clients};
-  session_manager_for<redis_store, Cipher> m(iocs[0]->get_executor(), std::move(cipher), redis_store(clients));
+  session_manager_for<redis_store, Cipher> m(iocs[0]->get_executor(), std::move(cipher),
+                                           redis_store(clients));
   const clk::time_point give_up = clk::now() + std::chrono::seconds(10);
   for (auto& c : clients)
     while (!c.connected() && clk::now() < give_up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -751,7 +752,7 @@ std::vector<row> run_ioc_pool(const settings& cfg, Cipher cipher) {
 std::vector<row> run_micro(const settings& cfg) {
   asio::io_context ioc;
   session_manager_for<memory_store, plaintext_cipher> m(ioc.get_executor(), plaintext_cipher{},
-                                                     memory_store(ioc.get_executor(), memory_store_options{}));
+                                                        memory_store(ioc.get_executor()));
   session s = m.new_session();
   s.mutable_data() = make_payload(cfg.payload);
   const json_serializer js;
@@ -911,7 +912,7 @@ boost::json::object footprint_of(const settings& cfg, asio::io_context& ioc, Cip
   client.async_run(asio::detached);
   const cancel_on_exit guard{{client}};
   session_manager_for<redis_store, Cipher> m(ioc.get_executor(), std::move(cipher),
-                                     redis_store(client, redis_store_options{}));
+                                           redis_store(client, redis_store_options{}));
   // INFO memory's used_memory (and DBSIZE), from the server the store writes to.
   auto info = [&](const char* field) -> std::int64_t {
     return run_sync(ioc, [&]() -> asio::awaitable<std::int64_t> {

@@ -169,12 +169,12 @@ class basic_session_manager {
  private:
   using access = detail::session_access;
 
+  template <class T>
+  static constexpr bool nothrow_movable_policy =
+      std::is_nothrow_move_constructible_v<T> && std::is_nothrow_move_assignable_v<T>;
   static constexpr bool nothrow_movable =
-      std::is_nothrow_move_constructible_v<Serializer> &&
-      std::is_nothrow_move_constructible_v<Cipher> && std::is_nothrow_move_constructible_v<Store> &&
-      std::is_nothrow_move_constructible_v<Clock> && std::is_nothrow_move_assignable_v<Serializer> &&
-      std::is_nothrow_move_assignable_v<Cipher> && std::is_nothrow_move_assignable_v<Store> &&
-      std::is_nothrow_move_assignable_v<Clock>;
+      nothrow_movable_policy<Serializer> && nothrow_movable_policy<Cipher> &&
+      nothrow_movable_policy<Store> && nothrow_movable_policy<Clock>;
 
   // Wipes the key's bytes, including what a moved-from short string keeps in its inline buffer.
   static void wipe(std::string& key) noexcept {

@@ -151,9 +151,9 @@ class memory_store_impl {
   }
 
   // Stops the running sweep, if any, and starts one every `interval` on `ex`.
-  std::shared_ptr<memory_store_sweeper> start_sweeper(const boost::asio::any_io_executor& ex,
-                                                      std::chrono::milliseconds interval,
-                                                      const std::weak_ptr<memory_store_impl>& self) {
+  std::shared_ptr<memory_store_sweeper> start_sweeper(
+      const boost::asio::any_io_executor& ex, std::chrono::milliseconds interval,
+      const std::weak_ptr<memory_store_impl>& self) {
     auto next = std::make_shared<memory_store_sweeper>(ex, interval);
     std::shared_ptr<memory_store_sweeper> previous;
     {
@@ -833,6 +833,9 @@ class memory_store_impl {
 
 }  // namespace detail
 
+template <clock Clock>
+class basic_memory_store;
+
 /// A running periodic sweep of a memory store, from basic_memory_store::start_sweep. The sweep
 /// stops when this handle is destroyed (or stop() is called, or another start_sweep on the same
 /// store replaces it, or the store's data is destroyed); its pending timer wait is then
@@ -842,8 +845,6 @@ class memory_store_impl {
 class memory_store_sweep {
  public:
   memory_store_sweep() noexcept = default;
-  explicit memory_store_sweep(std::shared_ptr<detail::memory_store_sweeper> s) noexcept
-      : sweeper_(std::move(s)) {}
   memory_store_sweep(memory_store_sweep&&) noexcept = default;
   memory_store_sweep& operator=(memory_store_sweep&& other) noexcept {
     if (this != &other) {
@@ -866,6 +867,11 @@ class memory_store_sweep {
   bool active() const noexcept { return sweeper_ != nullptr; }
 
  private:
+  template <clock Clock>
+  friend class basic_memory_store;
+  explicit memory_store_sweep(std::shared_ptr<detail::memory_store_sweeper> s) noexcept
+      : sweeper_(std::move(s)) {}
+
   std::shared_ptr<detail::memory_store_sweeper> sweeper_;
 };
 
