@@ -553,18 +553,14 @@ class cell {
   std::size_t stored_bytes_ = 0;
 };
 
-template <class Cipher, class Store>
-using manager_for = basic_session_manager<json_serializer, Cipher, Store, std::chrono::system_clock>;
-
 template <class Cipher>
 std::vector<row> run_store(const settings& cfg, asio::io_context& ioc, Cipher cipher) {
   if (cfg.store == "memory") {
     memory_store_options so;
-    so.sweep_interval = std::chrono::milliseconds(0);
     so.max_sessions = 4'000'000;
     so.max_bytes = std::size_t{4} << 30;
-    manager_for<Cipher, memory_store> m(ioc.get_executor(), std::move(cipher),
-                                        memory_store(ioc.get_executor(), so));
+    session_manager_for<memory_store, Cipher> m(ioc.get_executor(), std::move(cipher),
+                                                memory_store(ioc.get_executor(), so));
     cell<decltype(m)> c(m, cfg, ioc);
     c.setup();
     return c.run();
@@ -583,8 +579,8 @@ std::vector<row> run_store(const settings& cfg, asio::io_context& ioc, Cipher ci
   redis::client client(ioc.get_executor(), rc);
   client.async_run(asio::detached);
   const cancel_on_exit guard{{client}};
-  manager_for<Cipher, redis_store> m(ioc.get_executor(), std::move(cipher),
-                                     redis_store(client, redis_store_options{}));
+  session_manager_for<redis_store, Cipher> m(ioc.get_executor(), std::move(cipher),
+                                           redis_store(client, redis_store_options{}));
   // The first requests wait for the connection (on a cluster: the map, then a connection per
   // master); make sure every one is up before timing anything.
   const clk::time_point give_up = clk::now() + std::chrono::seconds(10);
@@ -675,7 +671,8 @@ std::vector<row> run_ioc_pool(const settings& cfg, Cipher cipher) {
     clients.back().async_run(asio::detached);
   }
   const cancel_on_exit guard{clients};
-  manager_for<Cipher, redis_store> m(iocs[0]->get_executor(), std::move(cipher), redis_store(clients));
+  session_manager_for<redis_store, Cipher> m(iocs[0]->get_executor(), std::move(cipher),
+                                           redis_store(clients));
   const clk::time_point give_up = clk::now() + std::chrono::seconds(10);
   for (auto& c : clients)
     while (!c.connected() && clk::now() < give_up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -754,8 +751,8 @@ std::vector<row> run_ioc_pool(const settings& cfg, Cipher cipher) {
 // The parts of a load and a save alone, on the bytes of the same session.
 std::vector<row> run_micro(const settings& cfg) {
   asio::io_context ioc;
-  manager_for<plaintext_cipher, memory_store> m(ioc.get_executor(), plaintext_cipher{},
-                                                memory_store(ioc.get_executor(), memory_store_options{}));
+  session_manager_for<memory_store, plaintext_cipher> m(ioc.get_executor(), plaintext_cipher{},
+                                                        memory_store(ioc.get_executor()));
   session s = m.new_session();
   s.mutable_data() = make_payload(cfg.payload);
   const json_serializer js;
@@ -883,11 +880,10 @@ boost::json::object footprint_of(const settings& cfg, asio::io_context& ioc, Cip
   boost::json::object o;
   if (cfg.store == "memory") {
     memory_store_options so;  // as the memory cells'
-    so.sweep_interval = std::chrono::milliseconds(0);
     so.max_sessions = 4'000'000;
     so.max_bytes = std::size_t{4} << 30;
     memory_store store(ioc.get_executor(), so);  // a handle on the manager's store
-    manager_for<Cipher, memory_store> m(ioc.get_executor(), std::move(cipher), store);
+    session_manager_for<memory_store, Cipher> m(ioc.get_executor(), std::move(cipher), store);
     o = session_sizes(m, payload, cfg.bound);
     // Warm-up: one session stored (and left: 1 in N), so that what the first operations
     // allocate once (OpenSSL contexts, coroutine frames) is not counted.
@@ -915,8 +911,8 @@ boost::json::object footprint_of(const settings& cfg, asio::io_context& ioc, Cip
   redis::client client(ioc.get_executor(), rc);
   client.async_run(asio::detached);
   const cancel_on_exit guard{{client}};
-  manager_for<Cipher, redis_store> m(ioc.get_executor(), std::move(cipher),
-                                     redis_store(client, redis_store_options{}));
+  session_manager_for<redis_store, Cipher> m(ioc.get_executor(), std::move(cipher),
+                                           redis_store(client, redis_store_options{}));
   // INFO memory's used_memory (and DBSIZE), from the server the store writes to.
   auto info = [&](const char* field) -> std::int64_t {
     return run_sync(ioc, [&]() -> asio::awaitable<std::int64_t> {

@@ -50,8 +50,6 @@ asio::awaitable<void> demo(websession::session_manager& sessions) {
   auto [bad_ec, bad_session] =
       co_await sessions.async_load("not-a-session-id", asio::as_tuple(asio::use_awaitable));
   std::cout << "garbage  -> " << bad_ec.message() << "\n";
-
-  sessions.store().stop_sweep();  // let io_context::run() return
 }
 
 int main(int argc, char** argv) {

@@ -150,7 +150,7 @@ int serve(example::io_context_pool& pool, const prepared& p, example::audit_log&
 }
 
 int run_memory(prepared& p, example::audit_log& audit) {
-  // Declared first, destroyed last: the store's sweep timer must go before its io_context.
+  // Declared first, destroyed last: the store and its sweep must go before their io_context.
   example::io_context_pool pool(p.cfg.threads);
   std::optional<websession::session_manager> mgr;
   try {
@@ -161,7 +161,10 @@ int run_memory(prepared& p, example::audit_log& audit) {
   } catch (const std::invalid_argument& e) {
     return invalid_configuration(e);
   }
-  return serve(pool, p, audit, *mgr, "memory", [&mgr] { mgr->store().stop_sweep(); });
+  // Expired sessions are dropped as new ones are written anyway; the sweep also gives their
+  // memory back while the server is quiet. It is work for io_context 0 until stopped.
+  websession::memory_store_sweep sweeping = mgr->get_store().start_sweep(std::chrono::minutes(1));
+  return serve(pool, p, audit, *mgr, "memory", [&sweeping] { sweeping.stop(); });
 }
 
 #if __has_include(<websession/store/redis.hpp>) && defined(WEBSESSION_WITH_REDIS)
@@ -267,8 +270,9 @@ int run_redis(prepared& p, example::audit_log& audit) {
     if (ec) extra["error"] = ec.message();
     audit.write(degraded ? "store_degraded" : "store_recovered", {}, {}, std::move(extra));
   });
+  websession::memory_store_sweep sweeping = store.secondary().start_sweep(std::chrono::minutes(1));
   return serve_redis(pool, p, audit, std::move(clients), store,
-                     [store]() mutable { store.secondary().stop_sweep(); });
+                     [&sweeping] { sweeping.stop(); });
 #else
   std::cerr << "server: redis store not available in this build (it needs hiredis and "
                "WEBSESSION_WITH_REDIS); use --store memory"

@@ -49,7 +49,6 @@ struct memory_stack {
 
   static store_type make_store(boost::asio::any_io_executor ex, manual_clock clock,
                                memory_store_options o = {}) {
-    o.sweep_interval = std::chrono::milliseconds(0);
     return store_type(ex, o, clock);
   }
   static aes_gcm_cipher make_cipher() { return aes_gcm_cipher(test_secret); }

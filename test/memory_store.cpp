@@ -29,6 +29,7 @@ using namespace std::chrono_literals;
 using websession::error;
 using websession::manual_clock;
 using websession::memory_store_options;
+using websession::memory_store_sweep;
 using websession::store_write;
 using store_type = websession::basic_memory_store<manual_clock>;
 using keys = std::vector<std::string>;
@@ -71,7 +72,6 @@ boost::system::error_code ec(error e) { return make_error_code(e); }
 
 memory_store_options no_timer() {
   memory_store_options o;
-  o.sweep_interval = 0ms;
   return o;
 }
 
@@ -303,9 +303,8 @@ BOOST_AUTO_TEST_CASE(sweep_removes_expired_and_keeps_live) {
 }
 
 BOOST_AUTO_TEST_CASE(timer_driven_sweep) {
-  memory_store_options o;
-  o.sweep_interval = 1ms;
-  env e(o);
+  env e;
+  const memory_store_sweep sweeping = e.store.start_sweep(1ms);
   BOOST_TEST_REQUIRE(e.run(e.store.insert("short", {"v", 1s, ""})).has_value());
   BOOST_TEST_REQUIRE(e.run(e.store.insert("long", {"v", 1h, ""})).has_value());
   e.clock.advance(1s);
@@ -632,13 +631,14 @@ BOOST_AUTO_TEST_CASE(bad_configuration_throws) {
 
 BOOST_AUTO_TEST_CASE(destroying_the_store_with_a_pending_timer_is_safe) {
   using clock = std::chrono::steady_clock;
-  // A long interval: if the destructor did not cancel the wait, run() would block for it.
+  // A long interval: if the destructor did not cancel the wait, run() would block for it. The
+  // sweep handle outlives the store.
   {
     asio::io_context ioc;
+    memory_store_sweep sweeping;
     {
-      memory_store_options o;
-      o.sweep_interval = 60s;
-      websession::memory_store store(ioc.get_executor(), o);
+      websession::memory_store store(ioc.get_executor());
+      sweeping = store.start_sweep(60s);
       BOOST_TEST_REQUIRE(await(ioc, store.insert("k", {"v", 1h, ""})).has_value());
       websession::memory_store copy = store;
     }
@@ -652,9 +652,8 @@ BOOST_AUTO_TEST_CASE(destroying_the_store_with_a_pending_timer_is_safe) {
   {
     asio::io_context ioc;
     {
-      memory_store_options o;
-      o.sweep_interval = 1ms;
-      websession::memory_store store(ioc.get_executor(), o);
+      websession::memory_store store(ioc.get_executor());
+      const memory_store_sweep sweeping = store.start_sweep(1ms);
       ioc.run_for(20ms);
     }
     ioc.restart();
@@ -663,13 +662,12 @@ BOOST_AUTO_TEST_CASE(destroying_the_store_with_a_pending_timer_is_safe) {
     BOOST_TEST(ioc.stopped());
     BOOST_TEST((clock::now() - start < 5s));
   }
-  // stop_sweep lets the io_context run out of work while the store lives on.
+  // Stopping the sweep lets the io_context run out of work while the store lives on.
   {
     asio::io_context ioc;
-    memory_store_options o;
-    o.sweep_interval = 60s;
-    websession::memory_store store(ioc.get_executor(), o);
-    store.stop_sweep();
+    websession::memory_store store(ioc.get_executor());
+    memory_store_sweep sweeping = store.start_sweep(60s);
+    sweeping.stop();
     const auto start = clock::now();
     ioc.run_for(10s);
     BOOST_TEST(ioc.stopped());
@@ -684,9 +682,10 @@ BOOST_AUTO_TEST_CASE(destroying_the_store_with_a_pending_timer_is_safe) {
     std::vector<std::thread> threads;
     {
       memory_store_options o;
-      o.sweep_interval = 1ms;
       o.shards = 1;
       std::optional<store_type> store(std::in_place, ioc.get_executor(), o, mc);
+      // Outlives the store: the store's destruction stops the sweep.
+      const memory_store_sweep sweeping = store->start_sweep(1ms);
       threads.emplace_back([&] { ioc.run(); });
       threads.emplace_back([&] { ioc.run(); });
       // Let a few ticks happen: one sweep has run once the expired entry is gone.

@@ -290,8 +290,8 @@ class session_api {
 
   // A fallback store reports whether it is serving from its secondary; other stores never are.
   bool degraded() const {
-    if constexpr (requires(Manager& m) { { m.store().degraded() } -> std::convertible_to<bool>; })
-      return mgr_.store().degraded();
+    if constexpr (requires(Manager& m) { { m.get_store().degraded() } -> std::convertible_to<bool>; })
+      return mgr_.get_store().degraded();
     else
       return false;
   }
@@ -299,10 +299,10 @@ class session_api {
   // What a Redis store is connected to (redis::client::topology), found through a fallback
   // store too; null for a store without one.
   boost::json::value topology() const {
-    if constexpr (requires(Manager& m) { m.store().primary().client().topology(); })
-      return topology_json(mgr_.store().primary().client().topology());
-    else if constexpr (requires(Manager& m) { m.store().client().topology(); })
-      return topology_json(mgr_.store().client().topology());
+    if constexpr (requires(Manager& m) { m.get_store().primary().client().topology(); })
+      return topology_json(mgr_.get_store().primary().client().topology());
+    else if constexpr (requires(Manager& m) { m.get_store().client().topology(); })
+      return topology_json(mgr_.get_store().client().topology());
     else
       return nullptr;
   }

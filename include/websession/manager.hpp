@@ -2,7 +2,6 @@
 // compile-time policies (serializer, cipher, store, clock), as Asio asynchronous operations.
 #pragma once
 
-#include <websession/cipher/aes_gcm.hpp>
 #include <websession/clock.hpp>
 #include <websession/concepts.hpp>
 #include <websession/detail/async.hpp>
@@ -11,9 +10,7 @@
 #include <websession/error.hpp>
 #include <websession/id.hpp>
 #include <websession/options.hpp>
-#include <websession/serializer/json.hpp>
 #include <websession/session.hpp>
-#include <websession/store/memory.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -21,6 +18,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/config.hpp>
+#include <boost/json/object.hpp>
+#include <boost/system/error_code.hpp>
 
 #include <openssl/crypto.h>
 
@@ -30,6 +29,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -149,6 +149,14 @@ struct session_info {
 ///
 /// A manager may be used by many coroutines on several threads at once. It must outlive its
 /// operations; arguments passed by reference (session&) must too.
+///
+/// Moving: a manager is movable (so it fits in std::optional, std::vector, or a member set up
+/// after construction) and, as with Asio's I/O objects, may be moved only while no operation
+/// started on it is outstanding: an operation refers to the manager it was started on, so moving
+/// that manager (from or onto it) while an operation runs is undefined behaviour. The manager
+/// moved to takes everything: options, policies, store, counters, observer. The moved-from
+/// manager may only be destroyed or assigned to. Sessions are plain values: one loaded through
+/// the manager before the move may be saved through the manager it was moved to.
 template <serializer Serializer, cipher Cipher, session_store Store, clock Clock>
 class basic_session_manager {
  public:
@@ -160,6 +168,20 @@ class basic_session_manager {
 
  private:
   using access = detail::session_access;
+
+  template <class T>
+  static constexpr bool nothrow_movable_policy =
+      std::is_nothrow_move_constructible_v<T> && std::is_nothrow_move_assignable_v<T>;
+  static constexpr bool nothrow_movable =
+      nothrow_movable_policy<Serializer> && nothrow_movable_policy<Cipher> &&
+      nothrow_movable_policy<Store> && nothrow_movable_policy<Clock>;
+
+  // Wipes the key's bytes, including what a moved-from short string keeps in its inline buffer.
+  static void wipe(std::string& key) noexcept {
+    key.resize(key.capacity());
+    OPENSSL_cleanse(key.data(), key.size());
+    key.clear();
+  }
 
  public:
 
@@ -181,7 +203,37 @@ class basic_session_manager {
     }
   }
 
-  ~basic_session_manager() { OPENSSL_cleanse(user_key_.data(), user_key_.size()); }
+  ~basic_session_manager() { wipe(user_key_); }
+
+  /// See "Moving" in the class comment: no operation may be outstanding on `other`.
+  basic_session_manager(basic_session_manager&& other) noexcept(nothrow_movable)
+      : ex_(std::move(other.ex_)),
+        opts_(std::move(other.opts_)),
+        ser_(std::move(other.ser_)),
+        cipher_(std::move(other.cipher_)),
+        store_(std::move(other.store_)),
+        clock_(std::move(other.clock_)),
+        state_(std::move(other.state_)),
+        user_key_(std::move(other.user_key_)) {
+    wipe(other.user_key_);
+  }
+
+  /// See "Moving" in the class comment: no operation may be outstanding on either manager.
+  basic_session_manager& operator=(basic_session_manager&& other) noexcept(nothrow_movable) {
+    if (this != &other) {
+      wipe(user_key_);
+      ex_ = std::move(other.ex_);
+      opts_ = std::move(other.opts_);
+      ser_ = std::move(other.ser_);
+      cipher_ = std::move(other.cipher_);
+      store_ = std::move(other.store_);
+      clock_ = std::move(other.clock_);
+      state_ = std::move(other.state_);
+      user_key_ = std::move(other.user_key_);
+      wipe(other.user_key_);
+    }
+    return *this;
+  }
 
   /// For stores constructible from an executor (the memory store): the store is made here.
   basic_session_manager(executor_type ex, Cipher cipher, options opts = {})
@@ -191,9 +243,14 @@ class basic_session_manager {
   basic_session_manager(const basic_session_manager&) = delete;
   basic_session_manager& operator=(const basic_session_manager&) = delete;
 
+  /// The executor of operations whose handler has no associated executor.
   executor_type get_executor() const noexcept { return ex_; }
+  /// The options, validated at construction.
   const options& get_options() const noexcept { return opts_; }
-  Store& store() noexcept { return store_; }
+  /// The store: for what the store offers beyond session_store (for example
+  /// basic_memory_store::start_sweep, redis_store's client, fallback_store's degraded()).
+  Store& get_store() noexcept { return store_; }
+  const Store& get_store() const noexcept { return store_; }
   const Cipher& get_cipher() const noexcept { return cipher_; }
   const Clock& get_clock() const noexcept { return clock_; }
 
@@ -953,9 +1010,5 @@ class basic_session_manager {
   // The cipher's user hash key (empty without one: unkeyed SHA-256).
   std::string user_key_;
 };
-
-/// The defaults: Boost.JSON, AES-256-GCM, the in-process store, the system clock.
-using session_manager =
-    basic_session_manager<json_serializer, aes_gcm_cipher, memory_store, std::chrono::system_clock>;
 
 }  // namespace websession

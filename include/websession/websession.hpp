@@ -5,6 +5,7 @@
 #include <websession/cipher/plaintext.hpp>
 #include <websession/clock.hpp>
 #include <websession/concepts.hpp>
+#include <websession/defaults.hpp>
 #include <websession/error.hpp>
 #include <websession/id.hpp>
 #include <websession/manager.hpp>

@@ -57,7 +57,6 @@ struct env {
     options o;
     o.key_prefix = "fuzz:";
     memory_store_options so;
-    so.sweep_interval = std::chrono::milliseconds(0);
     mgr.emplace(ioc.get_executor(), cipher(), store_type(ioc.get_executor(), so, clock), o,
                 json_serializer{}, clock);
   }

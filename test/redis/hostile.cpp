@@ -6,7 +6,7 @@
 // fallback_store<redis_store, memory_store> must keep creating sessions in memory.
 #include "server_fixture.hpp"
 
-#include <websession/manager.hpp>
+#include <websession/defaults.hpp>
 #include <websession/redis/connection.hpp>
 #include <websession/redis/reader.hpp>
 #include <websession/store/fallback.hpp>
@@ -246,7 +246,6 @@ void run_hostile(const hostile_script& script, const expectation& want,
 
     // Sessions: created in memory, and usable there.
     memory_store_options mo;
-    mo.sweep_interval = 0ms;
     using store_t = fallback_store<redis_store, memory_store>;
     store_t store(redis_store(conn), memory_store(ioc.get_executor(), mo), 50ms);
     basic_session_manager<json_serializer, aes_gcm_cipher, store_t, std::chrono::system_clock>

@@ -9,7 +9,7 @@
 #include "server_fixture.hpp"
 #include "topology_fixture.hpp"
 
-#include <websession/manager.hpp>
+#include <websession/defaults.hpp>
 #include <websession/redis/client.hpp>
 #include <websession/store/fallback.hpp>
 #include <websession/store/memory.hpp>
@@ -250,7 +250,7 @@ BOOST_AUTO_TEST_CASE(one_manager_two_io_contexts_one_client_each) {
   {
     redis_manager mgr(loops[0].get_executor(), aes_gcm_cipher(std::string(32, 'k')),
                       redis_store(clients), test_opts());
-    BOOST_TEST(mgr.store().client_count() == 2u);
+    BOOST_TEST(mgr.get_store().client_count() == 2u);
     check_sessions_cross(loops, mgr);
     check_updates_exact(loops, mgr, 8, 8);
     // The manager's own turn-taking kept the updates apart: none conflicted in Redis.
@@ -310,7 +310,7 @@ BOOST_AUTO_TEST_CASE(each_io_context_uses_its_own_connection) {
           check(!e2, "save: " + e2.message());
         }
         if (i == 1) {
-          auto n = co_await mgr.store().count("pi:");
+          auto n = co_await mgr.get_store().count("pi:");
           check(n.has_value() && *n == 4, "count");
         }
       }));
@@ -378,7 +378,6 @@ BOOST_AUTO_TEST_CASE(fallback_store_around_clients_per_io_context) {
   auto clients = clients_on(loops, server.port());
   {
     memory_store_options mo;
-    mo.sweep_interval = std::chrono::milliseconds(0);
     fallback_manager mgr(loops[0].get_executor(), aes_gcm_cipher(std::string(32, 'k')),
                          fallback_to_memory(redis_store(clients),
                                             memory_store(loops[0].get_executor(), mo),
@@ -393,8 +392,8 @@ BOOST_AUTO_TEST_CASE(fallback_store_around_clients_per_io_context) {
          })
         .get();
     BOOST_TEST(!ping_ec, ping_ec.message());
-    BOOST_TEST(!mgr.store().degraded());
-    BOOST_TEST(mgr.store().stats().primary_failures == 0u);
+    BOOST_TEST(!mgr.get_store().degraded());
+    BOOST_TEST(mgr.get_store().stats().primary_failures == 0u);
   }
   for (auto& c : clients) c.cancel();
   BOOST_TEST(loops.drain(), "work was left pending on an io_context");
@@ -423,7 +422,7 @@ BOOST_AUTO_TEST_CASE(one_cluster_client_per_io_context) {
     check_sessions_cross(loops, mgr);
     check_updates_exact(loops, mgr, 4, 4);
     std::optional<result<std::size_t>> n;
-    loops.spawn(1, [&]() -> asio::awaitable<void> { n = co_await mgr.store().count("pi:"); }).get();
+    loops.spawn(1, [&]() -> asio::awaitable<void> { n = co_await mgr.get_store().count("pi:"); }).get();
     BOOST_TEST_REQUIRE(n.has_value());
     BOOST_TEST_REQUIRE(n->has_value(), n->error().message());
     BOOST_TEST(**n == 17u);  // 8 + 8 crossing, 1 updated

@@ -3,7 +3,7 @@
 // counting, and the fallback to the in-process store during an outage and back.
 #include "server_fixture.hpp"
 
-#include <websession/manager.hpp>
+#include <websession/defaults.hpp>
 #include <websession/store/fallback.hpp>
 #include <websession/store/redis.hpp>
 
@@ -61,10 +61,9 @@ using fallback_to_memory = fallback_store<redis_store, memory_store>;
 using fallback_manager = basic_session_manager<json_serializer, aes_gcm_cipher, fallback_to_memory,
                                                std::chrono::system_clock>;
 
-// Redis first, memory (no sweep timer) while Redis is down, probed every 50 ms.
+// Redis first, memory while Redis is down, probed every 50 ms.
 fallback_to_memory make_fallback(asio::io_context& ioc, std::shared_ptr<redis::connection> conn) {
   memory_store_options mo;
-  mo.sweep_interval = std::chrono::milliseconds(0);
   return fallback_to_memory(redis_store(std::move(conn)), memory_store(ioc.get_executor(), mo),
                             std::chrono::milliseconds(50));
 }
@@ -300,7 +299,7 @@ BOOST_AUTO_TEST_CASE(count_scans_session_keys_only) {
       auto [ec] = co_await mgr.async_save(s, tuple_token);
       BOOST_TEST_REQUIRE(!ec);
     }
-    auto n = co_await mgr.store().count("rt:");
+    auto n = co_await mgr.get_store().count("rt:");
     BOOST_TEST_REQUIRE(n.has_value());
     BOOST_TEST(*n == 1200u);
     conn->cancel();

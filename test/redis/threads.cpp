@@ -7,7 +7,7 @@
 // what went wrong, the test body checks it.
 #include "server_fixture.hpp"
 
-#include <websession/manager.hpp>
+#include <websession/defaults.hpp>
 #include <websession/redis/connection.hpp>
 #include <websession/store/fallback.hpp>
 #include <websession/store/redis.hpp>
@@ -286,7 +286,6 @@ BOOST_AUTO_TEST_CASE(fallback_switches_while_four_threads_use_it) {
         auto conn = std::make_shared<redis::connection>(ioc.get_executor(), cfg);
         conn->async_run(asio::detached);
         ws::memory_store_options mo;
-        mo.sweep_interval = 0ms;
         fallback store(ws::redis_store(conn), ws::memory_store(ioc.get_executor(), mo), 5ms);
         std::mutex obs_m;
         int told_degraded = 0, told_recovered = 0;

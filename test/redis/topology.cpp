@@ -8,7 +8,7 @@
 #include "server_fixture.hpp"
 #include "topology_fixture.hpp"
 
-#include <websession/manager.hpp>
+#include <websession/defaults.hpp>
 #include <websession/redis/client.hpp>
 #include <websession/store/redis.hpp>
 
@@ -244,7 +244,7 @@ BOOST_AUTO_TEST_CASE(sessions_spread_over_every_master) {
       const auto keys = cluster.command(port, {"DBSIZE"});
       BOOST_TEST(keys.integer > 30, "master " << port << " holds " << keys.integer << " keys");
     }
-    auto n = co_await mgr.store().count("tt:");
+    auto n = co_await mgr.get_store().count("tt:");
     BOOST_TEST_REQUIRE(n.has_value());
     BOOST_TEST(*n == 300u);
     auto [pe] = co_await mgr.async_ping(tuple_token);

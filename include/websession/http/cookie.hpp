@@ -3,9 +3,9 @@
 #pragma once
 
 #include <websession/clock.hpp>
+#include <websession/cookie_options.hpp>
 #include <websession/detail/cookie_syntax.hpp>
 #include <websession/error.hpp>
-#include <websession/options.hpp>
 
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>

@@ -38,9 +38,6 @@ struct memory_store_options {
   /// Upper bound on accounted bytes: key + value + user + a fixed per-entry overhead
   /// (basic_memory_store::entry_overhead) for each entry.
   std::size_t max_bytes = std::size_t{1} << 30;
-  /// Period of the background sweep that drops expired entries; zero or negative disables the
-  /// timer (expired entries are then dropped on access, and when a write needs room).
-  std::chrono::milliseconds sweep_interval = std::chrono::seconds(60);
   /// Upper bound on anonymous entries (stored without a user, store_write::user empty), which
   /// anyone can create without logging in. Unset: max_sessions - max_sessions / 4 (3/4 of
   /// max_sessions, rounded up), so at least a quarter of the room stays for logged-in users.
@@ -89,8 +86,9 @@ struct memory_store_entry {
   }
 };
 
-// The sweep timer lives apart from the data: its pending handler owns this state (so the timer
-// outlives the data if it must) but sees the data only through a weak_ptr.
+// A periodic sweep (basic_memory_store::start_sweep). It lives apart from the data: the pending
+// handler and the user's memory_store_sweep handle own it (so the timer outlives the data if it
+// must), and it sees the data only through a weak_ptr.
 struct memory_store_sweeper {
   memory_store_sweeper(const boost::asio::any_io_executor& ex, std::chrono::milliseconds every)
       : timer(ex), interval(every) {}
@@ -152,16 +150,20 @@ class memory_store_impl {
     if (sweeper_) sweeper_->stop();
   }
 
-  void start_sweeper(const boost::asio::any_io_executor& ex,
-                     const std::weak_ptr<memory_store_impl>& self) {
-    if (opts_.sweep_interval <= std::chrono::milliseconds::zero()) return;
-    sweeper_ = std::make_shared<memory_store_sweeper>(ex, opts_.sweep_interval);
-    std::lock_guard lock(sweeper_->mutex);
-    arm(sweeper_, self);
-  }
-
-  void stop_sweeper() {
-    if (sweeper_) sweeper_->stop();
+  // Stops the running sweep, if any, and starts one every `interval` on `ex`.
+  std::shared_ptr<memory_store_sweeper> start_sweeper(
+      const boost::asio::any_io_executor& ex, std::chrono::milliseconds interval,
+      const std::weak_ptr<memory_store_impl>& self) {
+    auto next = std::make_shared<memory_store_sweeper>(ex, interval);
+    std::shared_ptr<memory_store_sweeper> previous;
+    {
+      std::lock_guard lock(sweeper_mutex_);
+      previous = std::exchange(sweeper_, next);
+      std::lock_guard sweeper_lock(next->mutex);
+      arm(next, self);
+    }
+    if (previous) previous->stop();
+    return next;
   }
 
   result<store_record> load(std::string_view key) {
@@ -188,6 +190,7 @@ class memory_store_impl {
         auto& s = shards_[home];
         std::lock_guard lock(s.mutex);
         const time_point now = clock_.now();
+        if (!swept) sweep_some(s, now);
         auto it = s.map.find(key);
         if (it != s.map.end()) {
           if (!is_expired(it->second, now)) return make_error_code(error::conflict);
@@ -283,6 +286,7 @@ class memory_store_impl {
         std::unique_lock<std::mutex> second;
         if (ia != ib) second = std::unique_lock<std::mutex>(shards_[std::max(ia, ib)].mutex);
         const time_point now = clock_.now();
+        if (!swept) sweep_some(b, now);
 
         auto old_it = a.map.find(old_key);
         if (old_it == a.map.end()) return make_error_code(error::not_found);
@@ -433,6 +437,8 @@ class memory_store_impl {
   struct shard {
     std::mutex mutex;
     map_type map;
+    // The next bucket sweep_some examines.
+    std::size_t sweep_cursor = 0;
     // The recency list of the anonymous entries of this shard.
     memory_store_entry* newest = nullptr;
     memory_store_entry* oldest = nullptr;
@@ -672,6 +678,32 @@ class memory_store_impl {
     return false;
   }
 
+  // Buckets examined per write that adds an entry (see sweep_some).
+  static constexpr std::size_t lazy_sweep_buckets = 2;
+
+  // Caller holds s.mutex. Drops the expired entries of the next lazy_sweep_buckets buckets of
+  // `s` (a cursor going round the table). With the map's load factor at most 1 there are at
+  // least as many buckets as entries, so a shard is examined whole within every
+  // bucket_count / lazy_sweep_buckets writes that add to it: expired entries cannot pile up
+  // beyond about half the shard's largest size, without a timer and at O(1) cost per write.
+  void sweep_some(shard& s, time_point now) noexcept {
+    const std::size_t buckets = s.map.bucket_count();
+    for (std::size_t n = 0; n < lazy_sweep_buckets; ++n) {
+      const std::size_t b = s.sweep_cursor++ % buckets;
+      // Buckets hold one or two entries; after a drop the bucket is walked again from its start
+      // (the drop invalidates local iterators).
+      for (bool dropped = true; dropped;) {
+        dropped = false;
+        for (auto it = s.map.begin(b); it != s.map.end(b); ++it) {
+          if (!is_expired(it->second, now)) continue;
+          drop(s, s.map.find(it->first));
+          dropped = true;
+          break;
+        }
+      }
+    }
+  }
+
   // Caller holds s.mutex. Stores the entry and indexes it (or lists it, if anonymous); on an
   // exception nothing is left. Accounting is the caller's.
   void emplace_indexed(shard& s, std::string_view key, const store_write& w,
@@ -794,10 +826,54 @@ class memory_store_impl {
   std::atomic<std::size_t> next_victim_shard_{0};
   mutable std::mutex index_mutex_;
   index_type index_;
+  // The running sweep (start_sweep), stopped when another starts or the data is destroyed.
+  std::mutex sweeper_mutex_;
   std::shared_ptr<memory_store_sweeper> sweeper_;
 };
 
 }  // namespace detail
+
+template <clock Clock>
+class basic_memory_store;
+
+/// A running periodic sweep of a memory store, from basic_memory_store::start_sweep. The sweep
+/// stops when this handle is destroyed (or stop() is called, or another start_sweep on the same
+/// store replaces it, or the store's data is destroyed); its pending timer wait is then
+/// cancelled, so it no longer keeps `io_context::run()` from returning. Movable, not copyable;
+/// a default-constructed or moved-from handle runs nothing. stop() and the destructor may be
+/// called from any thread. Destroy it before the io_context whose executor runs the sweep.
+class memory_store_sweep {
+ public:
+  memory_store_sweep() noexcept = default;
+  memory_store_sweep(memory_store_sweep&&) noexcept = default;
+  memory_store_sweep& operator=(memory_store_sweep&& other) noexcept {
+    if (this != &other) {
+      stop();
+      sweeper_ = std::move(other.sweeper_);
+    }
+    return *this;
+  }
+  memory_store_sweep(const memory_store_sweep&) = delete;
+  memory_store_sweep& operator=(const memory_store_sweep&) = delete;
+  ~memory_store_sweep() { stop(); }
+
+  /// Stops the sweep (idempotent). The cancelled wait completes on the sweep's executor.
+  void stop() noexcept {
+    if (auto s = std::exchange(sweeper_, nullptr)) s->stop();
+  }
+
+  /// Whether this handle still controls a sweep (true until stop() or a move away). A sweep
+  /// replaced by another start_sweep, or outlived by its store, stops while this stays true.
+  bool active() const noexcept { return sweeper_ != nullptr; }
+
+ private:
+  template <clock Clock>
+  friend class basic_memory_store;
+  explicit memory_store_sweep(std::shared_ptr<detail::memory_store_sweeper> s) noexcept
+      : sweeper_(std::move(s)) {}
+
+  std::shared_ptr<detail::memory_store_sweeper> sweeper_;
+};
 
 /// The in-process session store: N shards, each a mutex and a hash map, with TTL expiry,
 /// optimistic versions, a per-user index, and hard bounds on entries and bytes. Models
@@ -806,8 +882,15 @@ class memory_store_impl {
 /// A basic_memory_store is a handle: copies share the same data, and the data lives until the
 /// last copy is destroyed. All operations may be called concurrently from several threads. The
 /// operations never wait: each does its work under a shard lock when awaited and completes at
-/// once. Expired entries are dropped when touched, by a periodic sweep on a steady_timer, and
-/// when a write needs room.
+/// once.
+///
+/// Expiry needs no timer: an expired entry is dropped when it is touched (load, write, erase),
+/// when a write needs room, and, because each write that adds an entry also examines a few
+/// hash buckets of its shard (a cursor going round), within every bucket_count / 2 such writes
+/// of its shard: expired entries cannot pile up beyond about half a shard's largest size, at
+/// O(1) cost per write. sweep() drops them all at once. To drop them also while nothing is
+/// written (to give the memory back during a quiet period), start a periodic sweep with
+/// start_sweep().
 ///
 /// Eviction: entries bound to a user are never evicted. Anonymous entries (stored with an
 /// empty store_write::user) have their own bound, memory_store_options::max_anonymous_sessions,
@@ -832,10 +915,12 @@ class memory_store_impl {
 /// exclude each other (a lock per stripe of users), so a session rotated to a new key while
 /// erase_user runs is either erased by it or its rotation fails (not_found).
 ///
-/// Lifetime: while the sweep timer is enabled, a pending wait counts as work for the executor's
-/// io_context, so `io_context::run()` does not return while a store handle is alive (call
-/// stop_sweep(), or set sweep_interval to zero, to let it). Every handle must be destroyed
-/// before the io_context of the executor passed to the constructor is destroyed.
+/// Lifetime: the store itself puts no work on its executor: an io_context whose only user is a
+/// memory store (or a manager over one) returns from run() when the operations are done. A sweep
+/// started with start_sweep() is work (a pending timer wait) until its memory_store_sweep handle
+/// stops it: destroy the handle (or call stop()) to let `io_context::run()` return. Every store
+/// handle, and every sweep handle, must be destroyed before the io_context of the executor
+/// passed to the constructor is destroyed.
 ///
 /// `Clock` gives the time used for TTLs; pass a manual_clock to move time in tests.
 template <clock Clock = std::chrono::system_clock>
@@ -846,14 +931,15 @@ class basic_memory_store {
   /// Bytes charged per entry on top of key, value and user sizes (for max_bytes).
   static constexpr std::size_t entry_overhead = impl_type::entry_overhead;
 
-  /// Creates an empty store. `ex` runs the periodic sweep (unless opts.sweep_interval <= 0).
-  /// Throws std::invalid_argument if opts.shards is 0 or opts.max_anonymous_sessions exceeds
-  /// opts.max_sessions; may throw std::bad_alloc.
+  /// Creates an empty store. `ex` runs the periodic sweep if start_sweep() is called; nothing
+  /// else runs on it. Throws std::invalid_argument if opts.shards is 0 or
+  /// opts.max_anonymous_sessions exceeds opts.max_sessions; may throw std::bad_alloc.
   explicit basic_memory_store(boost::asio::any_io_executor ex, memory_store_options opts = {},
                               Clock clock = Clock())
-      : impl_(std::make_shared<impl_type>(opts, std::move(clock))) {
-    impl_->start_sweeper(ex, impl_);
-  }
+      : ex_(std::move(ex)), impl_(std::make_shared<impl_type>(opts, std::move(clock))) {}
+
+  /// The executor given to the constructor, which runs the periodic sweep.
+  boost::asio::any_io_executor get_executor() const noexcept { return ex_; }
 
   /// The value and version stored under `key`.
   /// Errors: not_found if absent; expired if present but past its TTL (the entry is then
@@ -919,12 +1005,23 @@ class basic_memory_store {
   /// Always succeeds: the data is in this process.
   awaitable<boost::system::error_code> ping() { return ping_op(); }
 
-  /// Drops every expired entry now; returns how many. Also run by the sweep timer.
+  /// Drops every expired entry now; returns how many. Also run by the periodic sweep.
   std::size_t sweep() { return impl_->sweep(); }
 
-  /// Stops the periodic sweep for every handle (so the io_context can run out of work).
-  /// Expired entries are still dropped on access and when a write needs room. Idempotent.
-  void stop_sweep() { impl_->stop_sweeper(); }
+  /// Starts a periodic sweep on get_executor(): every `interval`, sweep() (the first one an
+  /// interval from now). It runs until the returned handle is destroyed or stopped; while it
+  /// runs, `io_context::run()` does not run out of work. One sweep per store (shared by every
+  /// copy of the handle): starting another stops the previous one. Not needed for bounded
+  /// memory (see the class comment); it gives memory back during quiet periods. Typical:
+  /// `auto sweeping = manager.get_store().start_sweep(std::chrono::minutes(1));` next to
+  /// `ioc.run()`. Throws std::invalid_argument if `interval` is not positive; may throw
+  /// std::bad_alloc.
+  [[nodiscard]] memory_store_sweep start_sweep(std::chrono::milliseconds interval) {
+    if (interval <= std::chrono::milliseconds::zero())
+      throw std::invalid_argument("websession::basic_memory_store::start_sweep: the interval "
+                                  "must be positive");
+    return memory_store_sweep(impl_->start_sweeper(ex_, interval, impl_));
+  }
 
   /// Number of stored entries: live ones plus expired ones not yet dropped.
   std::size_t size() const noexcept { return impl_->size(); }
@@ -985,6 +1082,7 @@ class basic_memory_store {
   }
   static awaitable<boost::system::error_code> ping_op() { co_return boost::system::error_code{}; }
 
+  boost::asio::any_io_executor ex_;
   std::shared_ptr<impl_type> impl_;
 };
 
