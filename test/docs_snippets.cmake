@@ -70,7 +70,7 @@ if(WEBSESSION_DOCS_SNIPPETS)
 
       math(EXPR _ws_index "${_ws_index} + 1")
       if(NOT WEBSESSION_HAS_REDIS AND _ws_code MATCHES
-          "#include <websession/(redis/|store/redis\\.hpp|store/fallback\\.hpp)")
+          "#include <websession/(redis/|store/redis\\.hpp)")
         math(EXPR _ws_snippet_skipped "${_ws_snippet_skipped} + 1")
         continue()
       endif()
