@@ -29,17 +29,11 @@ if(WEBSESSION_DOCS_SNIPPETS)
 
   foreach(_ws_doc IN LISTS _ws_docs)
     file(READ "${PROJECT_SOURCE_DIR}/${_ws_doc}" _ws_text)
-    # C++ that this check would pass over without a word: another spelling of the language, or
-    # a ```cpp fence indented (inside a list item).
-    if(_ws_text MATCHES "(^|\n)```[ \t]*(c\\+\\+|C\\+\\+|cxx|cc|hpp)[ \t]*\n")
-      message(FATAL_ERROR "${_ws_doc}: a ```${CMAKE_MATCH_2} block: write ```cpp (a complete "
-        "translation unit, compiled) or ```text (not compiled); see docs/testing.md")
-    endif()
+    # A ```cpp fence indented (inside a list item) would be passed over without a word.
     if(_ws_text MATCHES "\n[ \t]+```cpp")
       message(FATAL_ERROR "${_ws_doc}: an indented ```cpp fence is not compiled: start it at the "
         "beginning of its line, or use ```text; see docs/testing.md")
     endif()
-    # A leading newline lets the first line's fence match "\n```cpp\n" like every other one.
     # _ws_text always starts with the newline that ends line _ws_base of the file (line 0 at
     # first: the added newline lets a fence on line 1 match "\n```cpp\n" like every other one).
     set(_ws_text "\n${_ws_text}")
