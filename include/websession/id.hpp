@@ -27,8 +27,8 @@ namespace websession {
 /// user's sessions and the user's index share one slot and per-user operations stay atomic on a
 /// cluster. The tag carries no secret: it is chosen at random or derived from a hash of the user.
 ///
-/// Ids made before slot tags existed are 43 characters with no tag; they still parse, and their
-/// storage key is `prefix + hash`, as it was.
+/// An id without a tag (43 characters, as issued before slot tags) still parses, and its storage
+/// key is `prefix + hash`, so the sessions such cookies name stay valid.
 class session_id {
  public:
   /// Bytes of randomness: 256 bits, far beyond guessing even with billions of live sessions.
@@ -161,9 +161,9 @@ class session_id {
 /// What stores see of a user id: base64url(HMAC-SHA256(key, user)), 43 characters. `key` is
 /// the manager's user hash key (32 bytes, from the cipher: aes_gcm_cipher::user_hash_key),
 /// so that without the secret a store dump cannot be matched against a dictionary of user
-/// names, e-mail addresses or numeric ids. An empty `key` gives the unkeyed SHA-256(user) of
-/// earlier versions (used with ciphers that have no secret, and to find sessions bound before
-/// keyed hashes). Throws std::runtime_error if OpenSSL fails, std::bad_alloc.
+/// names, e-mail addresses or numeric ids. An empty `key` gives the unkeyed SHA-256(user): for
+/// ciphers that have no secret, and to find sessions bound under unkeyed index names. Throws
+/// std::runtime_error if OpenSSL fails, std::bad_alloc.
 inline std::string user_hash(std::string_view user, std::string_view key = {}) {
   unsigned char digest[detail::sha256_size];
   if (key.empty()) {
