@@ -1,8 +1,14 @@
 # Driver of the cmake_install_test and cmake_subdir_test ctest tests (see test/CMakeLists.txt):
-#   cmake -DWS_MODE=install|subdir -DWS_WORK_DIR=... (and the WS_* build settings) -P run.cmake
+#   cmake -DWS_MODE=install|subdir|subdir_tests -DWS_WORK_DIR=... (and the WS_* build settings)
+#     -P run.cmake
 # install: `cmake --install` the build tree WS_BINARY_DIR into WS_WORK_DIR/prefix, then
 #          configure, build and run the consumer against that prefix with find_package.
 # subdir:  configure, build and run the consumer with add_subdirectory(WS_SOURCE_DIR).
+# subdir_tests: the same with websession's tests, examples and benchmarks on; builds a test
+#          target (the header check of one header), builds and runs the quickstart example, and
+#          checks that ctest lists the unit suite. Building the whole suite again would take
+#          minutes; configuring and compiling through the test and example targets is what
+#          breaks when a target they link (websession_warnings) is missing.
 cmake_minimum_required(VERSION 3.20)
 
 foreach(_var WS_MODE WS_SOURCE_DIR WS_CONSUMER_DIR WS_WORK_DIR WS_GENERATOR WS_CXX_COMPILER)
@@ -66,10 +72,23 @@ if(WS_MODE STREQUAL "install")
   endif()
 elseif(WS_MODE STREQUAL "subdir")
   list(APPEND _configure_args "-DWEBSESSION_SOURCE_DIR=${WS_SOURCE_DIR}")
+elseif(WS_MODE STREQUAL "subdir_tests")
+  list(APPEND _configure_args "-DWEBSESSION_SOURCE_DIR=${WS_SOURCE_DIR}" -DWS_SUBDIR_TESTS=ON)
 else()
   message(FATAL_ERROR "run.cmake: unknown WS_MODE '${WS_MODE}'")
 endif()
 
 ws_run("configure" "${CMAKE_COMMAND}" ${_configure_args})
-ws_run("build" "${CMAKE_COMMAND}" --build "${WS_WORK_DIR}/build")
+if(WS_MODE STREQUAL "subdir_tests")
+  ws_run("build" "${CMAKE_COMMAND}" --build "${WS_WORK_DIR}/build"
+    --target websession_consumer websession_header_tests quickstart)
+  ws_run("run quickstart" "${WS_WORK_DIR}/build/websession/example/quickstart" --dev-secret)
+  execute_process(COMMAND "${CMAKE_CTEST_COMMAND}" -N
+    WORKING_DIRECTORY "${WS_WORK_DIR}/build" OUTPUT_VARIABLE _listed RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0 OR NOT _listed MATCHES "Test +#[0-9]+: unit\n")
+    message(FATAL_ERROR "[${WS_MODE}] ctest -N does not list websession's unit suite:\n${_listed}")
+  endif()
+else()
+  ws_run("build" "${CMAKE_COMMAND}" --build "${WS_WORK_DIR}/build")
+endif()
 ws_run("run" "${WS_WORK_DIR}/build/websession_consumer")
