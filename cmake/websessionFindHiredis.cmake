@@ -4,9 +4,10 @@
 #
 #   websession_find_hiredis(<how>)   <how>: ANY (the build), CONFIG or PKGCONFIG (the consumer)
 #
-# Tries hiredis's own CMake package first (hiredis >= 1.0 installs hiredis-config.cmake with the
-# target hiredis::hiredis), then pkg-config (IMPORTED_TARGET PkgConfig::HIREDIS; hiredis 0.14's
-# HiredisConfig.cmake defines no target, so Debian 12 goes this way). Sets, in the caller's scope:
+# Tries hiredis's own CMake package first (a hiredis::hiredis target already defined, or
+# hiredis-config.cmake, which hiredis >= 1.0 installs with that target), then pkg-config
+# (IMPORTED_TARGET PkgConfig::HIREDIS; hiredis 0.14's HiredisConfig.cmake defines no target, so
+# Debian 12 goes this way). Sets, in the caller's scope:
 #   websession_hiredis_target   the imported target to link, empty when not found
 #   websession_hiredis_via      CONFIG or PKGCONFIG
 #   websession_hiredis_version  the version found (may be empty if hiredis does not say)
@@ -20,9 +21,12 @@ function(websession_find_hiredis how)
   set(problem "")
 
   if(how STREQUAL "ANY" OR how STREQUAL "CONFIG")
-    # No version in the call: hiredis's version file may accept only its own major version.
-    find_package(hiredis CONFIG QUIET)
-    if(hiredis_FOUND AND TARGET hiredis::hiredis)
+    # A hiredis::hiredis the project already has (FetchContent, add_subdirectory) wins. No
+    # version in find_package: hiredis's version file may accept only its own major version.
+    if(NOT TARGET hiredis::hiredis)
+      find_package(hiredis CONFIG QUIET)
+    endif()
+    if(TARGET hiredis::hiredis)
       set(target hiredis::hiredis)
       set(via CONFIG)
       set(version "${hiredis_VERSION}")
@@ -41,6 +45,10 @@ function(websession_find_hiredis how)
           endif()
         endforeach()
       endif()
+      if(NOT version STREQUAL "" AND version VERSION_LESS websession_hiredis_min_version)
+        set(problem "hiredis ${version} (hiredis::hiredis) is too old: websession needs hiredis >= ${websession_hiredis_min_version}")
+        set(target "")
+      endif()
     endif()
   endif()
 
@@ -49,19 +57,21 @@ function(websession_find_hiredis how)
     if(PkgConfig_FOUND)
       pkg_check_modules(HIREDIS QUIET IMPORTED_TARGET hiredis)
       if(TARGET PkgConfig::HIREDIS)
-        set(target PkgConfig::HIREDIS)
-        set(via PKGCONFIG)
-        set(version "${HIREDIS_VERSION}")
+        if(HIREDIS_VERSION VERSION_LESS websession_hiredis_min_version)
+          set(problem "hiredis ${HIREDIS_VERSION} (pkg-config) is too old: websession needs hiredis >= ${websession_hiredis_min_version}")
+        else()
+          set(target PkgConfig::HIREDIS)
+          set(via PKGCONFIG)
+          set(version "${HIREDIS_VERSION}")
+          set(problem "")
+        endif()
       endif()
     elseif(how STREQUAL "PKGCONFIG")
       set(problem "pkg-config was not found (websession was built against hiredis found through it)")
     endif()
   endif()
 
-  if(target AND NOT version STREQUAL "" AND version VERSION_LESS websession_hiredis_min_version)
-    set(problem "hiredis ${version} (${via}) is too old: websession needs hiredis >= ${websession_hiredis_min_version}")
-    set(target "")
-  elseif(NOT target AND problem STREQUAL "")
+  if(NOT target AND problem STREQUAL "")
     if(how STREQUAL "CONFIG")
       set(problem "hiredis's CMake package (hiredis-config.cmake, target hiredis::hiredis) was not found")
     elseif(how STREQUAL "PKGCONFIG")
