@@ -1,32 +1,52 @@
 # Shared by scripts/test.sh and scripts/main.sh (sourced, not run).
-# ws_configure VARIANT: configures build-VARIANT at the repository root with Ninja.
-#   gcc   g++, RelWithDebInfo
-#   clang clang++-14, RelWithDebInfo
-#   asan  clang++-14, Debug -O1, AddressSanitizer + UndefinedBehaviorSanitizer (no recovery;
-#         clang 14 rejects coroutines under UBSan's function check, so that one is off)
-#   tsan  clang++-14, Debug -O1, ThreadSanitizer (suppressions for uninstrumented third-party
-#         libraries only: test/tsan.supp)
-# Sets WS_ROOT and WS_BUILD_DIR; exports the sanitizer options for the asan and tsan variants
-# (defaults first: options already in the environment win).
+# ws_configure VARIANT: `cmake --preset VARIANT` into build-VARIANT. CMakePresets.json holds the
+#   compilers, build types, flags and sanitizer options of gcc, clang, asan and tsan.
+# Sets WS_ROOT and WS_BUILD_DIR; exports the environment of the variant's test preset (the
+# sanitizer options of asan and tsan; options already in the environment win), so that programs
+# run outside ctest get them too.
 
 WS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 ws_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
+# ws_preset VARIANT: prints the configure preset's C++ compiler, then the test preset's
+# environment as NAME=VALUE lines, from CMakePresets.json ($penv{X} and ${sourceDir} expanded).
+ws_preset() {
+  python3 - "$WS_ROOT" "$1" <<'PY'
+import json, os, re, sys
+root, name = sys.argv[1], sys.argv[2]
+with open(os.path.join(root, "CMakePresets.json")) as f:
+    presets = json.load(f)
+def resolve(kind, preset_name):
+    table = {p["name"]: p for p in presets.get(kind, [])}
+    if preset_name not in table:
+        sys.exit(f"CMakePresets.json has no {kind} entry '{preset_name}'")
+    preset = table[preset_name]
+    merged = {"cacheVariables": {}, "environment": {}}
+    parents = preset.get("inherits", [])
+    for parent in [parents] if isinstance(parents, str) else parents:
+        for key, value in resolve(kind, parent).items():
+            merged[key].update(value)
+    for key in merged:
+        merged[key].update(preset.get(key, {}))
+    return merged
+def expand(value):
+    value = value.replace("${sourceDir}", root)
+    return re.sub(r"\$penv\{(\w+)\}", lambda m: os.environ.get(m.group(1), ""), value)
+print(resolve("configurePresets", name)["cacheVariables"].get("CMAKE_CXX_COMPILER", ""))
+for key, value in resolve("testPresets", name)["environment"].items():
+    print(f"{key}={expand(value)}")
+PY
+}
+
 ws_configure() {
-  local variant=$1 cxx build_type flags=""
+  local variant=$1 preset cxx line
   case $variant in
-    gcc)   cxx=g++;         build_type=RelWithDebInfo ;;
-    clang) cxx=clang++-14;  build_type=RelWithDebInfo ;;
-    # -fno-sanitize=function: clang 14's UBSan function check fails to compile coroutines
-    # ("Cannot represent a difference across sections", llvm/llvm-project#49689 and #54153).
-    asan)  cxx=clang++-14;  build_type=Debug
-           flags="-O1 -fsanitize=address,undefined -fno-sanitize=function -fno-omit-frame-pointer -fno-sanitize-recover=undefined" ;;
-    # Debug keeps the library's assertions; -O1 keeps TSan's 5-15x slowdown from growing further.
-    tsan)  cxx=clang++-14;  build_type=Debug
-           flags="-O1 -g -fsanitize=thread -fno-omit-frame-pointer" ;;
+    gcc | clang | asan | tsan) ;;
     *) echo "unknown variant '$variant' (expected gcc, clang, asan or tsan)" >&2; return 2 ;;
   esac
+  preset=$(ws_preset "$variant") || return 2
+  cxx=$(head -n 1 <<<"$preset")
   WS_BUILD_DIR=$WS_ROOT/build-$variant
 
   # A build dir left by another generator or compiler cannot be reconfigured: start it afresh.
@@ -41,26 +61,12 @@ ws_configure() {
     fi
   fi
 
-  ws_log "configure $variant: $cxx $build_type ${flags:+($flags)}"
-  # The header self-containment check and the benchmarks need building once (gcc); the other
-  # variants skip them to keep CI on two cores well inside its time.
-  local once=ON
-  [[ $variant == gcc ]] || once=OFF
-  cmake -S "$WS_ROOT" -B "$WS_BUILD_DIR" -G Ninja \
-    -DCMAKE_CXX_COMPILER="$cxx" \
-    -DCMAKE_BUILD_TYPE="$build_type" \
-    -DCMAKE_CXX_FLAGS="$flags" \
-    -DWEBSESSION_HEADER_TESTS="$once" \
-    -DWEBSESSION_BUILD_BENCH="$once"
+  ws_log "configure $variant: cmake --preset $variant ($cxx)"
+  (cd "$WS_ROOT" && cmake --preset "$variant")
 
-  if [[ $variant == asan ]]; then
-    # Defaults first, so that options already in the environment win.
-    export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:print_stacktrace=1:check_initialization_order=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
-    export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
-  fi
-  if [[ $variant == tsan ]]; then
-    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$WS_ROOT/test/tsan.supp${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
-  fi
+  while IFS= read -r line; do
+    [[ -n $line ]] && export "${line?}"
+  done < <(tail -n +2 <<<"$preset")
 }
 
 # ws_free_ports N: N free loopback ports, all bound at once so that no two are the same

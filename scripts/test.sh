@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds and tests one variant: bash scripts/test.sh [gcc|clang|asan|tsan]   (default gcc)
-# Installs missing packages first (scripts/install-deps.sh), builds build-<variant> with -j2
-# (WS_JOBS overrides) and runs ctest there; exits with ctest's status. The tsan variant builds
-# and runs only the unit and Redis suites (websession_tests, websession_redis_tests: ctest's
-# unit and redis); the others build everything and run every test.
+# Installs missing packages first (scripts/install-deps.sh), then the CMakePresets.json presets
+# of the variant: configure (scripts/lib.sh ws_configure), build with -j2 (WS_JOBS overrides),
+# ctest; exits with ctest's status. The tsan presets build and run only the unit and Redis suites
+# (websession_tests, websession_redis_tests: ctest's unit and redis); the others build everything
+# and run every test.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -14,18 +15,13 @@ start=$SECONDS
 bash "$WS_ROOT/scripts/install-deps.sh"
 ws_configure "$variant"
 
-targets=() tests=()
-if [[ $variant == tsan ]]; then
-  targets=(--target websession_tests websession_redis_tests)
-  tests=(-R '^(unit|redis)$')
-fi
-
+cd "$WS_ROOT"
 ws_log "build $variant (-j$jobs)"
-cmake --build "$WS_BUILD_DIR" -j "$jobs" "${targets[@]}"
+cmake --build --preset "$variant" -j "$jobs"
 ws_log "built $variant after $((SECONDS - start)) s"
 
 ws_log "test $variant"
 rc=0
-ctest --test-dir "$WS_BUILD_DIR" --output-on-failure "${tests[@]}" || rc=$?
+ctest --preset "$variant" || rc=$?
 ws_log "variant $variant: ctest exit $rc after $((SECONDS - start)) s"
 exit "$rc"

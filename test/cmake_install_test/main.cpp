@@ -5,6 +5,13 @@
 #include <cstdio>
 #include <string_view>
 
+#ifdef WS_EXPECT_REDIS
+#include <hiredis/hiredis.h>
+#ifndef WEBSESSION_WITH_REDIS
+#error "websession::redis must define WEBSESSION_WITH_REDIS"
+#endif
+#endif
+
 static_assert(websession::clock<websession::manual_clock>);
 static_assert(!websession::session_store<int>);
 
@@ -14,6 +21,12 @@ int main() {
     std::fprintf(stderr, "unexpected error code: %s\n", ec.to_string().c_str());
     return 1;
   }
+#ifdef WS_EXPECT_REDIS
+  // Links against hiredis: the library websession::redis brought in.
+  redisReader* reader = redisReaderCreate();
+  if (reader == nullptr) return 1;
+  redisReaderFree(reader);
+#endif
   std::printf("websession consumer: %s\n", ec.message().c_str());
   return 0;
 }

@@ -432,7 +432,7 @@ void check_updaters(const std::vector<updater>& ups, const std::string& label, c
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(durability)
+BOOST_AUTO_TEST_SUITE(durability, *redis_test::needs_redis_server())
 
 // Two server processes share one Redis. Each of 16 sessions has two clients running at once,
 // each alternating its requests between the processes, so the two processes update the same

@@ -334,7 +334,7 @@ bool contains(const std::string& s, std::string_view what) { return s.find(what)
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(redis_password_from_env_or_file) {
+BOOST_AUTO_TEST_CASE(redis_password_from_env_or_file, *redis_test::needs_redis_server()) {
   redis_test::redis_server::options ro;
   ro.args = {"--requirepass", redis_password};
   redis_test::redis_server redis(ro);

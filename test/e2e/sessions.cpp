@@ -384,7 +384,8 @@ BOOST_AUTO_TEST_SUITE_END()
 #ifdef WEBSESSION_E2E_REDIS
 // The same flows on the Redis store (a fallback of Redis and memory), and what Redis holds
 // afterwards: no session data in the clear, no cookie id, no user name, in keys or values.
-BOOST_AUTO_TEST_CASE(redis_store_flows_and_holds_nothing_readable) {
+BOOST_AUTO_TEST_CASE(redis_store_flows_and_holds_nothing_readable,
+                     *redis_test::needs_redis_server()) {
   redis_test::redis_server redis;
   const std::string port = std::to_string(redis.port());
   server_options o;

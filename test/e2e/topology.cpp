@@ -206,7 +206,7 @@ std::string server_arg_list(const std::vector<std::string>& args) {
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(topology)
+BOOST_AUTO_TEST_SUITE(topology, *redis_test::needs_redis_server())
 
 // A Redis Cluster of 3 masters (no replicas: cheaper, and not what is tested here) behind
 // redis-cluster://<the three seeds>: /healthz shows the whole cluster, the session flow works,

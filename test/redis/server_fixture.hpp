@@ -10,6 +10,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "redis_available.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -148,6 +150,11 @@ class redis_server {
   // Starts the server (on the same port as before, after a kill) and waits until it answers.
   void start() {
     if (pid_ > 0) return;
+    // Without this the child's failed exec shows only as "exited at start" with empty logs.
+    if (opts_.executable.find('/') == std::string::npos && !on_path(opts_.executable)) {
+      throw std::runtime_error(opts_.executable + " not found in PATH" +
+                               (in_ci() ? std::string(" (CI is set: the Redis tests must run)") : ""));
+    }
     std::vector<std::string> args{opts_.executable};
     if (!opts_.config_text.empty()) args.push_back(config_file().string());
     if (opts_.no_persistence) args.insert(args.end(), {"--save", "", "--appendonly", "no"});
