@@ -130,8 +130,8 @@ class lanes {
 
  private:
   struct waiter {
-    // Asio 1.26's any_completion_handler has no usable move assignment (it would wrap itself
-    // recursively): the handler is only ever constructed in place.
+    // The handler is only ever constructed in place: see exec_op in
+    // redis/detail/connection_impl.hpp for any_completion_handler's move assignment.
     template <class Handler>
     explicit waiter(Handler&& h)
         : work(boost::asio::prefer(boost::asio::get_associated_executor(h),
