@@ -2,8 +2,7 @@
 // one manager suite runs unchanged against every store.
 #pragma once
 
-#include "archetypes.hpp"
-
+#include <websession/testing/archetypes.hpp>
 #include <websession/websession.hpp>
 
 #ifdef WEBSESSION_TEST_REDIS
@@ -25,6 +24,11 @@
 #include <optional>
 
 namespace websession::test {
+
+using testing::archetype_cipher;
+using testing::archetype_clock;
+using testing::archetype_serializer;
+using testing::archetype_store;
 
 inline const std::string test_secret(48, 'k');
 

@@ -1,5 +1,5 @@
 // The four policies of basic_session_manager, as C++20 concepts, with the value types they
-// exchange. Each concept lists its requirements; test/archetypes.hpp holds a minimal model of
+// exchange. Each concept lists its requirements; websession/testing/archetypes.hpp holds a minimal model of
 // each, and every shipped model static_asserts its concept next to its definition.
 #pragma once
 

@@ -1,6 +1,7 @@
 // redis_store and fallback_store against a real redis-server: what Redis holds (sealed values,
 // hashed keys), cancellation of a manager load, script reloading, large binary values, SCAN
 // counting, and the fallback to the in-process store during an outage and back.
+#include "../support/redis.hpp"
 #include "server_fixture.hpp"
 
 #include <websession/manager.hpp>
@@ -21,10 +22,8 @@ using boost::system::error_code;
 
 namespace {
 
-constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
-
-using redis_manager =
-    basic_session_manager<json_serializer, aes_gcm_cipher, redis_store, std::chrono::system_clock>;
+using websession::test::redis_manager;
+using websession::test::tuple_token;
 
 std::shared_ptr<redis::connection> connect(asio::io_context& ioc, std::uint16_t port,
                                            std::chrono::milliseconds timeout = std::chrono::seconds(2),
@@ -51,11 +50,7 @@ asio::awaitable<redis::reply> raw(redis::connection& c, const std::vector<std::s
   co_return replies.at(0);
 }
 
-options test_opts() {
-  options o;
-  o.key_prefix = "rt:";
-  return o;
-}
+options test_opts() { return websession::test::test_opts("rt:"); }
 
 using fallback_to_memory = fallback_store<redis_store, memory_store>;
 using fallback_manager = basic_session_manager<json_serializer, aes_gcm_cipher, fallback_to_memory,
