@@ -27,8 +27,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
-
 // The cases that are not parameterized over a stack (and the manager_archetypes suite) run in
 // the unit program only, between #ifndef WEBSESSION_TEST_REDIS and #endif.
 #ifdef WEBSESSION_TEST_REDIS

@@ -3,10 +3,12 @@
 // counting, and the fallback to the in-process store during an outage and back.
 #include "../support/redis.hpp"
 #include "server_fixture.hpp"
+#include "topology_fixture.hpp"
 
 #include <websession/manager.hpp>
 #include <websession/store/fallback.hpp>
 #include <websession/store/redis.hpp>
+#include <websession/testing/store_conformance.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -532,3 +534,68 @@ BOOST_AUTO_TEST_CASE(a_probe_of_the_primary_holds_up_no_request) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// The conformance kit (websession/testing/store_conformance.hpp) on redis_store and on the
+// fallback store while Redis answers, against one redis-server shared by these suites, and on
+// redis_store over a Redis Cluster (3 masters, 3 replicas). Each case has keys of its own (in
+// one hash slot); Redis keeps real time: the TTL cases sleep.
+namespace {
+
+redis_server& kit_server() {
+  static redis_server instance;
+  return instance;
+}
+
+std::shared_ptr<redis::connection> kit_connection(asio::any_io_executor ex) {
+  redis::config cfg;
+  cfg.port = kit_server().port();
+  auto c = std::make_shared<redis::connection>(ex, cfg);
+  c->async_run(asio::detached);
+  return c;
+}
+
+struct redis_store_traits {
+  using store_type = redis_store;
+  static constexpr auto ttl = websession::testing::ttl_support::real_time;
+  static store_type make_store(asio::any_io_executor ex, manual_clock) {
+    return redis_store(kit_connection(ex));
+  }
+  static void close_store(store_type& s) { s.client().cancel(); }
+};
+
+redis_cluster& kit_cluster() {
+  static redis_cluster instance;
+  return instance;
+}
+
+struct redis_cluster_traits {
+  using store_type = redis_store;
+  static constexpr auto ttl = websession::testing::ttl_support::real_time;
+  static store_type make_store(asio::any_io_executor ex, manual_clock) {
+    std::string url = "redis-cluster://";
+    for (auto port : kit_cluster().master_ports()) url += "127.0.0.1:" + std::to_string(port) + ",";
+    url.pop_back();
+    auto c = std::make_shared<redis::cluster>(ex, redis::parse_url(url).value());
+    c->async_run(asio::detached);
+    return redis_store(c);
+  }
+  static void close_store(store_type& s) { s.client().cancel(); }
+};
+
+struct fallback_store_traits {
+  using store_type = fallback_store<redis_store, basic_memory_store<manual_clock>>;
+  static constexpr auto ttl = websession::testing::ttl_support::real_time;
+  static store_type make_store(asio::any_io_executor ex, manual_clock clock) {
+    memory_store_options mo;
+    mo.sweep_interval = std::chrono::milliseconds(0);
+    return store_type(redis_store(kit_connection(ex)),
+                      basic_memory_store<manual_clock>(ex, mo, clock));
+  }
+  static void close_store(store_type& s) { s.primary().client().cancel(); }
+};
+
+}  // namespace
+
+WEBSESSION_STORE_CONFORMANCE_TESTS(redis_store_conformance, redis_store_traits)
+WEBSESSION_STORE_CONFORMANCE_TESTS(redis_cluster_conformance, redis_cluster_traits)
+WEBSESSION_STORE_CONFORMANCE_TESTS(fallback_over_redis_conformance, fallback_store_traits)

@@ -17,8 +17,8 @@
 //
 // ttl_support tells the kit how to make a stored value outlive its TTL:
 // - manual_clock: the store reads time from the clock make_store received (advance() it);
-// - real_time:    the store (a server) keeps its own time; the kit sleeps, with margins of
-//                 hundreds of milliseconds, so the TTL cases take about a second;
+// - real_time:    the store (a server) keeps its own time; the kit writes TTLs of 400 ms and
+//                 sleeps three times that (each TTL case sleeps 1.2 s);
 // - none:         the store does not expire values (the TTL cases are skipped).
 //
 // Every case gets a fresh store from make_store on a fresh io_context, and keys and user
@@ -452,7 +452,7 @@ struct store_conformance {
     } else {
       fixture f;
       // real_time: short enough to wait for, long enough for a busy machine.
-      constexpr ms unit = ttl == ttl_support::real_time ? ms(150) : ms(std::chrono::seconds(10));
+      constexpr ms unit = ttl == ttl_support::real_time ? ms(400) : ms(std::chrono::seconds(10));
       const std::string a = f.key("a"), b = f.key("b"), c = f.key("c"), d = f.key("d"),
                         d2 = f.key("d2"), keep = f.key("keep");
       for (const std::string* k : {&a, &b, &c, &d})
@@ -489,7 +489,7 @@ struct store_conformance {
       BOOST_TEST_MESSAGE("the store does not expire values: TTL case skipped");
     } else {
       fixture f;
-      constexpr ms unit = ttl == ttl_support::real_time ? ms(150) : ms(std::chrono::seconds(10));
+      constexpr ms unit = ttl == ttl_support::real_time ? ms(400) : ms(std::chrono::seconds(10));
       const std::string u = f.user("u");
       const std::string a = f.key("a"), b = f.key("b"), live = f.key("live");
       BOOST_TEST_REQUIRE(f.run(f.store.insert(a, store_write{"v", unit, u})).has_value());
