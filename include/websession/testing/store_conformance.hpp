@@ -36,6 +36,8 @@
 #include <websession/testing/archetypes.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -680,6 +682,64 @@ struct store_conformance {
     }
   }
 
+  /// A caller may cancel an operation (terminal cancellation) before it starts or while it
+  /// runs: it completes with its result, with operation_aborted, or by the operation_aborted
+  /// exception Asio's coroutines throw at a cancelled co_await; a cancelled replace happened
+  /// entirely or not at all; the store stays usable.
+  static void cancelled_operations_leave_the_store_usable() {
+    fixture f;
+    const std::string k = f.key("a");
+    auto v = f.run(f.store.insert(k, store_write{"v0", long_ttl, {}}));
+    BOOST_TEST_REQUIRE(v.has_value());
+    std::uint64_t version = *v;
+    std::string previous = "v0";
+    for (int steps = 0; steps < 6; ++steps) {
+      BOOST_TEST_CONTEXT("cancelled after " << steps << " handlers") {
+        const std::string value = "v" + std::to_string(steps + 1);
+        boost::asio::cancellation_signal signal;
+        bool done = false;
+        std::exception_ptr thrown;
+        result<std::uint64_t> out = make_error_code(error::internal);
+        boost::asio::co_spawn(
+            f.ioc, f.store.replace(k, store_write{value, long_ttl, {}}, version),
+            boost::asio::bind_cancellation_slot(
+                signal.slot(), [&](std::exception_ptr e, result<std::uint64_t> r) {
+                  thrown = e;
+                  out = std::move(r);
+                  done = true;
+                }));
+        f.ioc.restart();
+        for (int i = 0; i < steps && !done; ++i) f.ioc.run_one();
+        signal.emit(boost::asio::cancellation_type::terminal);
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (!done && std::chrono::steady_clock::now() < deadline) {
+          f.ioc.restart();
+          f.ioc.run_one_for(std::chrono::milliseconds(100));
+        }
+        BOOST_TEST_REQUIRE(done, "a cancelled operation never completed");
+        if (thrown) {
+          try {
+            std::rethrow_exception(thrown);
+          } catch (const boost::system::system_error& e) {
+            BOOST_TEST(e.code() == boost::asio::error::operation_aborted, e.what());
+          }
+        } else if (!out) {
+          BOOST_TEST(out.error() == boost::asio::error::operation_aborted, out.error().message());
+        }
+        auto r = f.run(f.store.load(k));
+        BOOST_TEST_REQUIRE(r.has_value(), r.error().message());
+        if (r->version == version) {
+          BOOST_TEST(r->value == previous);
+        } else {
+          BOOST_TEST(r->value == value);
+        }
+        previous = r->value;
+        version = r->version;
+      }
+    }
+    BOOST_TEST(f.run(f.store.replace(k, store_write{"after", long_ttl, {}}, version)).has_value());
+  }
+
   // ---- through basic_session_manager (archetype serializer and cipher, manual clock) ----
 
   using manager_type =
@@ -785,6 +845,7 @@ struct store_conformance {
   WEBSESSION_STORE_CONFORMANCE_CASE(operations_from_several_threads, __VA_ARGS__)             \
   WEBSESSION_STORE_CONFORMANCE_CASE(unusual_keys_and_values, __VA_ARGS__)                     \
   WEBSESSION_STORE_CONFORMANCE_CASE(load_many_matches_load, __VA_ARGS__)                      \
+  WEBSESSION_STORE_CONFORMANCE_CASE(cancelled_operations_leave_the_store_usable, __VA_ARGS__) \
   WEBSESSION_STORE_CONFORMANCE_CASE(manager_session_lifecycle, __VA_ARGS__)                   \
   WEBSESSION_STORE_CONFORMANCE_CASE(manager_login_and_logout_everywhere, __VA_ARGS__)         \
   BOOST_AUTO_TEST_SUITE_END()
