@@ -24,8 +24,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
-
 using request = bhttp::request<bhttp::string_body>;
 using response = bhttp::response<bhttp::string_body>;
 using fixture = manager_fixture<memory_stack>;

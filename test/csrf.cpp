@@ -21,8 +21,6 @@ using boost::system::error_code;
 
 namespace {
 
-constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
-
 using fixture = manager_fixture<memory_stack>;
 
 session create(fixture& f) {

@@ -3,6 +3,8 @@
 // running; expired entries are reclaimed without one).
 #include <websession/websession.hpp>
 
+#include "support/run.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -45,14 +47,7 @@ using clocked_store = basic_memory_store<manual_clock>;
 using clocked_manager = session_manager_for<clocked_store, aes_gcm_cipher, json_serializer,
                                             manual_clock>;
 
-// Runs `a` on `ioc` to completion and returns its result (rethrowing its exception).
-template <class T>
-T await(asio::io_context& ioc, asio::awaitable<T> a) {
-  auto f = asio::co_spawn(ioc, std::move(a), asio::use_future);
-  ioc.restart();
-  ioc.run();
-  return f.get();
-}
+using websession::test::run_on;
 
 // Creates a session, loads it by its id, changes and saves it, loads it again: the value seen.
 template <class Manager>
@@ -89,7 +84,7 @@ BOOST_AUTO_TEST_CASE(accessors) {
   BOOST_TEST(m.get_cipher().current_key_id() == 1u);
   BOOST_TEST((m.get_clock().now() == clock.now()));
   // The manager's store is a handle on the same data as `store`.
-  BOOST_TEST(await(ioc, round_trip(m)) == 42);
+  BOOST_TEST(run_on(ioc, round_trip(m)) == 42);
   BOOST_TEST(store.size() == 1u);
   BOOST_TEST(m.get_store().size() == 1u);
   const clocked_manager& cm = m;
@@ -99,26 +94,26 @@ BOOST_AUTO_TEST_CASE(accessors) {
 BOOST_AUTO_TEST_CASE(a_moved_manager_keeps_working) {
   asio::io_context ioc;
   session_manager first(ioc.get_executor(), aes_gcm_cipher(secret));
-  session kept = await(ioc, first.async_create(asio::use_awaitable));
+  session kept = run_on(ioc, first.async_create(asio::use_awaitable));
   kept.set("who", "before the move");
 
   session_manager second(std::move(first));  // `first` is not used again
   BOOST_TEST(second.stats().created == 1u);  // the counters moved along
   // A session loaded before the move is saved through the manager moved to.
-  await(ioc, second.async_save(kept, asio::use_awaitable));
-  session loaded = await(ioc, second.async_load(kept.id(), asio::use_awaitable));
+  run_on(ioc, second.async_save(kept, asio::use_awaitable));
+  session loaded = run_on(ioc, second.async_load(kept.id(), asio::use_awaitable));
   BOOST_TEST(loaded.get_as<std::string>("who").value_or("") == "before the move");
-  BOOST_TEST(await(ioc, round_trip(second)) == 42);
+  BOOST_TEST(run_on(ioc, round_trip(second)) == 42);
 
   // Move assignment: the target's own sessions are gone with its store, the source's remain.
   session_manager third(ioc.get_executor(), aes_gcm_cipher(std::string(48, 'x')));
-  BOOST_TEST(await(ioc, round_trip(third)) == 42);
+  BOOST_TEST(run_on(ioc, round_trip(third)) == 42);
   third = std::move(second);
-  loaded = await(ioc, third.async_load(kept.id(), asio::use_awaitable));
+  loaded = run_on(ioc, third.async_load(kept.id(), asio::use_awaitable));
   BOOST_TEST(loaded.get_as<std::string>("who").value_or("") == "before the move");
   BOOST_TEST(third.stats().created == 2u);
   BOOST_TEST(third.get_store().size() == 2u);
-  BOOST_TEST(await(ioc, round_trip(third)) == 42);
+  BOOST_TEST(run_on(ioc, round_trip(third)) == 42);
   BOOST_TEST(runs_out_of_work(ioc));
 }
 
@@ -128,13 +123,13 @@ BOOST_AUTO_TEST_CASE(managers_in_containers) {
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) {  // growth moves the managers already in the vector
     managers.emplace_back(ioc.get_executor(), aes_gcm_cipher(std::string(48, char('a' + i))));
-    session s = await(ioc, managers.back().async_create(asio::use_awaitable));
+    session s = run_on(ioc, managers.back().async_create(asio::use_awaitable));
     ids.emplace_back(s.id());
   }
   for (std::size_t i = 0; i < managers.size(); ++i) {
-    BOOST_TEST(await(ioc, round_trip(managers[i])) == 42);
+    BOOST_TEST(run_on(ioc, round_trip(managers[i])) == 42);
     // Each finds its own session, and only its own (separate stores).
-    session own = await(ioc, managers[i].async_load(ids[i], asio::use_awaitable));
+    session own = run_on(ioc, managers[i].async_load(ids[i], asio::use_awaitable));
     BOOST_TEST(own.id() == ids[i]);
     BOOST_TEST(managers[i].get_store().size() == 2u);
   }
@@ -142,10 +137,10 @@ BOOST_AUTO_TEST_CASE(managers_in_containers) {
   std::optional<session_manager> later;
   BOOST_TEST(!later.has_value());
   later.emplace(ioc.get_executor(), aes_gcm_cipher(secret));
-  BOOST_TEST(await(ioc, round_trip(*later)) == 42);
+  BOOST_TEST(run_on(ioc, round_trip(*later)) == 42);
   std::optional<session_manager> moved = std::move(later);
   later.reset();
-  BOOST_TEST(await(ioc, round_trip(*moved)) == 42);
+  BOOST_TEST(run_on(ioc, round_trip(*moved)) == 42);
   BOOST_TEST(moved->stats().created == 2u);
   BOOST_TEST(runs_out_of_work(ioc));
 }
@@ -169,7 +164,7 @@ BOOST_AUTO_TEST_CASE(a_started_sweep_reclaims_expired_sessions_until_stopped) {
   manual_clock clock;
   clocked_manager m(ioc.get_executor(), aes_gcm_cipher(secret),
                     clocked_store(ioc.get_executor(), {}, clock), options{}, {}, clock);
-  BOOST_TEST(await(ioc, round_trip(m)) == 42);
+  BOOST_TEST(run_on(ioc, round_trip(m)) == 42);
   BOOST_TEST(m.get_store().size() == 1u);
 
   std::optional<memory_store_sweep> sweeping(m.get_store().start_sweep(1ms));
@@ -214,7 +209,7 @@ BOOST_AUTO_TEST_CASE(writes_reclaim_expired_entries_without_a_sweep) {
   so.shards = 1;
   clocked_store store(ioc.get_executor(), so, clock);
   const auto insert = [&](const std::string& key, std::chrono::milliseconds ttl) {
-    return await(ioc, store.insert(key, store_write{"value", ttl, ""})).has_value();
+    return run_on(ioc, store.insert(key, store_write{"value", ttl, ""})).has_value();
   };
   for (int i = 0; i < 100; ++i) BOOST_TEST_REQUIRE(insert("short" + std::to_string(i), 1s));
   clock.advance(2s);

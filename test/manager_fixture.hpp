@@ -2,8 +2,9 @@
 // one manager suite runs unchanged against every store.
 #pragma once
 
-#include "archetypes.hpp"
+#include "support/run.hpp"
 
+#include <websession/testing/archetypes.hpp>
 #include <websession/websession.hpp>
 
 #ifdef WEBSESSION_TEST_REDIS
@@ -25,6 +26,11 @@
 #include <optional>
 
 namespace websession::test {
+
+using testing::archetype_cipher;
+using testing::archetype_clock;
+using testing::archetype_serializer;
+using testing::archetype_store;
 
 inline const std::string test_secret(48, 'k');
 
@@ -201,16 +207,10 @@ struct manager_fixture {
     }
   }
 
-  /// Runs the coroutine `f()` to completion on this thread and returns its value. Runs handler
-  /// by handler, so pending timers (a store's sweep) cannot keep it waiting.
+  /// Runs the coroutine `f()` to completion on this thread and returns its value (see run_on).
   template <class F>
   auto run(F&& f) {
-    auto fut = boost::asio::co_spawn(ioc, std::forward<F>(f)(), boost::asio::use_future);
-    while (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-      ioc.restart();
-      ioc.run_one();
-    }
-    return fut.get();
+    return run_on(ioc, std::forward<F>(f)());
   }
 };
 

@@ -1,6 +1,9 @@
 // Tests of websession/store/memory.hpp: versions, expiry on a manual clock, the sweep timer and
 // its lifetime, capacity bounds, the per-user index, shared handles and concurrent use.
+#include "support/run.hpp"
+
 #include <websession/store/memory.hpp>
+#include <websession/testing/store_conformance.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -40,35 +43,9 @@ std::size_t cost(std::string_view key, std::string_view value, std::string_view 
   return key.size() + value.size() + user.size() + overhead;
 }
 
-// Runs one awaitable to completion on `ioc`, even if a sweep timer keeps the context busy.
-template <class T>
-T await(asio::io_context& ioc, asio::awaitable<T> op) {
-  std::optional<T> out;
-  std::exception_ptr failure;
-  bool done = false;
-  asio::co_spawn(ioc, std::move(op), [&](std::exception_ptr e, T v) {
-    failure = e;
-    if (!e) out.emplace(std::move(v));
-    done = true;
-  });
-  ioc.restart();
-  int idle = 0;
-  while (!done) {
-    if (ioc.run_one() == 0) {
-      BOOST_REQUIRE_MESSAGE(++idle < 3, "the operation never completed");
-      ioc.restart();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
-  return std::move(*out);
-}
-
-template <class R>
-boost::system::error_code code(const R& r) {
-  return r.has_value() ? boost::system::error_code{} : r.error();
-}
-
-boost::system::error_code ec(error e) { return make_error_code(e); }
+using websession::test::code;
+using websession::test::ec;
+using websession::test::run_on;
 
 memory_store_options no_timer() {
   memory_store_options o;
@@ -81,7 +58,7 @@ struct env {
 
   template <class T>
   T run(asio::awaitable<T> op) {
-    return await(ioc, std::move(op));
+    return websession::test::run_on(ioc, std::move(op));
   }
 
   asio::io_context ioc;  // declared first: the store must be destroyed before it
@@ -590,30 +567,30 @@ BOOST_AUTO_TEST_CASE(copies_share_data) {
   manual_clock clock;
   std::optional<store_type> original(std::in_place, ioc.get_executor(), no_timer(), clock);
   store_type copy = *original;
-  BOOST_TEST_REQUIRE(await(ioc, copy.insert("k", {"v", 1h, "u"})).has_value());
+  BOOST_TEST_REQUIRE(run_on(ioc, copy.insert("k", {"v", 1h, "u"})).has_value());
   BOOST_TEST(original->size() == 1u);
   BOOST_TEST(original->bytes() == copy.bytes());
-  auto r = await(ioc, original->load("k"));
+  auto r = run_on(ioc, original->load("k"));
   BOOST_TEST_REQUIRE(r.has_value());
   BOOST_TEST(r->value == "v");
 
   // the data outlives the handle it was created through ...
   original.reset();
   BOOST_TEST(copy.size() == 1u);
-  BOOST_TEST(await(ioc, copy.load("k")).has_value());
+  BOOST_TEST(run_on(ioc, copy.load("k")).has_value());
 
   // ... and an operation outlives the handle it was started from
   auto op = [&] {
     store_type temporary = copy;
     return temporary.load("k");
   }();
-  r = await(ioc, std::move(op));
+  r = run_on(ioc, std::move(op));
   BOOST_TEST_REQUIRE(r.has_value());
   BOOST_TEST(r->version == 1u);
 
   // and the clock copy is shared: the store sees the test's time
   clock.advance(1h);
-  BOOST_TEST(code(await(ioc, copy.load("k"))) == ec(error::expired));
+  BOOST_TEST(code(run_on(ioc, copy.load("k"))) == ec(error::expired));
 }
 
 BOOST_AUTO_TEST_CASE(bad_configuration_throws) {
@@ -639,7 +616,7 @@ BOOST_AUTO_TEST_CASE(destroying_the_store_with_a_pending_timer_is_safe) {
     {
       websession::memory_store store(ioc.get_executor());
       sweeping = store.start_sweep(60s);
-      BOOST_TEST_REQUIRE(await(ioc, store.insert("k", {"v", 1h, ""})).has_value());
+      BOOST_TEST_REQUIRE(run_on(ioc, store.insert("k", {"v", 1h, ""})).has_value());
       websession::memory_store copy = store;
     }
     ioc.restart();
@@ -672,7 +649,7 @@ BOOST_AUTO_TEST_CASE(destroying_the_store_with_a_pending_timer_is_safe) {
     ioc.run_for(10s);
     BOOST_TEST(ioc.stopped());
     BOOST_TEST((clock::now() - start < 5s));
-    BOOST_TEST(await(ioc, store.insert("k", {"v", 1h, ""})).has_value());
+    BOOST_TEST(run_on(ioc, store.insert("k", {"v", 1h, ""})).has_value());
   }
   // The last handle dropped on one thread while the timer runs on two others.
   for (int round = 0; round < 20; ++round) {
@@ -801,7 +778,7 @@ BOOST_AUTO_TEST_CASE(concurrent_mixed_operations) {
   std::map<std::string, keys> by_user;
   for (int k = 0; k < key_count; ++k) {
     const std::string key = key_name(k);
-    auto r = await(ioc, store.load(key));
+    auto r = run_on(ioc, store.load(key));
     if (!r.has_value()) {
       BOOST_TEST(r.error() == ec(error::not_found));
       continue;
@@ -815,7 +792,7 @@ BOOST_AUTO_TEST_CASE(concurrent_mixed_operations) {
   BOOST_TEST(store.bytes() == bytes);
   BOOST_TEST(store.user_bindings() == live);  // every value here is bound to a user
   for (const auto& user : users) {
-    auto listed = await(ioc, store.list_user(user));
+    auto listed = run_on(ioc, store.list_user(user));
     BOOST_TEST_REQUIRE(listed.has_value());
     keys expected = by_user[user];
     std::sort(expected.begin(), expected.end());
@@ -823,13 +800,13 @@ BOOST_AUTO_TEST_CASE(concurrent_mixed_operations) {
   }
 
   for (int k = 0; k < key_count; ++k) {
-    BOOST_TEST_REQUIRE(await(ioc, store.erase(key_name(k))).has_value());
+    BOOST_TEST_REQUIRE(run_on(ioc, store.erase(key_name(k))).has_value());
   }
   BOOST_TEST(store.size() == 0u);
   BOOST_TEST(store.bytes() == 0u);
   BOOST_TEST(store.user_bindings() == 0u);
   for (const auto& user : users) {
-    auto listed = await(ioc, store.list_user(user));
+    auto listed = run_on(ioc, store.list_user(user));
     BOOST_TEST_REQUIRE(listed.has_value());
     BOOST_TEST(listed->empty());
   }
@@ -928,7 +905,7 @@ BOOST_AUTO_TEST_CASE(erase_user_catches_concurrent_rotations) {
     std::vector<std::pair<std::string, std::uint64_t>> live;
     for (int i = 0; i < sessions; ++i) {
       std::string key = "t" + std::to_string(trial) + "-s" + std::to_string(i) + "-0";
-      BOOST_TEST_REQUIRE(await(ioc, store.insert(key, {"v", 1h, "alice"})).has_value());
+      BOOST_TEST_REQUIRE(run_on(ioc, store.insert(key, {"v", 1h, "alice"})).has_value());
       live.emplace_back(std::move(key), 1);
     }
     std::atomic<bool> started{false};
@@ -956,12 +933,12 @@ BOOST_AUTO_TEST_CASE(erase_user_catches_concurrent_rotations) {
       }
     });
     while (!started.load(std::memory_order_acquire)) std::this_thread::yield();
-    auto erased = await(ioc, store.erase_user("alice"));
+    auto erased = run_on(ioc, store.erase_user("alice"));
     stop.store(true, std::memory_order_release);
     rotator.join();
     BOOST_TEST_REQUIRE(erased.has_value());
     rotations += rotated.load();
-    auto left = await(ioc, store.list_user("alice"));
+    auto left = run_on(ioc, store.list_user("alice"));
     BOOST_TEST_REQUIRE(left.has_value());
     if (!left->empty() || store.size() != 0) ++survivors;
   }
@@ -1280,7 +1257,7 @@ BOOST_AUTO_TEST_CASE(concurrent_flood_keeps_accounting_exact) {
   std::size_t live = 0, anonymous = 0, bytes = 0;
   for (int i = 0; i < operations; ++i) {
     for (const std::string& key : {"anon-" + std::to_string(i), "login-" + std::to_string(i)}) {
-      auto r = await(ioc, store.load(key));
+      auto r = run_on(ioc, store.load(key));
       if (!r.has_value()) {
         BOOST_TEST(r.error() == ec(error::not_found));
         continue;
@@ -1304,3 +1281,25 @@ BOOST_AUTO_TEST_CASE(concurrent_flood_keeps_accounting_exact) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// The conformance kit (websession/testing/store_conformance.hpp) on the memory store, expiry
+// driven by the manual clock, and on the store archetype, which does not expire values.
+namespace {
+
+struct memory_store_traits {
+  using store_type = websession::basic_memory_store<manual_clock>;
+  static store_type make_store(asio::any_io_executor ex, manual_clock clock) {
+    return store_type(ex, no_timer(), clock);
+  }
+};
+
+struct archetype_store_traits {
+  using store_type = websession::testing::archetype_store;
+  static constexpr auto ttl = websession::testing::ttl_support::none;
+  static store_type make_store(asio::any_io_executor, manual_clock) { return {}; }
+};
+
+}  // namespace
+
+WEBSESSION_STORE_CONFORMANCE_TESTS(memory_store_conformance, memory_store_traits)
+WEBSESSION_STORE_CONFORMANCE_TESTS(archetype_store_conformance, archetype_store_traits)

@@ -1,6 +1,8 @@
 // The four policies of basic_session_manager, as C++20 concepts, with the value types they
-// exchange. Each concept lists its requirements; test/archetypes.hpp holds a minimal model of
-// each, and every shipped model static_asserts its concept next to its definition.
+// exchange. Each concept lists its requirements; websession/testing/archetypes.hpp holds a
+// minimal model of each, and every shipped model static_asserts its concept next to its
+// definition. A store's whole contract is checked by websession/testing/store_conformance.hpp
+// (docs/writing-a-store.md walks through writing one).
 #pragma once
 
 #include <websession/clock.hpp>
@@ -138,10 +140,67 @@ struct store_write {
 // |                                     | result<store_record>>> | (as load), in few round trips|
 //
 // `user` is an index name from store_write::user (see there).
-// Every operation returns awaitable<...> and must not throw for expected failures
-// (store_unavailable, timeout, capacity...). Arguments passed by view must stay valid until the
-// awaitable completes (the manager co_awaits at once). A store object is a cheap handle: copies
-// share the same stored data. All operations may run concurrently from several threads.
+//
+// Versions. insert stores version 1; every successful replace or rotate returns the value's
+// new version, different from every version the key held before while it existed (counting up
+// is the simple way). 0 is never a stored version. The version is kept beside the value, not
+// in it. A key that is erased (or expires) and inserted again starts at 1 again: storage keys
+// are random, so no session meets its own key again.
+//
+// TTL. Every write (insert, replace, rotate) sets the value's time to live to w.ttl, counted
+// from the write; once it has passed the value is gone for every operation: load gives
+// not_found (or expired, if the store still knows the value was there), replace and rotate
+// not_found, insert may take the key again, erase gives false, list_user leaves the key out.
+// w.ttl may be as long as milliseconds::max() ("never"): saturate, never overflow. Expired
+// values may be removed lazily or swept; that is the store's business.
+//
+// Errors each operation may complete with (besides what the table names, any operation may
+// fail with error::store_unavailable (the store could not be reached, or answered with a
+// failure) or error::timeout; fallback_store treats exactly these two as "unreachable", so a
+// store maps its transport failures to them, and never to not_found: absence must be proven):
+// | load        | not_found, expired                                                         |
+// | insert      | conflict (the key holds a live value), capacity (no room)                  |
+// | replace     | not_found, conflict (another version), capacity                            |
+// | rotate      | not_found (old key), conflict (another version, or new key taken), capacity|
+// | erase       | none of its own: false when there was nothing to erase                     |
+// | erase_bound | none of its own: false when absent or bound to another user                |
+// | erase_user  | none of its own                                                            |
+// | list_user   | none of its own                                                            |
+// | ping        | the unreachable errors only                                                |
+// A failed write changes nothing. Expected failures are returned, never thrown; an exception
+// that escapes an operation (bad_alloc) is caught by the manager and reported as
+// error::internal. Keys, user names and values are byte strings the store does not interpret
+// (values are sealed, binary, up to options::max_value_bytes; no pattern matching on keys).
+//
+// Atomicity: what must hold even when operations on the same key race.
+// - insert: create-if-absent in one step: of concurrent inserts of one key exactly one wins.
+// - replace: compare-and-set on the version in one step (value, TTL, user binding together):
+//   of concurrent replaces naming one version exactly one wins.
+// - rotate: as one step: check the version at `old`, check `new` is free, erase `old`, store
+//   at `new`. Of concurrent rotations of one version exactly one wins; after it succeeds `old`
+//   no longer loads; when it fails both keys are as they were. A store that cannot do this in
+//   one step (redis_store across cluster slots) writes `new` first, then erases `old` only if
+//   it still holds `version`, and takes `new` back if not: no two winners, nothing lost.
+// - erase_bound: the binding check and the erase in one step (a key rebound to another user
+//   meanwhile is never erased on the old user's behalf).
+// - erase_user: per key, as erase_bound; not one step over all keys (a key bound during the
+//   call may stay).
+// - list_user, load_many: no snapshot across keys.
+//
+// Cancellation. The operations are awaited in the caller's coroutine, under its cancellation
+// slot. A store may support cancellation (redis_store: a cancelled request completes with
+// boost::asio::error::operation_aborted and its reply is dropped) or ignore it (a store that
+// never suspends finishes first). A cancelled write may or may not have happened, as with
+// timeout: the caller reloads. The store stays usable after a cancellation.
+//
+// Threads. A store object is a cheap handle: copies share the same stored data, and the
+// manager copies it freely. All operations, on one handle or on copies, may run at the same
+// time from several threads and from coroutines on different io_contexts; an operation must
+// not assume it runs on the executor the store was made with. The awaitable completes on the
+// awaiting coroutine's executor (as any awaitable does).
+//
+// Arguments passed by view must stay valid until the awaitable completes (the manager
+// co_awaits at once).
 // Models: memory_store, redis_store, fallback_store.
 template <class St>
 concept session_store =

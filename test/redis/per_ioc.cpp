@@ -6,6 +6,7 @@
 // fallback store around it and with one cluster client per io_context. scripts/test.sh tsan runs
 // these under ThreadSanitizer. Boost.Test is not thread-safe: coroutines on the io threads throw
 // what went wrong (through their future) or leave results for the test body to check.
+#include "../support/redis.hpp"
 #include "server_fixture.hpp"
 #include "topology_fixture.hpp"
 
@@ -43,17 +44,11 @@ using boost::system::error_code;
 
 namespace {
 
-constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
+using websession::test::redis_manager;
+using websession::test::tuple_token;
 constexpr auto limit = std::chrono::seconds(60);  // far beyond what ThreadSanitizer needs
 
-using redis_manager =
-    basic_session_manager<json_serializer, aes_gcm_cipher, redis_store, std::chrono::system_clock>;
-
-options test_opts() {
-  options o;
-  o.key_prefix = "pi:";
-  return o;
-}
+options test_opts() { return websession::test::test_opts("pi:"); }
 
 redis::config local(std::uint16_t port, std::string name) {
   redis::config cfg;

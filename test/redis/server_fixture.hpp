@@ -1,6 +1,8 @@
 // Test helpers for the Redis integration tests: a private redis-server on a free loopback port
-// (started, killed, restarted and stopped by PID), and a bounded runner for coroutine tests.
+// (started, killed, restarted and stopped by PID), and small coroutine helpers.
 #pragma once
+
+#include "../support/run.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -253,46 +255,8 @@ class redis_server {
   pid_t pid_ = -1;
 };
 
-// Runs `body()` (a callable returning awaitable<void>) on a fresh io_context served by
-// `threads` threads. Fails if the body does not finish within `limit`, and if the io_context
-// does not then run out of work by itself within 3 s: every operation must have completed and
-// every connection must have stopped.
-inline void run_test(std::function<asio::awaitable<void>(asio::io_context&)> body,
-                     std::chrono::milliseconds limit = 20s, int threads = 1) {
-  asio::io_context ioc(threads);
-  std::mutex m;
-  std::condition_variable cv;
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(ioc, body(ioc), [&](std::exception_ptr e) {
-    std::lock_guard lock(m);
-    failure = e;
-    done = true;
-    cv.notify_all();
-  });
-  std::vector<std::thread> pool;
-  int running = threads;
-  for (int i = 0; i < threads; ++i) {
-    pool.emplace_back([&] {
-      ioc.run();
-      std::lock_guard lock(m);
-      --running;
-      cv.notify_all();
-    });
-  }
-  bool finished = false;
-  bool drained = false;
-  {
-    std::unique_lock lock(m);
-    finished = cv.wait_for(lock, limit, [&] { return done; });
-    if (finished) drained = cv.wait_for(lock, 3s, [&] { return running == 0; });
-  }
-  ioc.stop();
-  for (auto& t : pool) t.join();
-  BOOST_TEST_REQUIRE(finished, "the test body did not finish within " << limit.count() << " ms");
-  if (failure) std::rethrow_exception(failure);
-  BOOST_TEST(drained, "work was left pending on the io_context after the test body finished");
-}
+// The bounded runner of coroutine tests (test/support/run.hpp).
+using websession::test::run_test;
 
 inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   asio::steady_timer t(co_await asio::this_coro::executor, d);

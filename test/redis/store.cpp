@@ -1,11 +1,14 @@
 // redis_store and fallback_store against a real redis-server: what Redis holds (sealed values,
 // hashed keys), cancellation of a manager load, script reloading, large binary values, SCAN
 // counting, and the fallback to the in-process store during an outage and back.
+#include "../support/redis.hpp"
 #include "server_fixture.hpp"
+#include "topology_fixture.hpp"
 
 #include <websession/defaults.hpp>
 #include <websession/store/fallback.hpp>
 #include <websession/store/redis.hpp>
+#include <websession/testing/store_conformance.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -21,10 +24,8 @@ using boost::system::error_code;
 
 namespace {
 
-constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
-
-using redis_manager =
-    basic_session_manager<json_serializer, aes_gcm_cipher, redis_store, std::chrono::system_clock>;
+using websession::test::redis_manager;
+using websession::test::tuple_token;
 
 std::shared_ptr<redis::connection> connect(asio::io_context& ioc, std::uint16_t port,
                                            std::chrono::milliseconds timeout = std::chrono::seconds(2),
@@ -51,11 +52,7 @@ asio::awaitable<redis::reply> raw(redis::connection& c, const std::vector<std::s
   co_return replies.at(0);
 }
 
-options test_opts() {
-  options o;
-  o.key_prefix = "rt:";
-  return o;
-}
+options test_opts() { return websession::test::test_opts("rt:"); }
 
 using fallback_to_memory = fallback_store<redis_store, memory_store>;
 using fallback_manager = basic_session_manager<json_serializer, aes_gcm_cipher, fallback_to_memory,
@@ -536,3 +533,68 @@ BOOST_AUTO_TEST_CASE(a_probe_of_the_primary_holds_up_no_request) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// The conformance kit (websession/testing/store_conformance.hpp) on redis_store and on the
+// fallback store while Redis answers, against one redis-server shared by these suites, and on
+// redis_store over a Redis Cluster (3 masters, 3 replicas). Each case has keys of its own (in
+// one hash slot); Redis keeps real time: the TTL cases sleep.
+namespace {
+
+redis_server& kit_server() {
+  static redis_server instance;
+  return instance;
+}
+
+std::shared_ptr<redis::connection> kit_connection(asio::any_io_executor ex) {
+  redis::config cfg;
+  cfg.port = kit_server().port();
+  auto c = std::make_shared<redis::connection>(ex, cfg);
+  c->async_run(asio::detached);
+  return c;
+}
+
+struct redis_store_traits {
+  using store_type = redis_store;
+  static constexpr auto ttl = websession::testing::ttl_support::real_time;
+  static store_type make_store(asio::any_io_executor ex, manual_clock) {
+    return redis_store(kit_connection(ex));
+  }
+  static void close_store(store_type& s) { s.client().cancel(); }
+};
+
+redis_cluster& kit_cluster() {
+  static redis_cluster instance;
+  return instance;
+}
+
+struct redis_cluster_traits {
+  using store_type = redis_store;
+  static constexpr auto ttl = websession::testing::ttl_support::real_time;
+  static store_type make_store(asio::any_io_executor ex, manual_clock) {
+    std::string url = "redis-cluster://";
+    for (auto port : kit_cluster().master_ports()) url += "127.0.0.1:" + std::to_string(port) + ",";
+    url.pop_back();
+    auto c = std::make_shared<redis::cluster>(ex, redis::parse_url(url).value());
+    c->async_run(asio::detached);
+    return redis_store(c);
+  }
+  static void close_store(store_type& s) { s.client().cancel(); }
+};
+
+struct fallback_store_traits {
+  using store_type = fallback_store<redis_store, basic_memory_store<manual_clock>>;
+  static constexpr auto ttl = websession::testing::ttl_support::real_time;
+  static store_type make_store(asio::any_io_executor ex, manual_clock clock) {
+    memory_store_options mo;
+    mo.sweep_interval = std::chrono::milliseconds(0);
+    return store_type(redis_store(kit_connection(ex)),
+                      basic_memory_store<manual_clock>(ex, mo, clock));
+  }
+  static void close_store(store_type& s) { s.primary().client().cancel(); }
+};
+
+}  // namespace
+
+WEBSESSION_STORE_CONFORMANCE_TESTS(redis_store_conformance, redis_store_traits)
+WEBSESSION_STORE_CONFORMANCE_TESTS(redis_cluster_conformance, redis_cluster_traits)
+WEBSESSION_STORE_CONFORMANCE_TESTS(fallback_over_redis_conformance, fallback_store_traits)

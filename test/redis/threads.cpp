@@ -5,6 +5,7 @@
 // these under ThreadSanitizer (with the manager suite's four_threads_share_one_manager for the
 // Redis, Cluster, Sentinel and fallback stacks). Boost.Test is not thread-safe: workers record
 // what went wrong, the test body checks it.
+#include "../support/redis.hpp"
 #include "server_fixture.hpp"
 
 #include <websession/defaults.hpp>
@@ -48,7 +49,7 @@ using redis_test::run_test;
 using redis_test::sleep_for;
 using redis_test::wait_until;
 
-constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
+using websession::test::tuple_token;
 
 // What workers on other threads found wrong, for the test body to report.
 struct failures {

@@ -1,5 +1,6 @@
 // Minimal models of the four policy concepts: the exemplars a user writing a policy starts
-// from, and proof that basic_session_manager asks for nothing beyond the concepts.
+// from, and proof that basic_session_manager asks for nothing beyond the concepts. Part of the
+// conformance kit (see store_conformance.hpp): no Boost.Test here, only the models.
 #pragma once
 
 #include <websession/concepts.hpp>
@@ -8,13 +9,18 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
 
-namespace websession::test {
+namespace websession::testing {
 
 /// Serializer archetype: a JSON array [created, last_seen, idle, absolute, user, csrf, fp, data].
 struct archetype_serializer {
@@ -205,4 +211,4 @@ class archetype_store {
 };
 static_assert(session_store<archetype_store>);
 
-}  // namespace websession::test
+}  // namespace websession::testing
