@@ -34,7 +34,7 @@ using boost::system::error_code;
 
 namespace {
 
-constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
+using websession::test::tuple_token;
 constexpr std::size_t MiB = std::size_t{1} << 20;
 
 // ---- peak memory of this process ------------------------------------------------------------

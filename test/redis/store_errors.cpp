@@ -36,7 +36,7 @@ using websession::redis_store;
 using websession::store_write;
 using namespace std::chrono_literals;
 
-constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
+using websession::test::tuple_token;
 
 error_code mapped(redis::error e) { return redis_store::session_error(make_error_code(e)); }
 

@@ -5,6 +5,7 @@
 // not a cluster node, uncovered slots, unknown master name, no sentinel, no node at all).
 //
 // The failover tests print what they measured (BOOST_TEST_MESSAGE: run with --log_level=message).
+#include "../support/redis.hpp"
 #include "server_fixture.hpp"
 #include "topology_fixture.hpp"
 
@@ -33,17 +34,11 @@ using boost::system::error_code;
 
 namespace {
 
-constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
+using websession::test::redis_manager;
+using websession::test::tuple_token;
 using steady = std::chrono::steady_clock;
 
-using redis_manager =
-    basic_session_manager<json_serializer, aes_gcm_cipher, redis_store, std::chrono::system_clock>;
-
-options test_opts() {
-  options o;
-  o.key_prefix = "tt:";
-  return o;
-}
+options test_opts() { return websession::test::test_opts("tt:"); }
 
 std::string cluster_url(const std::vector<std::uint16_t>& ports) {
   std::string u = "redis-cluster://";
