@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench_sessions: latency percentiles and throughput of the session manager, one cell of the
 // benchmark matrix per run (scripts/bench.sh runs the matrix and the baselines).
 //

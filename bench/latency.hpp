@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Latency recording for the benchmarks: every sample kept, percentiles from the sorted samples
 // (no averages as headline figures). One recorder per coroutine; merge them with append().
 #pragma once

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Latency percentiles per store (scripts/bench.sh runs it after bench/report.py):
 #   gnuplot -e "raw='RAW_DIR'; out='bench/results/latency.png'" bench/plot_latency.gp
 # Each panel: the five scenarios of the 1 KB encrypted cell, one request at a time (solid), load

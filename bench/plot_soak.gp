@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # The soak test over time (scripts/soak.sh runs it after bench/soak.py report):
 #   gnuplot -e "raw='RAW_DIR'; out='bench/results/soak.png'; warmup=120; window=60; run=300" \
 #     bench/plot_soak.gp

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSL-1.0
 """Turns the raw outputs of scripts/bench.sh into bench/results/latest.json, latest.md and the
 data files of the latency plot (bench/plot_latency.gp).
 

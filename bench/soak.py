@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSL-1.0
 """The soak test's sampler and report (scripts/soak.sh runs both).
 
   soak.py sample --pid PID --url URL [--redis-port P] --out FILE

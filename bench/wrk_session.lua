@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSL-1.0
 -- wrk script for scripts/bench.sh and scripts/soak.sh: requests carrying a session cookie
 -- ("name=value", obtained first with curl), or none.
 --   WS_COOKIE="c"            every request sends the same cookie, so each one loads and saves

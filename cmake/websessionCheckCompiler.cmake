@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # The platform and compilers websession supports: Linux, GCC >= 12, Clang >= 14 (C++20 coroutines
 # and concepts as the library uses them; older releases fail deep inside Asio with errors that do
 # not name the cause). Used by the build and by the installed package config.

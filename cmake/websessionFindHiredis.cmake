@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Finds hiredis (>= websession_hiredis_min_version) for websession::redis. Used by the build
 # (CMakeLists.txt) and, installed beside the package, by websessionRedisDependencies.cmake, so
 # that a consumer finds hiredis the way the build did.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The smallest complete program with websession: create a session, store data in it, load it
 // back by its cookie value, rotate its id at login, and destroy it at logout.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The example server: a JSON API over HTTP/1.1 (Boost.Beast, C++20 coroutines) with
 // server-side sessions from websession. Visits counted exactly under concurrency, login with id
 // rotation, CSRF-protected logout and "log out everywhere", a health check, an audit log, and a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # The benchmark suite (GitHub issue 5): latency percentiles and throughput of the session
 # manager (memory and Redis stores) and of the example server over HTTP, each against a
 # baseline measured in the same run on the same redis-server and payload.

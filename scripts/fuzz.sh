@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # libFuzzer run of every target in test/fuzz: installs the dependencies, configures build-fuzz
 # with clang++-14 (WEBSESSION_BUILD_FUZZ=ON, nothing else), builds, then runs each target for
 # SECONDS (default 60), two at a time, each on a scratch copy of its committed corpus (the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Installs what building, testing and benchmarking websession needs on Debian 12 (bookworm).
 # A re-run is instant: apt is not touched when every package is already installed.
 # Needs root or sudo when something is missing.

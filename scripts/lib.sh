@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Shared by scripts/test.sh and scripts/main.sh (sourced, not run).
 # ws_configure VARIANT: `cmake --preset VARIANT` into build-VARIANT. CMakePresets.json holds the
 #   compilers, build types, flags and sanitizer options of gcc, clang, asan and tsan.

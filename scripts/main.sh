@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # The main job: builds build-gcc (configured as scripts/test.sh gcc does), starts the example
 # server on the embedded store and runs a session flow against it with curl (visits, login, me,
 # logout with the CSRF token, me again), stops it, then runs the quickstart example and the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # The soak test (GitHub issue 16; not run in CI): the example server under wrk for MINUTES per
 # store (default 5), first with the memory store, then with the Redis store on a redis-server of
 # its own, while its resident memory (VmRSS) and open descriptors (/proc/PID/fd) are sampled

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Builds and tests one variant: bash scripts/test.sh [gcc|clang|asan|tsan]   (default gcc)
 # Installs missing packages first (scripts/install-deps.sh), then the CMakePresets.json presets
 # of the variant: configure (scripts/lib.sh ws_configure), build with -j2 (WS_JOBS overrides),

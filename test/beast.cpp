@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The Boost.Beast glue (websession/http/beast.hpp) with real beast::http messages against a
 // session manager on the memory store, and client binding (fingerprints) in the manager.
 #include "manager_fixture.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Tests of the ciphers (cipher/aes_gcm.hpp, cipher/plaintext.hpp): round trips, tamper
 // detection, key rotation, and the thread-local context cache.
 #include <websession/cipher/aes_gcm.hpp>

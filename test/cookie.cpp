@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // RFC 6265 Cookie header parsing and Set-Cookie building (websession/http/cookie.hpp): every
 // malformed input the parser rejects, and the prefix and SameSite rules the builder enforces.
 #include <websession/http/cookie.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // http/cookie.hpp builds Set-Cookie values without reading the environment: it must not pull in
 // the WEBSESSION_* parsing of options.hpp (detail/env.hpp, std::getenv). This file includes
 // nothing else, so a declaration of env.hpp's names here can only have come through it.

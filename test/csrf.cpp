@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // CSRF tokens (websession/csrf.hpp): the right token passes, every wrong, damaged or foreign
 // one fails without throwing, and rotation retires old tokens.
 #include "manager_fixture.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The store that docs/writing-a-store.md walks through: a std::map behind one mutex, with
 // explicit version checks and TTLs read from a clock, and the conformance kit run on it.
 // Small on purpose; not a replacement for memory_store (no capacity bounds, no sweep, no

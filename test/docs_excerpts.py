@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSL-1.0
 """Checks that the documentation's excerpts are still true: every block fenced
 ```cpp excerpt=PATH in README.md and docs/*.md must match the file PATH (relative to the
 repository root): its lines, except `...` lines (what the excerpt leaves out), appear in PATH

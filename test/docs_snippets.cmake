@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # The documentation's code compiles: every ```cpp block of README.md and docs/*.md becomes a
 # generated translation unit of its own, compiled as part of the default build (an OBJECT
 # library, nothing linked or run), so `cmake --build` fails when a snippet no longer compiles.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Tests of websession/store/fallback.hpp without Redis: the primary is a memory store behind a
 // wrapper that fails chosen operations with chosen errors, so each answer of the fallback store
 // while degraded, the switch, the probe and the recovery are checked one by one. (The same

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Tests of session ids (id.hpp) and the base64url / CSPRNG helpers beneath them.
 #include <websession/detail/base64url.hpp>
 #include <websession/cipher/aes_gcm.hpp>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # The Redis client is a layer below the sessions: nothing under include/websession/redis/ may
 # include a websession header other than <websession/redis/...> and <websession/result.hpp>.
 # Run as: cmake -DWS_INCLUDE_DIR=<repo>/include -P test/layering.cmake

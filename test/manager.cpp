@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The session manager's behaviour, run against every test stack (shipped defaults and the
 // policy archetypes), so that stores and policies cannot drift apart.
 #include "manager_fixture.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The manager's API shape: the default stack and session_manager_for, the get_* accessors,
 // moving a manager, and the memory store's sweep lifetime (run() returns unless a sweep is
 // running; expired entries are reclaimed without one).

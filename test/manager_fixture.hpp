@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Test stacks (policy combinations) and a fixture that runs coroutines against a manager, so
 // one manager suite runs unchanged against every store.
 #pragma once

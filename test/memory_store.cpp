@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Tests of websession/store/memory.hpp: versions, expiry on a manual clock, the sweep timer and
 // its lifetime, capacity bounds, the per-user index, shared handles and concurrent use.
 #include "support/run.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // options: defaults validate, from_env parses every variable, and bad values name the variable.
 #include <websession/http/cookie.hpp>
 #include <websession/options.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The JSON serializer: round trips and every kind of malformed input as error::malformed.
 #include <websession/error.hpp>
 #include <websession/serializer/json.hpp>

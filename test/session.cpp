@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Tests of websession/session.hpp: what a default session is, the data accessors and their
 // dirty tracking, and the id, key and flags a session shows through its life with a manager.
 #include "support/run.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The audit log of the example server: one JSON object per line (timestamp, event, storage key,
 // user), written whole under a mutex from any thread and flushed at once, so a crash loses no
 // line and a reader (or a test) sees every event as soon as the request that caused it is done.

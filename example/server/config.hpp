@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Command line and environment of the example server: every flag has a WEBSESSION_* variable,
 // the command line wins, and anything unparsable is a usage error (exit 2), never a guess.
 #pragma once

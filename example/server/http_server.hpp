@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The HTTP/1.1 side of the example server, over an io_context_pool (one io_context per thread):
 // one acceptor hands the connections to the io_contexts in turn, each serving its own with one
 // coroutine per connection (keep-alive, size limits, timeouts through beast::basic_stream), and

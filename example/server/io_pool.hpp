@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // One io_context per thread: io_context i is run by thread i alone (the calling thread runs
 // io_context 0), so the handlers of one io_context never run concurrently and what only they
 // share (a connection's stream and state) needs no strand. What several io_contexts share (the

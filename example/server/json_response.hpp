@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The message types of the example server and its JSON responses: every answer, errors
 // included, is a JSON document with the headers a session-bearing response needs.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The JSON API of the example server, written once for any session manager type (memory, Redis,
 // or Redis with the memory fallback): routing, the session endpoints and /healthz. The session
 // handling itself is the library's Beast glue (websession::http::with_session); this file only

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Clocks for the clock policy: the system clock by default, and manual_clock for tests, so
 // expiry is tested by moving time, never by sleeping.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The four policies of basic_session_manager, as C++20 concepts, with the value types they
 // exchange. Each concept lists its requirements; websession/testing/archetypes.hpp holds a
 // minimal model of each, and every shipped model static_asserts its concept next to its

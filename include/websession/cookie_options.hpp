@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // How the session cookie is written: its name, scope and attributes, with the validation every
 // Set-Cookie of them passes. Apart from options.hpp (which reads the environment) so that the
 // cookie code needs nothing but this.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // CSRF synchronizer tokens derived from a session's CSRF secret: a fresh random salt per token
 // (so tokens differ in every response, which defeats BREACH), checked in constant time.
 #pragma once

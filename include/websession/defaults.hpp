@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The default policy stack: Boost.JSON, AES-256-GCM, the in-process store, the system clock,
 // and the aliases that name a manager built from it.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Error codes of websession: one enum, one boost::system category, so every expected failure
 // travels as a boost::system::error_code and can be compared against websession::error::X.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Session ids: 256 bits from the CSPRNG plus a hash-slot tag, spelled `<43 base64url>.<tag>` in
 // the cookie, and the storage keys derived from them (a session's key and its user's index key).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // basic_session_manager: creates, loads, saves, rotates and destroys sessions through four
 // compile-time policies (serializer, cipher, store, clock), as Asio asynchronous operations.
 #pragma once

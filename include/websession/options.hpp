@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Runtime options of a session manager, with documented defaults and from_env() so a deployment
 // can tune timeouts and cookie settings without recompiling.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // websession::result<T>: a value or an error_code, shared by the session layer and the Redis
 // client (which must not include the session layer to get it).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The session object a handler works with: its data (a JSON object with dirty tracking) and its
 // metadata (times, deadlines, bound user, CSRF secret, version). It does no I/O; the manager
 // loads, saves, rotates and destroys it.

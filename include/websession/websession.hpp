@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Umbrella header: everything a server needs for sessions on the embedded store.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Consumer of the installed (or add_subdirectory'd) websession: two headers, one trivial use.
 #include <websession/concepts.hpp>
 #include <websession/error.hpp>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Driver of the cmake_install_test and cmake_subdir_test ctest tests (see test/CMakeLists.txt):
 #   cmake -DWS_MODE=install|subdir|subdir_tests -DWS_WORK_DIR=... (and the WS_* build settings)
 #     -P run.cmake

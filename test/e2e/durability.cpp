@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // End-to-end: several server processes on one Redis, and Redis killed (SIGKILL) under load and
 // restarted on its append-only file.
 // - two_processes_one_redis_lose_no_update: two example servers on one Redis, 16 sessions,

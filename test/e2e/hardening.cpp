@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // End-to-end: the example server's hardening from the security review. A connection limit
 // (--max-connections: one more connection gets a 503 and is closed, the server keeps
 // accepting), /healthz details only for loopback clients unless --healthz-details says

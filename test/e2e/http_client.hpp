@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A small HTTP/1.1 client for the end-to-end tests (Boost.Beast, one keep-alive connection, every
 // operation bounded by a timeout), and helpers to read Set-Cookie headers and JSON bodies.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // End-to-end: the example server as a program. Health check, routing and request errors, size
 // limits, keep-alive, signals, the audit log, configuration errors, and a session flow with curl.
 #include "http_client.hpp"

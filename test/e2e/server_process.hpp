@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Child processes for the end-to-end tests: the example server started on port 0 (its port
 // read from the first stdout line within a bounded wait, stopped by PID with SIGTERM, then
 // SIGKILL) and short-lived commands (curl, the server with a bad configuration) whose output

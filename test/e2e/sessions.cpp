@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // End-to-end: the session flows of the example server over real connections. Cookie flags,
 // login with id rotation, logout and logout-everywhere, CSRF, bad and expired cookies, and
 // exact counting under concurrent requests.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // End-to-end: the example server on a real Redis Cluster (redis-cluster://) and on a
 // Sentinel-managed master (redis-sentinel://...#name): /healthz reports the topology, the
 // session flows work, sessions spread over the cluster's masters, the server follows a

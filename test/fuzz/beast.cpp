@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Fuzz target: the Boost.Beast glue (websession/http/beast.hpp): with_session, hence
 // async_load_session and async_apply_session, on a request whose headers come from the input,
 // with a real manager on the memory store; the io_context runs to completion inside the target.

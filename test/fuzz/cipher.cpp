@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Fuzz target: opening sealed values (websession/cipher/aes_gcm.hpp, plaintext.hpp).
 // Input: byte 0 = length L of the AAD (mod 64), the next L bytes = AAD, the rest = sealed bytes.
 // Seeds are real values sealed with the fixed secret below (make_corpus.cpp writes them).

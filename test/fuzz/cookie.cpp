@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Fuzz target: the Cookie request header parser (websession/http/cookie.hpp).
 // Input: an optional first line (at most 64 bytes) naming the cookie to find, then the header.
 // Invariants: no crash; too_large exactly above the limit; every view points into the header;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Fuzz target: CSRF token verification (websession/csrf.hpp).
 // Invariants: verify_csrf never throws and accepts exactly the tokens an independent
 // recomputation of the MAC accepts; a token made with a salt taken from the input verifies, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Shared by the libFuzzer targets of test/fuzz: an assertion that survives NDEBUG and says what
 // failed, so that libFuzzer records the input as a crash.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Fuzz target: session id decoding (websession/id.hpp) and strict base64url
 // (websession/detail/base64url.hpp).
 // Invariants: an id is accepted exactly when an independent check of the grammar says so

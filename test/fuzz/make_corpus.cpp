@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Writes the seed inputs of the cipher and serializer fuzz targets that need real encodings:
 // values sealed with the fuzz ring's fixed secrets (cipher.cpp), and serialized sessions.
 // Usage: fuzz_make_corpus DIR (writes DIR/cipher/*.seed and DIR/serializer/*.seed). Nonces are

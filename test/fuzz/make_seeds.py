@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSL-1.0
 """Writes the hand-made seed inputs of the fuzz targets under test/fuzz/corpus/<target>/.
 
 Valid and near-valid inputs, a few dozen per target at most. The cipher and serializer seeds

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Fuzz target: the RESP2 reader (websession/redis/reader.hpp), fed the input whole and in pieces
 // whose sizes come from a generator seeded with a hash of the input.
 // Invariants: no crash, no exception but bad_alloc (none is caught here); the whole and the split

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Fuzz target: decoding stored session values (websession/serializer/json.hpp).
 // Invariants: deserialize never throws past bad input (error::malformed, the outputs untouched);
 // whatever it accepts, serialize accepts too ("a session that was saved can always be loaded"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Fuzz target: Redis URL parsing (websession/redis/config.hpp, parse_url) for every scheme:
 // redis, rediss, redis-cluster, rediss-cluster, redis-sentinel, rediss-sentinel.
 // Invariants: no crash, no exception; errors are url_error codes; an accepted URL gives a config

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # ctest redis_gate_*: runs a test program as if redis-server were not installed (PATH holds only
 # an empty directory) and checks what test/redis/redis_available.hpp promises:
 #   cmake -DPROGRAM=<exe> [-DARGS=a|b] -DCI_VALUE=<value of CI, empty: unset>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Tests of the I/O-free parts of the Cluster and Sentinel support, without a server: hash slots,
 // CLUSTER SHARDS / CLUSTER SLOTS replies (as Redis 7.0 sends them), MOVED / ASK, splitting a
 // request into commands, and the Sentinel replies and messages.

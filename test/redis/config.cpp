@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Tests of websession/redis/config.hpp: redis://, rediss://, cluster and sentinel URLs,
 // percent-decoding, IPv6 hosts, and a clear error for each kind of malformed URL.
 #include <websession/redis/config.hpp>

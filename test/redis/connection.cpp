@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Integration tests of websession/redis/connection.hpp against a private redis-server: round
 // trips, pipelining, 500 concurrent coroutines, AUTH and ACL users, SELECT, and every way a
 // connection can fail (server killed, client killed, server hung, slow command, wrong password,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A hostile (or man-in-the-middle) Redis: a fake server on loopback that completes the
 // connection's handshake and then answers commands with replies that announce more than the
 // client may accept (config::limits), endless lines, deep nesting or RESP3 aggregates. The

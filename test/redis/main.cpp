@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The Boost.Test runner for the Redis client suite (the shared library provides the runner). Every
 // test here starts its own redis-server: without one in PATH the suite is skipped, or fails in CI
 // (redis_available.hpp).

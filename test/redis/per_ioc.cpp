@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // redis_store with one redis::client per io_context, for a server that runs one io_context per
 // thread and shares one manager: two io_contexts, each run by a thread of its own, one client on
 // each. Sessions written through one client are read through the other, concurrent updates of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Tests of websession/redis/reader.hpp without a server: every RESP2 type, input split
 // anywhere, large bulk strings, several replies per read, and protocol errors.
 #include <websession/redis/reader.hpp>

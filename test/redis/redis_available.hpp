@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Whether the tests that start a redis-server can run here. They run the program found in PATH
 // (server_fixture.hpp execs "redis-server" as execvp does). Without it a developer's machine
 // skips them with a message, while CI (the CI environment variable set, as .ci/run does) fails:

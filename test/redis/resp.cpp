@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Tests of websession/redis/resp.hpp and request.hpp: the exact RESP2 bytes of commands with
 // string, binary, integer and range arguments, appended to a reused buffer.
 #include <websession/redis/request.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Test helpers for the Redis integration tests: a private redis-server on a free loopback port
 // (started, killed, restarted and stopped by PID), and small coroutine helpers.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // redis_store and fallback_store against a real redis-server: what Redis holds (sealed values,
 // hashed keys), cancellation of a manager load, script reloading, large binary values, SCAN
 // counting, and the fallback to the in-process store during an outage and back.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The one place where Redis client errors become session errors (redis_store::session_error),
 // value by value, and the same translation seen through a live store: the client reports
 // redis::error codes, the store websession::error codes.

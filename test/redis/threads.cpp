@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The Redis client and stores used from io_contexts that several threads run, as their headers
 // promise: one connection called from any thread (threads that run the io_context and threads
 // that do not), per-operation cancellation racing completion, and the fallback store switching

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A rough throughput and latency measurement of redis::connection next to redis-benchmark run
 // against the same server in the same minute. Disabled by default (it takes ~10 s and its
 // numbers are only meaningful on a quiet machine); run it with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // TLS tests of websession/redis/connection.hpp: a CA and a server certificate made with the
 // openssl CLI, a redis-server with only a TLS port, and rediss:// connections that must verify
 // the chain and the name (and fail clearly when they cannot).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A throwaway PKI for the TLS tests, made with the openssl CLI: ca.crt signs server.crt (for
 // 127.0.0.1 and localhost); other-ca.crt signs nothing we use, to check that verification
 // really happens. Files live in a temporary directory removed with the object.

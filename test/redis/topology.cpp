@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The store on Redis Cluster and Redis Sentinel, against real servers on loopback: sessions
 // spread over every master, slot migration during traffic (ASK, MOVED, TRYAGAIN), kill -9 of a
 // master and SENTINEL FAILOVER during 200 concurrent updaters (every operation ends within its

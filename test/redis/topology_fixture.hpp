@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Test fixtures for the topology-aware Redis tests: a real Redis Cluster and a real Sentinel
 // set-up on loopback, built from redis_server (server_fixture.hpp), plus the small blocking tools
 // they use: a process runner with a timeout, a minimal RESP client and CLUSTER NODES parsing.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // AUTH, ACL users and TLS on Redis Cluster and Redis Sentinel, against real servers on loopback:
 // the same credentials and TLS settings as a single connection, applied to every cluster node;
 // the sentinels' own password set apart from the data nodes'; and wrong credentials failing

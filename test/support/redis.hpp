@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The prelude of the Redis test files: the manager over redis_store they share, and options
 // with a key prefix of the file's own.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Helpers shared by the test programs: running coroutines to completion, the tuple completion
 // token, and short forms for comparing results with websession errors.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // AES-256-GCM sealing of stored session values with a rotating keyring: a store dump cannot be
 // read, and a stored value cannot be forged, edited, or moved under another session's key.
 #pragma once

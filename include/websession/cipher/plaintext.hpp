@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The cipher that does nothing: an explicit, loudly named opt-out of encryption for debugging and
 // for stores that are already trusted.
 #pragma once

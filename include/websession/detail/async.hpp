@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Turns a coroutine returning result<T> (or error_code) into an Asio asynchronous operation with
 // a completion token and the completion signature void(error_code, T) (or void(error_code)).
 #pragma once

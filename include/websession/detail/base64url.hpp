@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Unpadded base64url (RFC 4648 §5) and CSPRNG bytes: how session ids and storage keys are spelled.
 #pragma once
 

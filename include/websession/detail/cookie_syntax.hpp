@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The character classes and attribute rules of RFC 6265 / RFC 7230 that cookie settings must
 // follow. Shared by options validation (websession/options.hpp) and the Set-Cookie writer
 // (websession/http/cookie.hpp), so that a configuration that validates is one that can be written.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Parsing of WEBSESSION_* environment values: durations, sizes, booleans, each failure an
 // exception naming the variable, because a misconfigured server should refuse to start.
 #pragma once

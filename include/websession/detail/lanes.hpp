@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // One waiting line per key, for the manager's async_update: the updates of one session in this
 // process take turns instead of colliding on the store's version check and retrying with
 // backoff against each other (which under contention costs round trips, and a tail of backoff

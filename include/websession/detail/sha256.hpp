@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // SHA-256 on a digest fetched once and a per-thread context: OpenSSL 3's one-shot SHA256()
 // looks the algorithm up on every call, which costs more than hashing 32 bytes.
 #pragma once

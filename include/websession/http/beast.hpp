@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Boost.Beast glue: load the session a request's cookie names, write the Set-Cookie its response
 // needs, and with_session, which runs a handler between the two and answers failures through an
 // error-response hook. Also client fingerprints for optional client binding.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // RFC 6265 cookies without I/O: parsing the Cookie request header (§4.2, §5.4) and building the
 // Set-Cookie values of the session cookie (§4.1), including the __Host- / __Secure- prefix rules.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // redis::client: one handle over the three deployments (a single server, a Sentinel-managed
 // master, a Cluster), chosen by the config (or the URL), for code that should not care which.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A Redis Cluster client: the slot map from any seed node, one multiplexed connection per
 // master, requests routed by the hash slot of their key, MOVED / ASK followed, failovers
 // waited out within each request's deadline.

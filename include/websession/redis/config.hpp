@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Settings of a Redis client (a plain struct with documented defaults: one server, a Sentinel-
 // managed master or a Cluster) and their parsing from a redis://, rediss://, redis-cluster://
 // or redis-sentinel:// URL.

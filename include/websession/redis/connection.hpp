@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // One multiplexed Redis connection for many coroutines: reconnects by itself, pipelines and
 // coalesces requests, matches replies first-in first-out, and bounds every request by a deadline.
 #pragma once

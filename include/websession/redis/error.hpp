@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Error codes of the Redis client: why a request failed (error), why a URL was rejected
 // (url_error) and why a connection to the server failed (client_error). The client knows
 // nothing of sessions: the session store on top of it (redis_store) translates.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // An I/O-free RESP2 parser: bytes in, redis::reply values out. It wraps hiredis's redisReader
 // (a small, fuzzed parser) with callbacks that build our own reply type.
 #pragma once

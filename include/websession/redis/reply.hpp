@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // One RESP2 reply as a plain value tree (what redis::reader produces and a request's replies
 // are made of).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A request: one or more commands sent together (pipelined) and answered together, plus whether
 // it may be sent again after a connection drops.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The RESP2 encoder: appends a command (an array of bulk strings) to a reused std::string.
 // Arguments are binary-safe; integers are written in decimal.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Redis Cluster hash slots: CRC16 (XMODEM) of a key, or of its hash tag, modulo 16384.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The default serializer: session metadata and data as one Boost.JSON document, in a versioned
 // envelope so the format can evolve without misreading old values.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // fallback_store: keeps sessions working when the primary store (Redis) is unreachable by
 // sending new sessions to a secondary store (the in-process one) until the primary is back.
 #pragma once

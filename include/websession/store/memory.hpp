@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The embedded default session store: in-process, sharded, with TTL expiry, hard bounds on
 // sessions and bytes, and a per-user index for "log out everywhere".
 #pragma once

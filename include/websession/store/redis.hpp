@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // redis_store: the session_store for production, on a Redis client (one server, a Sentinel-
 // managed master, or a Cluster). Versioned writes, rotation and per-user revocation are Lua
 // scripts that declare every key they touch, so each is atomic in Redis and runs on a cluster.

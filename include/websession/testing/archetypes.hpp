@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Minimal models of the four policy concepts: the exemplars a user writing a policy starts
 // from, and proof that basic_session_manager asks for nothing beyond the concepts. Part of the
 // conformance kit (see store_conformance.hpp): no Boost.Test here, only the models.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The session_store conformance suite: the tests every store shipped with websession passes,
 // for a store someone else writes (PostgreSQL, DynamoDB, memcached...). Boost.Test based.
 //

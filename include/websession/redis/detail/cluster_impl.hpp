@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The state behind redis::cluster: the slot map, one connection per node, request routing,
 // MOVED / ASK / TRYAGAIN handling, shared map refreshes. Map changes run on one strand; routing
 // reads a snapshot from any thread.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The I/O-free part of the cluster client: reading CLUSTER SHARDS / CLUSTER SLOTS replies into
 // shards, reading MOVED / ASK redirections, and splitting an encoded request into its commands.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The state machine behind redis::connection: socket, reconnect loop, request queue, FIFO reply
 // matching, deadlines and health checks. Everything here runs on one strand.
 #pragma once

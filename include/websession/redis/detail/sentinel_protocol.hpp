@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The I/O-free part of Sentinel support: reading the replies of SENTINEL
 // get-master-addr-by-name and ROLE, and the +switch-master messages of a sentinel.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A plain request/reply conversation on a socket of its own, outside any multiplexing: what a
 // connection uses to ask the sentinels for the master and to listen for +switch-master.
 #pragma once
