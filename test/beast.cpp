@@ -91,6 +91,19 @@ std::string start_session(fixture& f, http::glue_options o = {},
 
 std::string with_cookie(const std::string& id) { return cookie_name + "=" + id; }
 
+// Flips a bit in the middle of the stored (sealed) value of session `id`.
+void tamper_stored_value(fixture& f, const std::string& id) {
+  const std::string key = session_id::parse(id)->storage_key(test_options().key_prefix);
+  f.run([&]() -> awaitable<void> {
+    auto rec = co_await f.store.load(key);
+    BOOST_TEST_REQUIRE(rec.has_value());
+    std::string v = rec->value;
+    v[v.size() / 2] ^= 0x01;
+    auto r = co_await f.store.replace(key, store_write{v, 1h, {}}, rec->version);
+    BOOST_TEST_REQUIRE(r.has_value());
+  });
+}
+
 /// A store that can be switched off: every operation then fails with store_unavailable.
 class switchable_store {
  public:
@@ -472,15 +485,7 @@ BOOST_AUTO_TEST_CASE(bad_cookies_give_a_fresh_session) {
 BOOST_AUTO_TEST_CASE(tampered_stored_value_gives_a_fresh_session) {
   fixture f;
   const std::string id = start_session(f);
-  const std::string key = session_id::parse(id)->storage_key(test_options().key_prefix);
-  f.run([&]() -> awaitable<void> {
-    auto rec = co_await f.store.load(key);
-    BOOST_TEST_REQUIRE(rec.has_value());
-    std::string v = rec->value;
-    v[v.size() / 2] ^= 0x01;
-    auto r = co_await f.store.replace(key, store_write{v, 1h, {}}, rec->version);
-    BOOST_TEST_REQUIRE(r.has_value());
-  });
+  tamper_stored_value(f, id);
   session s = load(f, make_request(with_cookie(id)));
   BOOST_TEST(s.is_new());
   BOOST_TEST(s.id() != id);
@@ -914,15 +919,7 @@ BOOST_AUTO_TEST_CASE(error_hook_answers_a_conflict_with_409_suggested) {
 BOOST_AUTO_TEST_CASE(error_hook_never_sees_a_tampered_cookie) {
   fixture f;
   const std::string id = start_session(f);
-  const std::string key = session_id::parse(id)->storage_key(test_options().key_prefix);
-  f.run([&]() -> awaitable<void> {
-    auto rec = co_await f.store.load(key);
-    BOOST_TEST_REQUIRE(rec.has_value());
-    std::string v = rec->value;
-    v[v.size() / 2] ^= 0x01;
-    auto r = co_await f.store.replace(key, store_write{v, 1h, {}}, rec->version);
-    BOOST_TEST_REQUIRE(r.has_value());
-  });
+  tamper_stored_value(f, id);
   std::vector<error_code> errors;
   std::vector<bhttp::status> suggested;
   const recording_hook hook{&errors, &suggested};

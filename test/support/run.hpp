@@ -4,6 +4,7 @@
 #pragma once
 
 #include <websession/error.hpp>
+#include <websession/testing/run.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -29,44 +30,10 @@ namespace websession::test {
 inline constexpr auto tuple_token = boost::asio::as_tuple(boost::asio::use_awaitable);
 
 /// Runs `op` to completion on `ioc` from this thread and returns its value (rethrows what it
-/// threw). Runs handler by handler, so a pending timer (a store's sweep, a connection's loop)
-/// cannot keep it waiting; fails the test if the io_context runs out of work first.
+/// threw): websession::testing::run_to_completion, with two minutes before it fails the test.
 template <class T>
 T run_on(boost::asio::io_context& ioc, boost::asio::awaitable<T> op) {
-  std::optional<T> out;
-  std::exception_ptr failure;
-  bool done = false;
-  boost::asio::co_spawn(ioc, std::move(op), [&](std::exception_ptr e, T v) {
-    failure = e;
-    if (!e) out.emplace(std::move(v));
-    done = true;
-  });
-  ioc.restart();
-  while (!done) {
-    if (ioc.run_one() == 0) {
-      BOOST_REQUIRE_MESSAGE(done, "the operation never completed (no work left)");
-      ioc.restart();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
-  return std::move(*out);
-}
-
-inline void run_on(boost::asio::io_context& ioc, boost::asio::awaitable<void> op) {
-  std::exception_ptr failure;
-  bool done = false;
-  boost::asio::co_spawn(ioc, std::move(op), [&](std::exception_ptr e) {
-    failure = e;
-    done = true;
-  });
-  ioc.restart();
-  while (!done) {
-    if (ioc.run_one() == 0) {
-      BOOST_REQUIRE_MESSAGE(done, "the operation never completed (no work left)");
-      ioc.restart();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
+  return websession::testing::run_to_completion(ioc, std::move(op), std::chrono::minutes(2));
 }
 
 /// Runs `body(ioc)` (a callable returning awaitable<void>) on a fresh io_context served by

@@ -35,6 +35,7 @@
 #include <websession/error.hpp>
 #include <websession/manager.hpp>
 #include <websession/testing/archetypes.hpp>
+#include <websession/testing/run.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -124,30 +125,11 @@ class store_fixture {
   /// The prefix of this fixture's keys, for a manager's options::key_prefix.
   const std::string& prefix() const noexcept { return prefix_; }
 
-  /// Runs `op` to completion on this thread (handler by handler, so a store's timers cannot
-  /// keep it waiting) and returns its value. Fails the test after `limit`.
+  /// Runs `op` to completion on this thread (see run_to_completion) and returns its value.
+  /// Fails the test after `limit`.
   template <class T>
   T run(awaitable<T> op, std::chrono::seconds limit = std::chrono::seconds(30)) {
-    std::optional<T> out;
-    std::exception_ptr failure;
-    bool done = false;
-    boost::asio::co_spawn(ioc, std::move(op), [&](std::exception_ptr e, T v) {
-      failure = e;
-      if (!e) out.emplace(std::move(v));
-      done = true;
-    });
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done) {
-      BOOST_REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline,
-                            "a store operation did not complete in time");
-      ioc.restart();
-      if (ioc.run_one_for(std::chrono::milliseconds(100)) == 0 && ioc.stopped()) {
-        // Out of work without completing: nothing will ever complete it.
-        BOOST_REQUIRE_MESSAGE(done, "a store operation was abandoned (no pending work)");
-      }
-    }
-    if (failure) std::rethrow_exception(failure);
-    return std::move(*out);
+    return run_to_completion(ioc, std::move(op), limit);
   }
 
   /// Starts every operation of `ops` (callables returning awaitable<T>) at once and runs them on
