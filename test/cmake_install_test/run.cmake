@@ -101,7 +101,11 @@ elseif(WS_MODE STREQUAL "install")
   endif()
   set(_prefix "${WS_WORK_DIR}/prefix")
   ws_run("install" "${CMAKE_COMMAND}" --install "${WS_BINARY_DIR}" --prefix "${_prefix}")
-  foreach(_file include/websession/error.hpp include/websession/concepts.hpp)
+  # The headers, the store conformance kit among them, and the licence.
+  foreach(_file include/websession/error.hpp include/websession/concepts.hpp
+      include/websession/defaults.hpp include/websession/result.hpp
+      include/websession/testing/store_conformance.hpp include/websession/testing/archetypes.hpp
+      include/websession/testing/run.hpp share/doc/websession/LICENSE_1_0.txt)
     if(NOT EXISTS "${_prefix}/${_file}")
       message(FATAL_ERROR "[install] ${_file} was not installed")
     endif()
