@@ -46,15 +46,9 @@ using manager_type = websession::basic_session_manager<websession::json_serializ
                                                        websession::basic_memory_store<websession::manual_clock>,
                                                        websession::manual_clock>;
 
-// A manager over a memory store (no sweep timer) on a manual clock.
+// A manager over a memory store on a manual clock.
 struct env {
-  env() : store(ioc.get_executor(), no_timer(), clock), mgr(make_manager()) {}
-
-  static websession::memory_store_options no_timer() {
-    websession::memory_store_options o;
-    o.sweep_interval = 0ms;
-    return o;
-  }
+  env() : store(ioc.get_executor(), {}, clock), mgr(make_manager()) {}
   manager_type make_manager() {
     websession::options o;
     o.key_prefix = "st:";

@@ -586,10 +586,8 @@ struct fallback_store_traits {
   using store_type = fallback_store<redis_store, basic_memory_store<manual_clock>>;
   static constexpr auto ttl = websession::testing::ttl_support::real_time;
   static store_type make_store(asio::any_io_executor ex, manual_clock clock) {
-    memory_store_options mo;
-    mo.sweep_interval = std::chrono::milliseconds(0);
     return store_type(redis_store(kit_connection(ex)),
-                      basic_memory_store<manual_clock>(ex, mo, clock));
+                      basic_memory_store<manual_clock>(ex, {}, clock));
   }
   static void close_store(store_type& s) { s.primary().client().cancel(); }
 };
