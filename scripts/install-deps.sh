@@ -14,6 +14,8 @@ packages=(
   # clang-14 only recommends its sanitizer runtime; the asan variant (and -fsanitize=fuzzer)
   # cannot link without it, and --no-install-recommends would skip it.
   libclang-rt-14-dev
+  # scripts/lib.sh reads CMakePresets.json, and the docs_excerpts and spdx ctests, with Python.
+  python3
   # Benchmark tools.
   curl wrk gnuplot-nox
 )
