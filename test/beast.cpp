@@ -91,6 +91,16 @@ std::string start_session(fixture& f, http::glue_options o = {},
 
 std::string with_cookie(const std::string& id) { return cookie_name + "=" + id; }
 
+// Another request of session `id`, saving n = 100 while the caller's request is in flight (so
+// that the caller's save meets a conflict).
+awaitable<void> save_meanwhile(fixture& f, const std::string& id) {
+  auto [ec, other] = co_await f.mgr->async_load(id, tuple_token);
+  BOOST_TEST_REQUIRE(!ec);
+  other.set("n", 100);
+  auto [save_ec] = co_await f.mgr->async_save(other, tuple_token);
+  BOOST_TEST_REQUIRE(!save_ec);
+}
+
 // Flips a bit in the middle of the stored (sealed) value of session `id`.
 void tamper_stored_value(fixture& f, const std::string& id) {
   const std::string key = session_id::parse(id)->storage_key(test_options().key_prefix);
@@ -740,11 +750,7 @@ BOOST_AUTO_TEST_CASE(conflicting_save_answers_409) {
     co_return co_await http::with_session(
         *f.mgr, req, [&](const request&, session& s) -> awaitable<response> {
           // A concurrent request for the same session saves first.
-          auto [ec, other] = co_await f.mgr->async_load(id, tuple_token);
-          BOOST_TEST_REQUIRE(!ec);
-          other.set("n", 100);
-          auto [save_ec] = co_await f.mgr->async_save(other, tuple_token);
-          BOOST_TEST_REQUIRE(!save_ec);
+          co_await save_meanwhile(f, id);
           s.set("n", 2);
           response res{bhttp::status::ok, 11};
           res.body() = "stored n=2";
@@ -898,11 +904,7 @@ BOOST_AUTO_TEST_CASE(error_hook_answers_a_conflict_with_409_suggested) {
     co_return co_await http::with_session(
         *f.mgr, req,
         [&](const request&, session& s) -> awaitable<response> {
-          auto [ec, other] = co_await f.mgr->async_load(id, tuple_token);
-          BOOST_TEST_REQUIRE(!ec);
-          other.set("n", 100);
-          auto [save_ec] = co_await f.mgr->async_save(other, tuple_token);
-          BOOST_TEST_REQUIRE(!save_ec);
+          co_await save_meanwhile(f, id);
           s.set("n", 2);
           co_return response{bhttp::status::ok, 11};
         },
