@@ -91,22 +91,8 @@ ${_ws_code}
     endwhile()
   endforeach()
 
-  # Drop the generated files of blocks that were removed since the last configure.
-  file(GLOB _ws_stale "${_ws_snippet_dir}/*.cpp")
-  foreach(_ws_file IN LISTS _ws_stale)
-    if(NOT _ws_file IN_LIST _ws_snippet_sources)
-      file(REMOVE "${_ws_file}")
-    endif()
-  endforeach()
-
-  if(_ws_snippet_sources)
-    add_library(websession_docs_snippets OBJECT ${_ws_snippet_sources})
-    target_link_libraries(websession_docs_snippets PRIVATE websession::websession
-      websession_warnings)
-    if(WEBSESSION_HAS_REDIS)
-      target_link_libraries(websession_docs_snippets PRIVATE websession::redis)
-    endif()
-  endif()
+  websession_compile_generated(websession_docs_snippets "${_ws_snippet_dir}"
+    ${_ws_snippet_sources})
   list(LENGTH _ws_snippet_sources _ws_count)
   message(STATUS "websession: documentation check compiles ${_ws_count} ```cpp blocks"
     " (${_ws_snippet_skipped} left out without hiredis)")
