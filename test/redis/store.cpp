@@ -25,23 +25,9 @@ using boost::system::error_code;
 
 namespace {
 
+using websession::test::connect;
 using websession::test::redis_manager;
 using websession::test::tuple_token;
-
-std::shared_ptr<redis::connection> connect(asio::io_context& ioc, std::uint16_t port,
-                                           std::chrono::milliseconds timeout = std::chrono::seconds(2),
-                                           bool fail_fast_when_down = false) {
-  redis::config cfg;
-  cfg.port = port;
-  cfg.request_timeout = timeout;
-  cfg.connect_timeout = timeout;
-  cfg.reconnect_min = std::chrono::milliseconds(10);
-  cfg.reconnect_max = std::chrono::milliseconds(100);
-  cfg.fail_fast_when_down = fail_fast_when_down;
-  auto c = std::make_shared<redis::connection>(ioc.get_executor(), cfg);
-  c->async_run(asio::detached);
-  return c;
-}
 
 // One command on a raw connection, for looking at what Redis holds.
 asio::awaitable<redis::reply> raw(redis::connection& c, const std::vector<std::string>& args) {
@@ -547,11 +533,7 @@ redis_server& kit_server() {
 }
 
 std::shared_ptr<redis::connection> kit_connection(asio::any_io_executor ex) {
-  redis::config cfg;
-  cfg.port = kit_server().port();
-  auto c = std::make_shared<redis::connection>(ex, cfg);
-  c->async_run(asio::detached);
-  return c;
+  return connect(std::move(ex), kit_server().port());
 }
 
 struct redis_store_traits {

@@ -3,6 +3,7 @@
 // value by value, and the same translation seen through a live store: the client reports
 // redis::error codes, the store websession::error codes.
 
+#include "../support/redis.hpp"
 #include "server_fixture.hpp"
 
 #include <websession/error.hpp>
@@ -37,6 +38,7 @@ using websession::redis_store;
 using websession::store_write;
 using namespace std::chrono_literals;
 
+using websession::test::connect;
 using websession::test::tuple_token;
 
 error_code mapped(redis::error e) { return redis_store::session_error(make_error_code(e)); }
@@ -84,11 +86,7 @@ BOOST_AUTO_TEST_CASE(client_error_category) {
 // Nothing listens: the client says not_connected, the store store_unavailable.
 BOOST_AUTO_TEST_CASE(not_connected_is_store_unavailable) {
   run_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
-    redis::config cfg;
-    cfg.port = redis_test::free_port();
-    cfg.request_timeout = 200ms;
-    auto conn = std::make_shared<redis::connection>(ioc.get_executor(), cfg);
-    conn->async_run(asio::detached);
+    auto conn = connect(ioc, redis_test::free_port(), 200ms);
     redis_store store(conn);
     redis::request get(true);
     get.push("GET", "k");
@@ -107,11 +105,7 @@ BOOST_AUTO_TEST_CASE(not_connected_is_store_unavailable) {
 BOOST_AUTO_TEST_CASE(timeout_is_timeout) {
   redis_server server;
   run_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
-    redis::config cfg;
-    cfg.port = server.port();
-    cfg.request_timeout = 300ms;
-    auto conn = std::make_shared<redis::connection>(ioc.get_executor(), cfg);
-    conn->async_run(asio::detached);
+    auto conn = connect(ioc, server.port(), 300ms);
     BOOST_TEST_REQUIRE(co_await wait_until([&] { return conn->connected(); }, 5s));
     redis_store store(conn);
     server.pause();
@@ -132,11 +126,7 @@ BOOST_AUTO_TEST_CASE(timeout_is_timeout) {
 BOOST_AUTO_TEST_CASE(connection_lost_is_store_unavailable) {
   redis_server server;
   run_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
-    redis::config cfg;
-    cfg.port = server.port();
-    cfg.request_timeout = 5s;
-    auto conn = std::make_shared<redis::connection>(ioc.get_executor(), cfg);
-    conn->async_run(asio::detached);
+    auto conn = connect(ioc, server.port(), 5s);
     BOOST_TEST_REQUIRE(co_await wait_until([&] { return conn->connected(); }, 5s));
     redis_store store(conn);
     server.pause();  // both requests are written, neither is answered
@@ -176,10 +166,7 @@ BOOST_AUTO_TEST_CASE(connection_lost_is_store_unavailable) {
 BOOST_AUTO_TEST_CASE(replicas_not_confirmed_is_timeout) {
   redis_server server;
   run_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
-    redis::config cfg;
-    cfg.port = server.port();
-    auto conn = std::make_shared<redis::connection>(ioc.get_executor(), cfg);
-    conn->async_run(asio::detached);
+    auto conn = connect(ioc, server.port());
     websession::redis_store_options opts;
     opts.wait_replicas = 1;
     opts.wait_timeout = 50ms;
