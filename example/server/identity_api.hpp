@@ -88,6 +88,9 @@ class identity_api {
   /// Whether passwords are checked (--users) rather than the demo login.
   bool checks_passwords() const noexcept { return opts_.passwords != nullptr; }
 
+  /// POST /login: checks the password (with --users), binds the user and rotates the id. Errors:
+  /// 415/400 for the body, 401 for a wrong password or an unknown user (alike), 503 when too many
+  /// checks are under way or the store fails, 409 if the session changed meanwhile.
   boost::asio::awaitable<response> login(const request& req, session& s) {
     boost::json::value body;
     if (auto refused = api::read_json_object(req, s, body)) co_return std::move(*refused);
@@ -129,6 +132,9 @@ class identity_api {
     co_return json_response(req, bhttp::status::ok, out);
   }
 
+  /// POST /reauth: checks the logged-in user's password again. Errors: 403 (CSRF), 401 (not
+  /// logged in; "wrong password"), 415/400 for the body, 503; 501 once the password is right,
+  /// until issue 27.
   boost::asio::awaitable<response> reauth(const request& req, session& s) {
     if (auto refused = api::check_user_and_csrf(req, s)) co_return std::move(*refused);
     boost::json::value body;
@@ -147,6 +153,8 @@ class identity_api {
     co_return pending(req, s, "re-authentication needs the manager's mark_authenticated");
   }
 
+  /// POST /sensitive: an action that needs a recent authentication. Errors: 403 (CSRF), 401 (not
+  /// logged in); 501 until issue 27.
   boost::asio::awaitable<response> sensitive(const request& req, session& s) {
     if (auto refused = api::check_user_and_csrf(req, s)) co_return std::move(*refused);
     // TODO(issue 27): if (!mgr_.requires_recent_auth(s, opts_.recent_auth)) 401
@@ -154,6 +162,8 @@ class identity_api {
     co_return pending(req, s, "the step-up check needs the manager's requires_recent_auth");
   }
 
+  /// GET /sessions: the logged-in user's live sessions, most recently used first. Errors: 401
+  /// (not logged in), 503 (store).
   boost::asio::awaitable<response> sessions(const request& req, session& s) {
     if (s.user().empty()) co_return api::not_logged_in(req, s);
     auto [ec, list] = co_await mgr_.async_list_user(s.user(), tuple);
@@ -184,6 +194,9 @@ class identity_api {
     co_return json_response(req, bhttp::status::ok, out);
   }
 
+  /// POST /sessions/revoke: ends one other session of the logged-in user, at once. Errors: 403
+  /// (CSRF), 401 (not logged in), 415/400 for the body (400 too for this session's own handle),
+  /// 404 for a handle that is unknown, malformed or another user's, 503 (store).
   boost::asio::awaitable<response> revoke(const request& req, session& s) {
     if (auto refused = api::check_user_and_csrf(req, s)) co_return std::move(*refused);
     boost::json::value body;
@@ -209,7 +222,9 @@ class identity_api {
     co_return json_response(req, bhttp::status::ok, out);
   }
 
-  // Not one atomic step: a session of the user created during the call may survive it.
+  /// POST /logout-others: ends every session of the logged-in user but this one. Not one
+  /// atomic step: a session of the user created during the call may survive it. Errors: 403
+  /// (CSRF), 401 (not logged in), 503 (store; those ended before the failure stay ended).
   boost::asio::awaitable<response> logout_others(const request& req, session& s) {
     if (auto refused = api::check_user_and_csrf(req, s)) co_return std::move(*refused);
     // TODO(issue 27): mgr_.async_revoke_others(user, s).
@@ -264,7 +279,8 @@ class identity_api {
 
   // Checks `password` (a JSON string) for `user`: nullopt if it is theirs, else the answer (400
   // for a malformed password, 503 when too many checks are under way, 401 `wrong`, audited as
-  // `failure_event`). The password is copied once, for the hashing thread, which wipes it.
+  // `failure_event`). The checker copies the password once, for the hashing thread, which
+  // wipes it; the body's copy is the caller's (wipe_on_exit).
   boost::asio::awaitable<std::optional<response>> check_password(
       const request& req, session& s, std::string user, const boost::json::value& password,
       std::string_view failure_event, std::string_view wrong) {
@@ -273,8 +289,8 @@ class identity_api {
         !p.empty())
       co_return api::refuse(req, s, bhttp::status::bad_request, "password " + std::string(p));
     const std::string who = user;
-    std::string copy(pw.data(), pw.size());
-    auto [ec, ok] = co_await opts_.passwords->async_check(std::move(user), std::move(copy), tuple);
+    auto [ec, ok] = co_await opts_.passwords->async_check(
+        std::move(user), std::string_view(pw.data(), pw.size()), tuple);
     if (ec) {
       response res = api::refuse(req, s, bhttp::status::service_unavailable,
                                  "too many password checks at once, retry later");

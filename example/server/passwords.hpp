@@ -200,6 +200,28 @@ inline bool verify_password(std::string_view password, const password_hash& h) {
   return derived && same;
 }
 
+namespace detail {
+
+// A password's bytes in one heap buffer, wiped when destroyed. A move hands the buffer over and
+// leaves no copy behind (a moved std::string may keep a short one in its own small buffer).
+class secret_bytes {
+ public:
+  explicit secret_bytes(std::string_view text) : bytes_(text.begin(), text.end()) {}
+  secret_bytes(secret_bytes&&) noexcept = default;
+  secret_bytes& operator=(secret_bytes&&) = delete;
+  ~secret_bytes() { wipe(); }
+  std::string_view view() const noexcept { return {bytes_.data(), bytes_.size()}; }
+  void wipe() noexcept {
+    if (!bytes_.empty()) OPENSSL_cleanse(bytes_.data(), bytes_.size());
+    bytes_.clear();
+  }
+
+ private:
+  std::vector<char> bytes_;
+};
+
+}  // namespace detail
+
 /// The users of --users: name -> record, read once at start and never changed, so any thread
 /// may read it without a lock.
 class user_table {
@@ -319,27 +341,27 @@ class password_checker {
   const user_table& users() const noexcept { return *users_; }
 
   /// Checks `password` for `user` (user_table::check) on a hashing thread and completes with
-  /// (error_code, bool ok) on the handler's associated executor. Errors:
-  /// errc::resource_unavailable_try_again when max_waiting checks are already under way. The
-  /// checker wipes its copy of the password once hashed; the caller wipes its own.
+  /// (error_code, bool ok) on the handler's associated executor (by default, a hashing thread).
+  /// Errors: errc::resource_unavailable_try_again when max_waiting checks are already under way.
+  /// `password` is copied before this returns, into a buffer wiped once hashed (or abandoned);
+  /// the caller wipes its own.
   template <class CompletionToken>
-  auto async_check(std::string user, std::string password, CompletionToken&& token) {
+  auto async_check(std::string user, std::string_view password, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, bool)>(
-        [this](auto handler, std::string u, std::string p) {
-          start(std::move(handler), std::move(u), std::move(p));
+        [this](auto handler, std::string u, detail::secret_bytes p) {
+          this->start(std::move(handler), std::move(u), std::move(p));
         },
-        token, std::move(user), std::move(password));
+        token, std::move(user), detail::secret_bytes(password));
   }
 
  private:
   template <class Handler>
-  void start(Handler handler, std::string user, std::string password) {
+  void start(Handler handler, std::string user, detail::secret_bytes password) {
     namespace asio = boost::asio;
     auto work = asio::prefer(asio::get_associated_executor(handler, pool_.get_executor()),
                              asio::execution::outstanding_work.tracked);
     if (waiting_.fetch_add(1) >= max_waiting_) {
       waiting_.fetch_sub(1);
-      OPENSSL_cleanse(password.data(), password.size());
       asio::post(work, [h = std::move(handler)]() mutable {
         std::move(h)(make_error_code(boost::system::errc::resource_unavailable_try_again), false);
       });
@@ -347,8 +369,8 @@ class password_checker {
     }
     asio::post(pool_, [this, h = std::move(handler), work = std::move(work), u = std::move(user),
                        p = std::move(password)]() mutable {
-      const bool ok = users_->check(u, p);
-      OPENSSL_cleanse(p.data(), p.size());
+      const bool ok = users_->check(u, p.view());
+      p.wipe();
       waiting_.fetch_sub(1);
       asio::post(work, [h = std::move(h), ok]() mutable {
         std::move(h)(boost::system::error_code{}, ok);
