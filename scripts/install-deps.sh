@@ -43,7 +43,11 @@ install_npm_packages() {
     return 0
   fi
   echo "install-deps: npm ci in test/browser (playwright-core $want)"
-  npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund
+  if ! npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund; then
+    # Offline, everything else still builds and tests; CI must run the browser test.
+    [[ ${CI:-} != true ]] || return 1
+    echo "install-deps: WARNING: npm ci failed: the browser test will be skipped" >&2
+  fi
 }
 
 missing=()

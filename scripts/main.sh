@@ -69,9 +69,12 @@ if [[ " ${present[*]} " == *" server "* ]]; then
   # ada's password for this run: hashed into the users file through stdin, sent in a request
   # body read from a file, never on a command line (which other users see in the process list).
   password=$(head -c 12 /dev/urandom | base64)
-  printf '%s\n' "$password" | "$WS_BUILD_DIR/example/server" --hash-password ada >"$demo_dir/users"
-  printf '{"user":"ada","password":"%s"}' "$password" >"$demo_dir/login.json"
-  printf '{"user":"ada","password":"%s-wrong"}' "$password" >"$demo_dir/wrong.json"
+  (
+    umask 077  # the users file and the request bodies: for our eyes only
+    printf '%s\n' "$password" | "$WS_BUILD_DIR/example/server" --hash-password ada >"$demo_dir/users"
+    printf '{"user":"ada","password":"%s"}' "$password" >"$demo_dir/login.json"
+    printf '{"user":"ada","password":"%s-wrong"}' "$password" >"$demo_dir/wrong.json"
+  )
   # A throwaway secret for this run; plain http on loopback, so cookies without Secure (curl,
   # like a browser, would not send a Secure or __Host- cookie over http).
   WEBSESSION_SECRET=$(head -c 32 /dev/urandom | base64) \
