@@ -319,7 +319,8 @@ std::optional<int> prepare(int argc, char** argv, prepared& p) {
     return 0;
   }
   if (!p.cfg.hash_password_user.empty())
-    return example::hash_password_command(p.cfg.hash_password_user, STDIN_FILENO, stdout, std::cerr);
+    return example::hash_password_command(p.cfg.hash_password_user, STDIN_FILENO, stdout,
+                                          std::cerr, p.cfg.hash_iterations);
   if (!p.cfg.users_file.empty()) {
     std::string warning;
     try {

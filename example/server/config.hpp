@@ -101,6 +101,9 @@ struct server_config {
   /// `server --hash-password NAME`: print NAME's users-file line for a password read on stdin,
   /// then exit; empty: serve.
   std::string hash_password_user;
+  /// PBKDF2 iterations of --hash-password (passwords.hpp: default_iterations; the users file
+  /// takes min_iterations to max_iterations).
+  std::uint32_t hash_iterations = 600'000;
   bool help = false;
 };
 
@@ -147,6 +150,7 @@ options (each also read from the environment variable shown; the command line wi
   --dev-secret          random secret for this process (sessions die with it)
   --hash-password NAME  read a password on stdin (one line, 1 to 1024 bytes; not echoed on a
                         terminal), print NAME's line for --users and exit
+  --hash-iterations N   PBKDF2 iterations of --hash-password (600000; 100000 to 10000000)
   --help                this text
 
 WEBSESSION_SECRET (at least 32 bytes) keys the session encryption; it is required unless
@@ -304,6 +308,8 @@ inline server_config parse_config(const std::vector<std::string_view>& args,
       c.hash_password_user = value();
       if (c.hash_password_user.empty()) throw usage_error("--hash-password needs a user name");
     }
+    else if (arg == "--hash-iterations")
+      c.hash_iterations = parse_int<std::uint32_t>("--hash-iterations", value(), 100'000, 10'000'000);
     else if (arg == "--insecure-cookies") { no_value(); c.insecure_cookies = true; }
     else if (arg == "--dev-secret") { no_value(); c.dev_secret = true; }
     else if (arg == "--help" || arg == "-h") { no_value(); c.help = true; }

@@ -57,7 +57,8 @@ struct password_hash {
 inline constexpr std::string_view password_scheme = "pbkdf2-sha256";
 /// OWASP's figure for PBKDF2-HMAC-SHA256 (2023): about 0.3 s of one core here.
 inline constexpr std::uint32_t default_iterations = 600'000;
-/// Records below this are refused: a stolen users file would be too cheap to attack.
+/// The users file refuses records below this: a stolen file would be too cheap to attack.
+/// (config.hpp's --hash-iterations range repeats these bounds.)
 inline constexpr std::uint32_t min_iterations = 100'000;
 /// Records above this are refused: each login would hold a hashing thread for minutes.
 inline constexpr std::uint32_t max_iterations = 10'000'000;
@@ -136,9 +137,10 @@ inline std::string to_string(const password_hash& h) {
          detail::hex(h.salt.data(), h.salt.size()) + "$" + detail::hex(h.key.data(), h.key.size());
 }
 
-/// Parses a record written by to_string. On failure returns nullopt and sets `why` (which
-/// never quotes the record).
-inline std::optional<password_hash> parse_password_hash(std::string_view text, std::string& why) {
+/// Parses a record written by to_string, with `floor` to max_iterations iterations. On failure
+/// returns nullopt and sets `why` (which never quotes the record). Only tests lower `floor`.
+inline std::optional<password_hash> parse_password_hash(std::string_view text, std::string& why,
+                                                        std::uint32_t floor = min_iterations) {
   std::vector<std::string_view> fields;
   for (std::size_t from = 0;;) {
     const std::size_t dollar = text.find('$', from);
@@ -154,8 +156,8 @@ inline std::optional<password_hash> parse_password_hash(std::string_view text, s
   const std::string_view it = fields[1];
   const auto [end, ec] = std::from_chars(it.data(), it.data() + it.size(), h.iterations);
   if (it.empty() || ec != std::errc{} || end != it.data() + it.size() ||
-      h.iterations < min_iterations || h.iterations > max_iterations) {
-    why = "the iteration count must be a number from " + std::to_string(min_iterations) + " to " +
+      h.iterations < floor || h.iterations > max_iterations) {
+    why = "the iteration count must be a number from " + std::to_string(floor) + " to " +
           std::to_string(max_iterations);
     return std::nullopt;
   }
@@ -174,12 +176,11 @@ inline std::optional<password_hash> parse_password_hash(std::string_view text, s
 }
 
 /// A new record of `password` with a fresh random salt. Throws std::invalid_argument if
-/// password_problem(password) or the iteration count is out of range, std::runtime_error if
-/// OpenSSL fails.
+/// password_problem(password), or the iteration count is 0 or above max_iterations (the users
+/// file refuses fewer than min_iterations), std::runtime_error if OpenSSL fails.
 inline password_hash hash_password(std::string_view password,
                                    std::uint32_t iterations = default_iterations) {
-  if (!password_problem(password).empty() || iterations < min_iterations ||
-      iterations > max_iterations)
+  if (!password_problem(password).empty() || iterations == 0 || iterations > max_iterations)
     throw std::invalid_argument("hash_password: password or iteration count out of range");
   password_hash h;
   h.iterations = iterations;
@@ -230,8 +231,9 @@ class user_table {
   /// user (record: to_string(password_hash)); empty lines and lines starting with '#' are
   /// skipped; a trailing \r is dropped. Throws usage_error naming the line for a line without
   /// ':', a bad user name, a bad record, a user named twice, a line over 4 KB, and for a file
-  /// with no user at all. The errors never quote a record.
-  static user_table parse(std::string_view text, std::string_view source) {
+  /// with no user at all. The errors never quote a record. `floor`: as parse_password_hash.
+  static user_table parse(std::string_view text, std::string_view source,
+                          std::uint32_t floor = min_iterations) {
     user_table t;
     std::map<std::string, std::size_t, std::less<>> line_of;
     std::size_t number = 0;
@@ -252,7 +254,7 @@ class user_table {
       if (const std::string_view p = user_name_problem(name); !p.empty())
         throw fail("the user name " + std::string(p));
       std::string why;
-      std::optional<password_hash> h = parse_password_hash(line.substr(colon + 1), why);
+      std::optional<password_hash> h = parse_password_hash(line.substr(colon + 1), why, floor);
       if (!h) throw fail("user \"" + std::string(name) + "\": " + why);
       if (const auto it = line_of.find(name); it != line_of.end())
         throw fail("user \"" + std::string(name) + "\" is already on line " +
@@ -445,12 +447,14 @@ inline bool read_password_line(int fd, bool terminal, std::array<char, max_passw
 
 }  // namespace detail
 
-/// `server --hash-password USER`: reads a password on `in_fd` (one line; on a terminal with a
-/// prompt on `err`, without echo, asked twice) and writes USER's users-file line to `out`.
-/// The password is never printed, and wiped from memory once hashed. Returns the exit status:
-/// 0, 2 for a bad user name or password (a message on `err`), 1 if OpenSSL fails.
+/// `server --hash-password USER [--hash-iterations N]`: reads a password on `in_fd` (one line;
+/// on a terminal with a prompt on `err`, without echo, asked twice) and writes USER's users-file
+/// line, hashed with `iterations`, to `out`. The password is never printed, and wiped from
+/// memory once hashed. Returns the exit status: 0, 2 for a bad user name or password (a message
+/// on `err`), 1 if OpenSSL fails.
 inline int hash_password_command(std::string_view user, int in_fd, std::FILE* out,
-                                 std::ostream& err) {
+                                 std::ostream& err,
+                                 std::uint32_t iterations = default_iterations) {
   if (const std::string_view p = user_name_problem(user); !p.empty()) {
     err << "server: --hash-password: the user name " << p << std::endl;
     return 2;
@@ -490,7 +494,7 @@ inline int hash_password_command(std::string_view user, int in_fd, std::FILE* ou
     return 2;
   }
   try {
-    const password_hash h = hash_password(std::string_view(first.data(), n));
+    const password_hash h = hash_password(std::string_view(first.data(), n), iterations);
     wipe();
     const std::string line = std::string(user) + ":" + to_string(h) + "\n";
     if (std::fwrite(line.data(), 1, line.size(), out) != line.size() || std::fflush(out) != 0) {
