@@ -15,6 +15,7 @@
 #include "server/config.hpp"
 #include "server/http_server.hpp"
 #include "server/io_pool.hpp"
+#include "server/passwords.hpp"
 #include "server/session_api.hpp"
 
 #include <websession/websession.hpp>
@@ -64,6 +65,8 @@ struct prepared {
   websession::options opts;
   asio::ip::address address;
   std::string secret;
+  /// From --users; null: the demo login.
+  std::shared_ptr<const example::user_table> users;
 };
 
 std::string endpoint_text(const tcp::endpoint& ep) {
@@ -118,7 +121,13 @@ template <class Manager>
 int serve(example::io_context_pool& pool, const prepared& p, example::audit_log& audit,
           Manager& mgr, std::string store_name, std::function<void()> on_stop) {
   mgr.set_observer([&audit](const websession::session_event& e) { audit.on_session_event(e); });
-  example::session_api<Manager> api(mgr, audit, store_name, p.cfg.healthz);
+  // Password checks run on threads of their own (as many as serve requests), off the I/O ones.
+  std::optional<example::password_checker> passwords;
+  if (p.users) passwords.emplace(p.users, p.cfg.threads);
+  example::identity_options identity;
+  identity.passwords = passwords ? &*passwords : nullptr;
+  identity.recent_auth = p.cfg.recent_auth;
+  example::session_api<Manager> api(mgr, audit, store_name, p.cfg.healthz, identity);
   example::http_limits limits;
   limits.shutdown_grace = p.cfg.shutdown_grace;
   limits.max_connections = p.cfg.max_connections;
@@ -132,6 +141,17 @@ int serve(example::io_context_pool& pool, const prepared& p, example::audit_log&
     server.stop();
   });
   server.start();
+
+  // Before the port is announced, so that whoever waits for it finds these lines written.
+  if (p.users)
+    std::cerr << "server: login checks passwords (" << p.users->size()
+              << (p.users->size() == 1 ? " user" : " users") << " in --users)" << std::endl;
+  else
+    std::cerr << "server: demo login: any user name, no password (pass --users FILE to check "
+                 "passwords)"
+              << std::endl;
+  // TODO(issue 27): the window is used once the manager has requires_recent_auth.
+  std::cerr << "server: recent_auth=" << p.cfg.recent_auth.count() << "s" << std::endl;
 
   // The first and only line on stdout, for scripts and tests that started us on port 0.
   std::printf("listening on %s\n", endpoint_text(server.local_endpoint()).c_str());
@@ -297,6 +317,20 @@ std::optional<int> prepare(int argc, char** argv, prepared& p) {
   if (p.cfg.help) {
     std::cout << example::usage_text;
     return 0;
+  }
+  if (!p.cfg.hash_password_user.empty())
+    return example::hash_password_command(p.cfg.hash_password_user, STDIN_FILENO, stdout,
+                                          std::cerr, p.cfg.hash_iterations);
+  if (!p.cfg.users_file.empty()) {
+    std::string warning;
+    try {
+      p.users = std::make_shared<const example::user_table>(
+          example::user_table::load(p.cfg.users_file, warning));
+    } catch (const example::usage_error& e) {
+      std::cerr << "server: " << e.what() << std::endl;
+      return exit_config;
+    }
+    if (!warning.empty()) std::cerr << "server: WARNING: " << warning << std::endl;
   }
 
   try {

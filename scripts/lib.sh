@@ -89,6 +89,29 @@ ws_new_cookie() {
     sed -n 's/^[Ss]et-[Cc]ookie: *\([^;]*\).*/\1/p' | awk 'NR == 1'  # reads all: no SIGPIPE
 }
 
+# ws_wait_listening PID OUT ERR: waits up to 20 s for the example server PID (its stdout and
+# stderr in the files OUT and ERR) to print "listening on ADDRESS:PORT"; prints
+# http://ADDRESS:PORT. Returns 1 (with ERR on stderr) if the server exits or stays silent.
+# scripts/main.sh, test/browser/run.sh.
+ws_wait_listening() {
+  local pid=$1 out=$2 err=$3 line="" i
+  for ((i = 0; i < 200; i++)); do
+    line=$(head -n 1 "$out" 2>/dev/null || true)
+    if [[ $line == "listening on "* ]]; then
+      echo "http://${line#listening on }"
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      cat "$err" >&2
+      ws_log "the server exited before listening" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  ws_log "the server did not report its port within 20 s" >&2
+  return 1
+}
+
 # ws_stop_pid PID: stops a child of this shell: SIGTERM, then SIGKILL if it has not exited
 # within 10 s; returns its exit status (0 for an empty PID). scripts/main.sh, scripts/soak.sh.
 ws_stop_pid() {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSL-1.0
 # The main job: builds build-gcc (configured as scripts/test.sh gcc does), starts the example
-# server on the embedded store and runs a session flow against it with curl (visits, login, me,
-# logout with the CSRF token, me again), stops it, then runs the quickstart example and the
+# server on the embedded store with a users file made by `server --hash-password`, and runs a
+# session flow against it with curl (visits, a wrong password, login, me, where you're logged
+# in, logout with the CSRF token, me again), stops it, then runs the quickstart example and the
 # memory benchmark. Any of them whose target does not exist yet is skipped.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -65,36 +66,37 @@ step() {
 
 if [[ " ${present[*]} " == *" server "* ]]; then
   demo_dir=$(mktemp -d)
+  # ada's password for this run: hashed into the users file through stdin, sent in a request
+  # body read from a file, never on a command line (which other users see in the process list).
+  password=$(head -c 12 /dev/urandom | base64)
+  (
+    umask 077  # the users file and the request bodies: for our eyes only
+    printf '%s\n' "$password" | "$WS_BUILD_DIR/example/server" --hash-password ada >"$demo_dir/users"
+    printf '{"user":"ada","password":"%s"}' "$password" >"$demo_dir/login.json"
+    printf '{"user":"ada","password":"%s-wrong"}' "$password" >"$demo_dir/wrong.json"
+  )
   # A throwaway secret for this run; plain http on loopback, so cookies without Secure (curl,
   # like a browser, would not send a Secure or __Host- cookie over http).
   WEBSESSION_SECRET=$(head -c 32 /dev/urandom | base64) \
     "$WS_BUILD_DIR/example/server" --port 0 --store memory --insecure-cookies \
-    --audit-log "$demo_dir/audit.log" >"$demo_dir/stdout" 2>"$demo_dir/stderr" &
+    --users "$demo_dir/users" --audit-log "$demo_dir/audit.log" \
+    >"$demo_dir/stdout" 2>"$demo_dir/stderr" &
   server_pid=$!
-  listening=""
-  for ((i = 0; i < 100; i++)); do
-    listening=$(head -n 1 "$demo_dir/stdout" 2>/dev/null || true)
-    [[ $listening == "listening on "* ]] && break
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-      cat "$demo_dir/stderr" >&2
-      ws_log "the server exited before listening"
-      exit 1
-    fi
-    sleep 0.1
-  done
-  if [[ $listening != "listening on "* ]]; then
-    ws_log "the server did not report its port within 10 s"
-    exit 1
-  fi
-  base="http://${listening#listening on }"
-  ws_log "example server (pid $server_pid, memory store): $listening"
+  base=$(ws_wait_listening "$server_pid" "$demo_dir/stdout" "$demo_dir/stderr")
+  ws_log "example server (pid $server_pid, memory store): $base"
 
   step 200 "GET  /visits" "$base/visits"
   step 200 "GET  /visits" "$base/visits"
-  step 200 "POST /login {\"user\":\"ada\"}" -H 'Content-Type: application/json' \
-    -d '{"user":"ada"}' "$base/login"
+  step 401 "POST /login (wrong password)" -H 'Content-Type: application/json' \
+    --data-binary @"$demo_dir/wrong.json" "$base/login"
+  step 200 "POST /login {\"user\":\"ada\",\"password\"}" -H 'Content-Type: application/json' \
+    --data-binary @"$demo_dir/login.json" "$base/login"
   csrf=$(sed -n 's/.*"csrf":"\([^"]*\)".*/\1/p' "$demo_dir/body")
   step 200 "GET  /me" "$base/me"
+  step 200 "GET  /sessions (where you're logged in)" "$base/sessions"
+  step 200 "POST /logout-others" -X POST -H "X-CSRF-Token: $csrf" "$base/logout-others"
+  step 501 "POST /sensitive (step-up: issue 27)" -X POST -H "X-CSRF-Token: $csrf" \
+    "$base/sensitive"
   step 403 "POST /logout (no X-CSRF-Token)" -X POST "$base/logout"
   step 200 "POST /logout (X-CSRF-Token from login)" -X POST -H "X-CSRF-Token: $csrf" \
     "$base/logout"
@@ -106,6 +108,10 @@ if [[ " ${present[*]} " == *" server "* ]]; then
   stop_server || status=$?
   sed 's/^/  stderr: /' "$demo_dir/stderr"
   sed 's/^/  audit:  /' "$demo_dir/audit.log"
+  if grep -qF -- "$password" "$demo_dir/stderr" "$demo_dir/audit.log" "$demo_dir/stdout"; then
+    ws_log "the password appears in the server's output"
+    exit 1
+  fi
   if ((status != 0)); then
     ws_log "the server exited with status $status"
     exit 1

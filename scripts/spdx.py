@@ -10,7 +10,8 @@ import os, subprocess, sys
 TAG = "SPDX-License-Identifier: BSL-1.0"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMENT = {".hpp": "//", ".cpp": "//", ".h": "//", ".cmake": "#", ".sh": "#", ".py": "#",
-           ".gp": "#", ".lua": "--", ".in": "#", ".supp": "#", ".dict": "#", ".md": "<!--"}
+           ".gp": "#", ".lua": "--", ".in": "#", ".supp": "#", ".dict": "#", ".md": "<!--",
+           ".html": "<!--", ".js": "//", ".mjs": "//", ".css": "/*"}
 SKIP_DIRS = ("test/fuzz/corpus/", "bench/results/")
 
 def comment_of(path):
@@ -47,7 +48,8 @@ def main():
             continue
         missing.append(path)
         if add:
-            line = f"<!-- {TAG} -->" if style == "<!--" else f"{style} {TAG}"
+            closing = {"<!--": " -->", "/*": " */"}.get(style, "")
+            line = f"{style} {TAG}{closing}"
             lines = text.split("\n")
             lines.insert(1 if lines[0].startswith("#!") else 0, line)
             with open(full, "w", encoding="utf-8") as f:

@@ -23,6 +23,21 @@
 
 namespace example {
 
+/// `t` in RFC 3339, UTC, with milliseconds: 2024-05-01T12:34:56.789Z.
+inline std::string rfc3339(std::chrono::system_clock::time_point t) {
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  const int len = std::snprintf(out, sizeof out, "%.*s.%03dZ", static_cast<int>(n), buf,
+                                static_cast<int>(ms % 1000));
+  return std::string(out, static_cast<std::size_t>(len));
+}
+
 class audit_log {
  public:
   /// Appends to `path`, or writes to stderr when `path` is empty. Throws std::runtime_error if
@@ -89,21 +104,7 @@ class audit_log {
   }
 
  private:
-  // RFC 3339, UTC, milliseconds: 2024-05-01T12:34:56.789Z.
-  static std::string timestamp() {
-    const auto now = std::chrono::system_clock::now();
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-    const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[32];
-    const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    char out[48];
-    const int len = std::snprintf(out, sizeof out, "%.*s.%03dZ", static_cast<int>(n), buf,
-                                  static_cast<int>(ms % 1000));
-    return std::string(out, static_cast<std::size_t>(len));
-  }
+  static std::string timestamp() { return rfc3339(std::chrono::system_clock::now()); }
 
   mutable std::mutex mutex_;
   std::FILE* file_ = nullptr;

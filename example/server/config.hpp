@@ -93,6 +93,17 @@ struct server_config {
   /// Connections open at once; the next one is answered 503 and closed at once.
   std::size_t max_connections = 1024;
   healthz_details healthz = healthz_details::loopback;
+  /// The users file (--users): one "name:hash" line per user (passwords.hpp). Empty: the demo
+  /// login (any user name, no password).
+  std::string users_file;
+  /// How recent an authentication a sensitive action needs (--recent-auth).
+  std::chrono::seconds recent_auth = std::chrono::minutes(10);
+  /// `server --hash-password NAME`: print NAME's users-file line for a password read on stdin,
+  /// then exit; empty: serve.
+  std::string hash_password_user;
+  /// PBKDF2 iterations of --hash-password (passwords.hpp: default_iterations; the users file
+  /// takes min_iterations to max_iterations).
+  std::uint32_t hash_iterations = 600'000;
   bool help = false;
 };
 
@@ -131,7 +142,15 @@ options (each also read from the environment variable shown; the command line wi
   --healthz-details loopback|always|never                  WEBSESSION_HEALTHZ_DETAILS (loopback)
                         who gets the store, topology and counters in /healthz; the
                         others get only {"status"} with the same 200 or 503
+  --users FILE          users and password hashes, one     WEBSESSION_USERS
+                        name:hash line each (from --hash-password): /login and /reauth
+                        check passwords. Without it, a demo login: any name, no password
+  --recent-auth SECONDS how recent a login or /reauth a    WEBSESSION_RECENT_AUTH (600)
+                        sensitive action needs (1 to 86400)
   --dev-secret          random secret for this process (sessions die with it)
+  --hash-password NAME  read a password on stdin (one line, 1 to 1024 bytes; not echoed on a
+                        terminal), print NAME's line for --users and exit
+  --hash-iterations N   PBKDF2 iterations of --hash-password (600000; 100000 to 10000000)
   --help                this text
 
 WEBSESSION_SECRET (at least 32 bytes) keys the session encryption; it is required unless
@@ -197,6 +216,11 @@ inline store_kind parse_store(std::string_view what, std::string_view text) {
                     "\" is not a store (expected memory or redis)");
 }
 
+// Whole seconds, as a bare number, in [1, 86400].
+inline std::chrono::seconds parse_seconds(std::string_view what, std::string_view text) {
+  return std::chrono::seconds(parse_int<std::int64_t>(what, text, 1, 86400));
+}
+
 inline redis_fallback parse_fallback(std::string_view what, std::string_view text) {
   if (text == "memory") return redis_fallback::memory;
   if (text == "none") return redis_fallback::none;
@@ -240,6 +264,9 @@ inline server_config parse_config(const std::vector<std::string_view>& args,
     c.max_connections = parse_int<std::size_t>("WEBSESSION_MAX_CONNECTIONS", v, 1, 1'000'000);
   if (const char* v = env("WEBSESSION_HEALTHZ_DETAILS"))
     c.healthz = detail::parse_healthz("WEBSESSION_HEALTHZ_DETAILS", v);
+  if (const char* v = env("WEBSESSION_USERS")) c.users_file = v;
+  if (const char* v = env("WEBSESSION_RECENT_AUTH"))
+    c.recent_auth = detail::parse_seconds("WEBSESSION_RECENT_AUTH", v);
 
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
@@ -275,6 +302,14 @@ inline server_config parse_config(const std::vector<std::string_view>& args,
       c.fallback = detail::parse_fallback("--redis-fallback", value());
     else if (arg == "--audit-log") c.audit_log = value();
     else if (arg == "--shutdown-grace") c.shutdown_grace = detail::parse_grace("--shutdown-grace", value());
+    else if (arg == "--users") c.users_file = value();
+    else if (arg == "--recent-auth") c.recent_auth = detail::parse_seconds("--recent-auth", value());
+    else if (arg == "--hash-password") {
+      c.hash_password_user = value();
+      if (c.hash_password_user.empty()) throw usage_error("--hash-password needs a user name");
+    }
+    else if (arg == "--hash-iterations")
+      c.hash_iterations = parse_int<std::uint32_t>("--hash-iterations", value(), 100'000, 10'000'000);
     else if (arg == "--insecure-cookies") { no_value(); c.insecure_cookies = true; }
     else if (arg == "--dev-secret") { no_value(); c.dev_secret = true; }
     else if (arg == "--help" || arg == "-h") { no_value(); c.help = true; }
@@ -287,13 +322,13 @@ inline server_config parse_config(const std::vector<std::string_view>& args,
   return c;
 }
 
-/// The password in `path`: its first line (a trailing \n or \r\n is dropped), at most 4 KB,
-/// not empty, with no other line break or NUL. Any file but a directory will do (a pipe such
-/// as <(pass show redis) too). Throws usage_error naming `what`. `warn` is set when the file is
-/// a regular file that its group or others may read.
-inline std::string read_password_file(std::string_view what, const std::string& path,
-                                      std::string& warn) {
-  constexpr std::size_t max_size = 4096;
+/// The first `max_size` + 1 bytes of `path`, or all of it if shorter: a result longer than
+/// `max_size` means the file is, which the caller reports as it sees fit. Any file but a
+/// directory will do (a pipe such as <(pass show redis) too). Throws usage_error naming `what`
+/// if it cannot be opened or read. `warn` is set when the file is a regular file that its
+/// group or others may read: for files holding secrets.
+inline std::string read_bounded_file(std::string_view what, const std::string& path,
+                                     std::size_t max_size, std::string& warn) {
   const auto fail = [&](const std::string& why) {
     return usage_error(std::string(what) + " \"" + path + "\": " + why);
   };
@@ -308,7 +343,7 @@ inline std::string read_password_file(std::string_view what, const std::string& 
     warn = std::string(what) + " \"" + path +
            "\" may be read by its group or others (chmod 600 it)";
   std::string text;
-  char buf[1024];
+  char buf[4096];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
@@ -319,9 +354,25 @@ inline std::string read_password_file(std::string_view what, const std::string& 
     }
     if (n == 0) break;
     text.append(buf, static_cast<std::size_t>(n));
-    if (text.size() > max_size + 2) break;
+    if (text.size() > max_size) {
+      text.resize(max_size + 1);
+      break;
+    }
   }
   ::close(fd);
+  return text;
+}
+
+/// The password in `path`: its first line (a trailing \n or \r\n is dropped), at most 4 KB,
+/// not empty, with no other line break or NUL. Throws usage_error naming `what`. `warn` as
+/// read_bounded_file.
+inline std::string read_password_file(std::string_view what, const std::string& path,
+                                      std::string& warn) {
+  constexpr std::size_t max_size = 4096;
+  const auto fail = [&](const std::string& why) {
+    return usage_error(std::string(what) + " \"" + path + "\": " + why);
+  };
+  std::string text = read_bounded_file(what, path, max_size + 2, warn);
   if (text.ends_with('\n')) text.pop_back();
   if (text.ends_with('\r')) text.pop_back();
   if (text.size() > max_size) throw fail("longer than 4096 bytes");

@@ -5,9 +5,12 @@
 // says how its errors look in JSON.
 #pragma once
 
+#include "api_support.hpp"
 #include "audit_log.hpp"
 #include "config.hpp"
+#include "identity_api.hpp"
 #include "json_response.hpp"
+#include "web_page.hpp"
 
 #include <websession/csrf.hpp>
 #include <websession/error.hpp>
@@ -34,7 +37,6 @@ namespace example {
 /// | method | path                | answer                                                   |
 /// |--------|---------------------|----------------------------------------------------------|
 /// | GET    | /visits             | {"views": n}, n incremented atomically (async_update)    |
-/// | POST   | /login              | {"user", "csrf"}; body {"user": "..."}; rotates the id   |
 /// | GET    | /me                 | {"user"} or 401                                          |
 /// | GET    | /csrf               | {"csrf"}: a fresh token for this session                 |
 /// | POST   | /logout             | {"logged_out": true}; needs X-CSRF-Token (else 403)      |
@@ -42,6 +44,10 @@ namespace example {
 /// | GET    | /healthz            | store ping, degraded flag, Redis topology, manager       |
 /// |        |                     | counters; 200 or 503. Only {"status"} for a client that  |
 /// |        |                     | healthz_details does not allow them (see config.hpp)     |
+/// | GET    | /, /app.js, /app.css| the web page (web_page.hpp): no session is loaded        |
+///
+/// and the identity endpoints (identity_api.hpp): POST /login, GET /sessions,
+/// POST /sessions/revoke, POST /logout-others, POST /reauth, POST /sensitive.
 ///
 /// Unknown paths are 404, known paths with another method 405 (with Allow). A bad cookie of any
 /// kind gets a fresh session (the Beast glue), never an error. Store failures are 503 (with
@@ -56,8 +62,9 @@ class session_api {
   /// `mgr` and `audit` must outlive the API. `store_name` is reported by /healthz, to the
   /// clients `details` allows.
   session_api(Manager& mgr, audit_log& audit, std::string store_name,
-              healthz_details details = healthz_details::loopback)
-      : mgr_(mgr), audit_(audit), store_name_(std::move(store_name)), details_(details) {}
+              healthz_details details = healthz_details::loopback, identity_options identity = {})
+      : mgr_(mgr), audit_(audit), store_name_(std::move(store_name)), details_(details),
+        identity_(mgr, audit, identity) {}
 
   /// The answer to `req` from a client at `client`. Throws only what an allocation or the
   /// CSPRNG throws.
@@ -65,16 +72,21 @@ class session_api {
                                           const boost::asio::ip::address& client) {
     const std::string_view path = path_of(req);
     if (path == "/healthz") {
-      if (req.method() != bhttp::verb::get) co_return method_not_allowed(req, "GET");
+      if (req.method() != bhttp::verb::get) co_return api::method_not_allowed(req, "GET");
       co_return co_await healthz(req, shows_healthz_details(details_, client));
+    }
+    if (const web_asset* a = find_web_asset(path)) {
+      if (req.method() != bhttp::verb::get) co_return api::method_not_allowed(req, "GET");
+      co_return web_asset_response(req, *a);
     }
     const route* r = find_route(path);
     if (!r) co_return json_error(req, bhttp::status::not_found, "no such endpoint");
-    if (req.method() != r->method) co_return method_not_allowed(req, bhttp::to_string(r->method));
+    if (req.method() != r->method)
+      co_return api::method_not_allowed(req, bhttp::to_string(r->method));
     const handler_type h = r->handler;
     co_return co_await websession::http::with_session(
         mgr_, req, [this, h](const request& rq, session& s) { return (this->*h)(rq, s); },
-        &session_api::error_response, glue_);
+        &api::session_error_response, glue_);
   }
 
  private:
@@ -87,7 +99,6 @@ class session_api {
   };
 
   static constexpr auto tuple = boost::asio::as_tuple(boost::asio::use_awaitable);
-  static constexpr std::size_t max_user_size = 128;
 
   static const route* find_route(std::string_view path) noexcept {
     static const route routes[] = {
@@ -97,6 +108,11 @@ class session_api {
         {"/csrf", bhttp::verb::get, &session_api::csrf},
         {"/logout", bhttp::verb::post, &session_api::logout},
         {"/logout-everywhere", bhttp::verb::post, &session_api::logout_everywhere},
+        {"/sessions", bhttp::verb::get, &session_api::sessions},
+        {"/sessions/revoke", bhttp::verb::post, &session_api::revoke},
+        {"/logout-others", bhttp::verb::post, &session_api::logout_others},
+        {"/reauth", bhttp::verb::post, &session_api::reauth},
+        {"/sensitive", bhttp::verb::post, &session_api::sensitive},
     };
     for (const route& r : routes)
       if (r.path == path) return &r;
@@ -107,40 +123,6 @@ class session_api {
     const auto target = req.target();
     std::string_view t(target.data(), target.size());
     return t.substr(0, t.find('?'));
-  }
-
-  static std::string_view header(const request& req, bhttp::field f) noexcept {
-    const auto it = req.find(f);
-    if (it == req.end()) return {};
-    return std::string_view(it->value().data(), it->value().size());
-  }
-
-  static response method_not_allowed(const request& req, std::string_view allow) {
-    response res = json_error(req, bhttp::status::method_not_allowed, "method not allowed");
-    res.set(bhttp::field::allow, allow);
-    return res;
-  }
-
-  // with_session's error-response hook: a session operation failed with `ec`; `st` is 503
-  // (store), 409 (changed or ended meanwhile) or 500.
-  static response error_response(const request& req, const boost::system::error_code& ec,
-                                 bhttp::status st) {
-    response res = json_error(req, st, websession::http::session_error_text(ec));
-    if (st == bhttp::status::service_unavailable) res.set(bhttp::field::retry_after, "1");
-    return res;
-  }
-
-  // A handler's own session operation failed: the same answer, and nothing stored.
-  static response failed(const request& req, session& s, const boost::system::error_code& ec) {
-    s.skip_save();
-    return error_response(req, ec, websession::http::session_error_status(ec));
-  }
-
-  // A refused request leaves the session as it was: not even a touch.
-  static response refuse(const request& req, session& s, bhttp::status st,
-                         std::string_view message) {
-    s.skip_save();
-    return json_error(req, st, message);
   }
 
   static std::int64_t views_of(const session& s) {
@@ -172,65 +154,21 @@ class session_api {
       s.set("views", 1);
       co_return views_response(req, 1);
     }
-    co_return failed(req, s, ec);
+    co_return api::failed(req, s, ec);
   }
 
-  // Accepts only application/json, which a cross-site HTML form cannot send (login CSRF).
-  static bool parse_login(const request& req, std::string& user, bhttp::status& st,
-                          std::string& problem) {
-    std::string_view type = header(req, bhttp::field::content_type);
-    type = type.substr(0, type.find(';'));
-    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
-    std::string lower(type);
-    for (char& c : lower)
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (lower != "application/json") {
-      st = bhttp::status::unsupported_media_type;
-      problem = "expected Content-Type: application/json";
-      return false;
-    }
-    st = bhttp::status::bad_request;
-    boost::system::error_code ec;
-    const boost::json::value body = boost::json::parse(req.body(), ec);
-    if (ec) {
-      problem = "malformed JSON: " + ec.message();
-      return false;
-    }
-    const boost::json::object* obj = body.if_object();
-    const boost::json::value* u = obj ? obj->if_contains("user") : nullptr;
-    const boost::json::string* name = u ? u->if_string() : nullptr;
-    if (!name) {
-      problem = "expected {\"user\": \"...\"}";
-      return false;
-    }
-    if (name->empty() || name->size() > max_user_size) {
-      problem = "user must be 1 to " + std::to_string(max_user_size) + " bytes";
-      return false;
-    }
-    for (char c : *name) {
-      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-        problem = "user must not contain control characters";
-        return false;
-      }
-    }
-    user.assign(name->data(), name->size());
-    return true;
+  // The identity endpoints (identity_api.hpp).
+  boost::asio::awaitable<response> login(const request& r, session& s) { return identity_.login(r, s); }
+  boost::asio::awaitable<response> sessions(const request& r, session& s) {
+    return identity_.sessions(r, s);
   }
-
-  boost::asio::awaitable<response> login(const request& req, session& s) {
-    std::string user;
-    std::string problem;
-    bhttp::status st{};
-    if (!parse_login(req, user, st, problem)) co_return refuse(req, s, st, problem);
-    mgr_.bind_user(s, user);
-    // Session fixation: whoever knew the id before the login must not share the logged-in one.
-    auto [ec] = co_await mgr_.async_rotate(s, tuple);
-    if (ec) co_return failed(req, s, ec);
-    audit_.write("login", s.storage_key(), user);
-    boost::json::object body;
-    body["user"] = user;
-    body["csrf"] = websession::csrf_token(s);
-    co_return json_response(req, bhttp::status::ok, body);
+  boost::asio::awaitable<response> revoke(const request& r, session& s) { return identity_.revoke(r, s); }
+  boost::asio::awaitable<response> logout_others(const request& r, session& s) {
+    return identity_.logout_others(r, s);
+  }
+  boost::asio::awaitable<response> reauth(const request& r, session& s) { return identity_.reauth(r, s); }
+  boost::asio::awaitable<response> sensitive(const request& r, session& s) {
+    return identity_.sensitive(r, s);
   }
 
   boost::asio::awaitable<response> me(const request& req, session& s) {
@@ -248,23 +186,12 @@ class session_api {
     co_return json_response(req, bhttp::status::ok, body);
   }
 
-  // A fresh session (no or bad cookie) has a secret nobody has seen, so it never verifies.
-  static bool csrf_ok(const request& req, const session& s) {
-    const auto it = req.find("X-CSRF-Token");
-    if (it == req.end() || s.is_new()) return false;
-    return websession::verify_csrf(s, std::string_view(it->value().data(), it->value().size()));
-  }
-
-  static response csrf_failure(const request& req, session& s) {
-    return refuse(req, s, bhttp::status::forbidden, "missing or invalid X-CSRF-Token");
-  }
-
   boost::asio::awaitable<response> logout(const request& req, session& s) {
-    if (!csrf_ok(req, s)) co_return csrf_failure(req, s);
+    if (!api::csrf_ok(req, s)) co_return api::csrf_failure(req, s);
     const std::string user = s.user();
     const std::string key = s.storage_key();
     auto [ec] = co_await mgr_.async_destroy(s, tuple);
-    if (ec) co_return failed(req, s, ec);
+    if (ec) co_return api::failed(req, s, ec);
     audit_.write("logout", key, user);
     boost::json::object body;
     body["logged_out"] = true;
@@ -272,15 +199,14 @@ class session_api {
   }
 
   boost::asio::awaitable<response> logout_everywhere(const request& req, session& s) {
-    if (!csrf_ok(req, s)) co_return csrf_failure(req, s);
-    if (s.user().empty()) co_return refuse(req, s, bhttp::status::unauthorized, "not logged in");
+    if (auto refused = api::check_user_and_csrf(req, s)) co_return std::move(*refused);
     const std::string user = s.user();
     const std::string key = s.storage_key();
     auto [ec, count] = co_await mgr_.async_destroy_user(user, tuple);
-    if (ec) co_return failed(req, s, ec);
+    if (ec) co_return api::failed(req, s, ec);
     // Already erased with the others; this marks it destroyed, so the cookie is deleted.
     auto [destroy_ec] = co_await mgr_.async_destroy(s, tuple);
-    if (destroy_ec) co_return failed(req, s, destroy_ec);
+    if (destroy_ec) co_return api::failed(req, s, destroy_ec);
     boost::json::object extra;
     extra["sessions"] = count;
     audit_.write("logout_everywhere", key, user, std::move(extra));
@@ -400,6 +326,7 @@ class session_api {
   audit_log& audit_;
   std::string store_name_;
   healthz_details details_;
+  identity_api<Manager> identity_;
 };
 
 }  // namespace example

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSL-1.0
 # ctest redis_gate_*: runs a test program as if redis-server were not installed (PATH holds only
-# an empty directory) and checks what test/redis/redis_available.hpp promises:
+# an empty directory) and checks what test/redis/redis_available.hpp promises (browser_gate_*
+# checks test/browser/run.sh's Chromium gate the same way):
 #   cmake -DPROGRAM=<exe> [-DARGS=a|b] -DCI_VALUE=<value of CI, empty: unset>
 #         -DEXPECT_EXIT=<code> | -DEXPECT_FAILURE=ON   -DEXPECT_OUTPUT=<regex> -DWORK_DIR=<dir>
 #         -P check_gate.cmake
@@ -23,7 +24,7 @@ endif()
 
 execute_process(COMMAND "${PROGRAM}" ${_args}
   RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _out)
-message("${PROGRAM} ${_args} (CI='${CI_VALUE}', no redis-server in PATH): exit ${_rc}\n${_out}")
+message("${PROGRAM} ${_args} (CI='${CI_VALUE}', PATH emptied): exit ${_rc}\n${_out}")
 if(DEFINED EXPECT_EXIT AND NOT _rc STREQUAL EXPECT_EXIT)
   message(FATAL_ERROR "expected exit ${EXPECT_EXIT}, got ${_rc}")
 endif()
