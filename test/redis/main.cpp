@@ -8,14 +8,7 @@
 
 #include "redis_available.hpp"
 
-#include <cstdio>
-
 int main(int argc, char* argv[]) {
-  if (!redis_test::on_path("redis-server")) {
-    const bool ci = redis_test::in_ci();
-    const auto message = ci ? redis_test::ci_message : redis_test::skipped_message;
-    std::fprintf(stderr, "%.*s\n", static_cast<int>(message.size()), message.data());
-    return ci ? 1 : redis_test::skip_exit_code;
-  }
+  if (const int skip = redis_test::gate_exit_code(); skip >= 0) return skip;
   return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
 }

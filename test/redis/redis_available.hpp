@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -64,6 +65,16 @@ inline boost::unit_test::decorator::precondition needs_redis_server() {
     skip.message() << skipped_message;
     return skip;
   });
+}
+
+// The exit status of a test program's main without redis-server in PATH (after saying why), or
+// -1 when redis-server is there and the tests should run.
+inline int gate_exit_code() {
+  if (on_path("redis-server")) return -1;
+  const bool ci = in_ci();
+  const auto message = ci ? ci_message : skipped_message;
+  std::fprintf(stderr, "%.*s\n", static_cast<int>(message.size()), message.data());
+  return ci ? 1 : skip_exit_code;
 }
 
 }  // namespace redis_test

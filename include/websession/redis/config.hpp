@@ -61,6 +61,12 @@ struct sentinel_config {
   /// Subscribe to `+switch-master` on a sentinel, so a failover is followed at once rather than
   /// when the old master's connection fails.
   bool subscribe = true;
+  /// How many sentinels must name the same master before the client connects to it. 1 (the
+  /// default): the first sentinel that answers decides, and a +switch-master announcement is
+  /// followed at once. N > 1: the sentinels are asked until N of them agree (else the connect
+  /// attempt fails with client_error::no_quorum and is retried), and an announcement only makes
+  /// the client ask them again. At most the number of sentinels.
+  std::size_t quorum = 1;
 };
 
 /// How to find and use a Redis Cluster (config::deployment is cluster).
@@ -72,6 +78,16 @@ struct cluster_config {
   std::chrono::milliseconds refresh_interval = std::chrono::seconds(10);
   /// Redirections (MOVED, ASK) followed per request before it fails.
   unsigned max_redirects = 5;
+  /// Hosts the topology may send us to, besides the seeds: host names (compared without
+  /// case), IP addresses, or CIDR blocks ("10.0.0.0/8", "fd00::/8"; they match IP addresses
+  /// only, as the nodes announce them, never a name). Empty (the default): any host that the
+  /// seeds' slot map names. A host outside the list is never connected to: a map naming one is
+  /// refused (client_error::host_not_allowed), a redirection to one is not followed. The seeds
+  /// must be inside it. URL form: `redis-cluster://h1,h2?allow=10.0.0.0/8,cache.internal`.
+  std::vector<std::string> allowed_hosts;
+  /// Most nodes (masters and replicas) a slot map may name; a map naming more is refused and
+  /// reported (client_error::too_many_nodes), and no connection beyond the cap is opened.
+  std::size_t max_nodes = 1000;
 };
 
 /// Bounds on what a server's replies may announce. A reply header is a promise of what follows
@@ -144,6 +160,13 @@ struct config {
   bool verify_peer = true;
   /// Name checked against the server's certificate and sent as SNI; empty uses `host`.
   std::string tls_server_name;
+  /// With Cluster or Sentinel over TLS, the client connects to hosts that the topology names;
+  /// they are verified against ca_file. When ca_file is empty (the public trust store: any
+  /// public CA's certificate for any name the topology announces passes), no tls_server_name
+  /// pins the name, or verify_peer is off, the error handler gets a client_error::insecure_setup
+  /// warning when async_run starts. With strict_tls, such a config throws
+  /// std::invalid_argument at construction instead.
+  bool strict_tls = false;
 
   /// Limit on resolve + connect + TLS handshake + AUTH/SELECT/SETNAME, per attempt.
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(2);
@@ -289,7 +312,9 @@ inline boost::system::error_code parse_host_port(std::string_view text, std::uin
 ///
 /// - `redis://[user[:password]@]host[:port][/db]`, or `rediss://...` for TLS: one server;
 /// - `redis-cluster://[user[:password]@]host[:port][,host[:port]...]` (or `rediss-cluster://`):
-///   a Redis Cluster found from these seed nodes (config::cluster; the database must be 0);
+///   a Redis Cluster found from these seed nodes (config::cluster; the database must be 0),
+///   optionally followed by `?allow=host-or-cidr[,host-or-cidr...]`
+///   (cluster_config::allowed_hosts);
 /// - `redis-sentinel://[user[:password]@]host[:port][,host[:port]...][/db]#master-name` (or
 ///   `rediss-sentinel://`, TLS to the data nodes and the sentinels): the master that the
 ///   listed sentinels know as master-name (config::sentinel; sentinel ports default to 26379).
@@ -304,8 +329,8 @@ inline boost::system::error_code parse_host_port(std::string_view text, std::uin
 /// Errors (redis::url_error): bad_scheme, missing_host (also an empty entry in a host list),
 /// bad_host (unterminated `[`), bad_port (not 1..65535), bad_database (not a number in
 /// 0..2^31-1), bad_escape (a `%` not followed by two hex digits), unsupported_query (a `?`
-/// part, or a `#` part outside a sentinel URL), missing_master_name, multiple_hosts (a list in
-/// a redis:// URL), cluster_database.
+/// part other than a cluster URL's `allow=`, or a `#` part outside a sentinel URL),
+/// missing_master_name, multiple_hosts (a list in a redis:// URL), cluster_database.
 inline result<config> parse_url(std::string_view url) {
   config cfg;
   const auto sep = url.find("://");
@@ -340,7 +365,25 @@ inline result<config> parse_url(std::string_view url) {
       cfg.password = std::move(*pass);
     }
   }
-  if (rest.find('?') != std::string_view::npos) return make_error_code(url_error::unsupported_query);
+  if (const auto q = rest.find('?'); q != std::string_view::npos) {
+    // Only a cluster URL takes a query, and only its allow-list.
+    const std::string_view query = rest.substr(q + 1);
+    if (cfg.deployment != deployment::cluster || !query.starts_with("allow=") ||
+        query.find_first_of("&#") != std::string_view::npos) {
+      return make_error_code(url_error::unsupported_query);
+    }
+    std::string_view list = query.substr(6);
+    for (;;) {
+      const auto comma = list.find(',');
+      auto entry = detail::percent_decode(list.substr(0, comma));
+      if (!entry) return entry.error();
+      if (entry->empty()) return make_error_code(url_error::missing_host);
+      cfg.cluster.allowed_hosts.push_back(std::move(*entry));
+      if (comma == std::string_view::npos) break;
+      list = list.substr(comma + 1);
+    }
+    rest = rest.substr(0, q);
+  }
   if (const auto hash = rest.find('#'); hash != std::string_view::npos) {
     if (cfg.deployment != deployment::sentinel) return make_error_code(url_error::unsupported_query);
     auto name = detail::percent_decode(rest.substr(hash + 1));

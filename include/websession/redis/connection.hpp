@@ -4,22 +4,20 @@
 #pragma once
 
 #include <websession/redis/config.hpp>
+#include <websession/redis/detail/client_interface.hpp>
 #include <websession/redis/detail/connection_impl.hpp>
 #include <websession/redis/error.hpp>
 #include <websession/redis/reply.hpp>
 #include <websession/redis/request.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/bind_executor.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <cstddef>
 #include <cstdint>
-#include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -49,7 +47,7 @@ namespace websession::redis {
 /// Internal state lives on a strand of the given executor, so the executor's io_context may be
 /// run by several threads. Destroying the connection cancels it (as `cancel`); operations still
 /// pending then complete with operation_aborted, and the internal state lives on until they did.
-class connection {
+class connection : public detail::client_interface {
  public:
   using executor_type = boost::asio::any_io_executor;
 
@@ -58,8 +56,10 @@ class connection {
   /// Throws std::invalid_argument for a non-positive request_timeout, connect_timeout or
   /// reconnect_min, a reconnect_max below reconnect_min, a negative health_check_interval or
   /// database, a zero limits.max_elements or limits.max_bulk_length, a limits.max_line_length
-  /// below 64; with config::tls, boost::system::system_error when ca_file, cert_file or
-  /// key_file cannot be loaded.
+  /// below 64; for Sentinel, no sentinels or master_name, TLS to the data nodes but not to the
+  /// sentinels, a sentinel quorum of 0 or above the number of sentinels, and with strict_tls a
+  /// TLS setup that only warns otherwise (see config::strict_tls); with config::tls,
+  /// boost::system::system_error when ca_file, cert_file or key_file cannot be loaded.
   explicit connection(executor_type ex, config cfg = {})
       : impl_(std::make_shared<detail::connection_impl>(std::move(ex), std::move(cfg))) {}
 
@@ -85,10 +85,10 @@ class connection {
 
   /// The executor given to the constructor (async_exec completes on the handler's own
   /// associated executor, or on this one for handlers without one).
-  executor_type get_executor() const noexcept { return impl_->get_executor(); }
+  executor_type get_executor() const noexcept override { return impl_->get_executor(); }
 
   /// The configuration given to the constructor.
-  const config& get_config() const noexcept { return impl_->get_config(); }
+  const config& get_config() const noexcept override { return impl_->get_config(); }
 
   /// Connects and keeps reconnecting until `cancel` (e.g. `conn.async_run(asio::detached)`);
   /// completes with `void(error_code)`: operation_aborted after `cancel` (the normal end),
@@ -98,18 +98,7 @@ class connection {
   /// and the error handler.
   template <class CompletionToken>
   auto async_run(CompletionToken&& token) {
-    return boost::asio::async_initiate<CompletionToken, detail::run_signature>(
-        [](auto handler, std::shared_ptr<detail::connection_impl> impl) {
-          auto ex = boost::asio::get_associated_executor(handler, impl->get_executor());
-          boost::asio::co_spawn(
-              impl->strand(), detail::connection_impl::run(impl),
-              boost::asio::bind_executor(
-                  ex, [h = std::move(handler)](std::exception_ptr e,
-                                               boost::system::error_code ec) mutable {
-                    std::move(h)(e ? make_error_code(error::internal) : ec);
-                  }));
-        },
-        token, impl_);
+    return detail::initiate_run(impl_, std::forward<CompletionToken>(token));
   }
 
   /// Sends the request's commands and completes with `void(error_code, std::vector<reply>)`:
@@ -140,21 +129,15 @@ class connection {
   ///   and total cancellation is ignored. Either way the connection stays up.
   template <class CompletionToken>
   auto async_exec(const request& req, CompletionToken&& token) {
-    return boost::asio::async_initiate<CompletionToken, detail::exec_signature>(
-        [](auto handler, std::shared_ptr<detail::connection_impl> impl, const request* r) {
-          boost::asio::any_io_executor ex =
-              boost::asio::get_associated_executor(handler, impl->get_executor());
-          impl->exec(r, detail::exec_handler(std::move(handler)), std::move(ex));
-        },
-        token, impl_, &req);
+    return detail::initiate_exec(impl_, req, std::forward<CompletionToken>(token));
   }
 
   /// Stops for good: every pending and future async_exec completes with operation_aborted, the
   /// socket is closed, reconnecting stops and async_run completes. Any thread; idempotent.
-  void cancel() { impl_->cancel(); }
+  void cancel() override { impl_->cancel(); }
 
   /// Whether a connection is established and set up (AUTH/SELECT done) right now. Any thread.
-  bool connected() const noexcept { return impl_->connected(); }
+  bool connected() const noexcept override { return impl_->connected(); }
 
   /// The server of the current (or last) connection: config's host and port, or (Sentinel)
   /// the master the sentinels named. Any thread.
@@ -168,21 +151,40 @@ class connection {
   /// (auth_failed, select_failed, connect_timeout, unresponsive, protocol_error,
   /// reply_too_large: a reply beyond config::limits...) or a socket or TLS error. Cleared when
   /// a connection is established. Any thread.
-  boost::system::error_code last_error() const { return impl_->last_error(); }
+  boost::system::error_code last_error() const override { return impl_->last_error(); }
 
   /// last_error() with details, e.g. "AUTH failed: WRONGPASS invalid username-password pair or
   /// user is disabled." or "connect to 127.0.0.1:6379: Connection refused". Any thread.
-  std::string last_error_message() const { return impl_->last_error_message(); }
+  std::string last_error_message() const override { return impl_->last_error_message(); }
 
   /// Installs a callback for every connection failure (the same information as last_error():
   /// code and message), e.g. to log it. Called on the connection's strand; it must not block,
   /// and exceptions from it are swallowed. Set it before async_run.
+  /// Warnings about the configuration (client_error::insecure_setup, see config::strict_tls
+  /// and sentinel_config::password) reach the handler once when async_run starts; they are not
+  /// recorded as last_error().
   void set_error_handler(
-      std::function<void(const boost::system::error_code&, std::string_view message)> h) {
+      std::function<void(const boost::system::error_code&, std::string_view message)> h) override {
     impl_->set_error_handler(std::move(h));
   }
 
  private:
+  // detail::client_interface, for redis::client and the initiating functions.
+  void run(detail::run_handler h) override { detail::spawn_run(impl_, std::move(h)); }
+  void exec(const request* req, detail::exec_handler h, executor_type ex) override {
+    impl_->exec(req, std::move(h), std::move(ex));
+  }
+  void exec_at(std::size_t, const request* req, detail::exec_handler h, executor_type ex) override {
+    impl_->exec(req, std::move(h), std::move(ex));
+  }
+  std::size_t master_count() const override { return 1; }
+  std::optional<address> master_address(std::size_t) const override { return std::nullopt; }
+  void describe(topology& t) const override {
+    t.server = server_address();
+    t.master_name = get_config().sentinel.master_name;
+  }
+  connection* as_connection() noexcept override { return this; }
+
   std::shared_ptr<detail::connection_impl> impl_;
 };
 

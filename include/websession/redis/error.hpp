@@ -111,6 +111,20 @@ enum class client_error {
   /// than config::limits allows; the connection was dropped (a hostile or tampered-with
   /// server, or limits too low for your own commands).
   reply_too_large,
+  /// Sentinel with sentinel_config::quorum: fewer sentinels than the quorum named the same
+  /// master; the client stays where it is (or keeps trying) rather than move.
+  no_quorum,
+  /// Cluster: the topology named a host outside cluster_config::allowed_hosts; it is never
+  /// connected to (a map naming one is refused, a redirection to one is not followed).
+  host_not_allowed,
+  /// Cluster: a slot map named more nodes than cluster_config::max_nodes; it was refused.
+  too_many_nodes,
+  /// A warning about the configuration, given once to the error handler when async_run
+  /// starts (never recorded as last_error): a sentinel without a password, TLS to discovered
+  /// hosts checked against the public trust store with no name pinned, or verify_peer off.
+  insecure_setup,
+  /// Cluster: a MOVED or ASK named another slot than the request's; not followed.
+  bad_redirect,
 };
 
 namespace detail {
@@ -213,6 +227,12 @@ class client_error_category_impl final : public boost::system::error_category {
       case client_error::not_sent: return "redis request was not sent (node down)";
       case client_error::reply_too_large:
         return "redis reply exceeds the configured limits (config::limits)";
+      case client_error::no_quorum: return "too few redis sentinels agree on the master";
+      case client_error::host_not_allowed:
+        return "redis topology named a host outside the allowed hosts";
+      case client_error::too_many_nodes: return "redis cluster map names too many nodes";
+      case client_error::insecure_setup: return "redis client configuration is not secure";
+      case client_error::bad_redirect: return "redis redirection for another slot";
     }
     return "unknown redis client error";
   }
