@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSL-1.0
 # The Redis client is a layer below the sessions: nothing under include/websession/redis/ may
-# include a websession header other than <websession/redis/...> and <websession/result.hpp>.
+# include a websession header other than <websession/redis/...>, <websession/result.hpp> and
+# <websession/detail/error_category.hpp> (the category template; it includes nothing of ours).
 # Run as: cmake -DWS_INCLUDE_DIR=<repo>/include -P test/layering.cmake
 # Fails naming every file and line that breaks the rule.
 if(NOT WS_INCLUDE_DIR OR NOT IS_DIRECTORY "${WS_INCLUDE_DIR}/websession/redis")
@@ -29,7 +30,8 @@ foreach(_file IN LISTS _files)
     if(_line MATCHES "^[ \t]*#[ \t]*include[ \t]*[<\"]([^>\"]*)[>\"]")
       set(_target "${CMAKE_MATCH_1}")
       if(_target MATCHES "^websession/" AND NOT _target MATCHES "^websession/redis/"
-         AND NOT _target STREQUAL "websession/result.hpp")
+         AND NOT _target STREQUAL "websession/result.hpp"
+         AND NOT _target STREQUAL "websession/detail/error_category.hpp")
         file(RELATIVE_PATH _rel "${WS_INCLUDE_DIR}" "${_file}")
         string(APPEND _violations "\n  include/${_rel}:${_n}: includes <${_target}>")
       endif()
@@ -42,6 +44,7 @@ if(_checked EQUAL 0)
 endif()
 if(_violations)
   message(FATAL_ERROR "layering: the Redis client must not include the session layer (only "
-                      "<websession/redis/...> and <websession/result.hpp>):${_violations}")
+                      "<websession/redis/...>, <websession/result.hpp> and "
+                      "<websession/detail/error_category.hpp>):${_violations}")
 endif()
 message(STATUS "layering: ${_checked} files under websession/redis/ include no session header")

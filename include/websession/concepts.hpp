@@ -157,8 +157,9 @@ struct store_write {
 //
 // Errors each operation may complete with (besides what the table names, any operation may
 // fail with error::store_unavailable (the store could not be reached, or answered with a
-// failure) or error::timeout; fallback_store treats exactly these two as "unreachable", so a
-// store maps its transport failures to them, and never to not_found: absence must be proven):
+// failure) or error::timeout, the two errors of condition::store_unreachable; fallback_store
+// treats exactly these as "unreachable", so a store maps its transport failures to them, and
+// never to not_found: absence must be proven):
 // | load        | not_found, expired                                                         |
 // | insert      | conflict (the key holds a live value), capacity (no room)                  |
 // | replace     | not_found, conflict (another version), capacity                            |

@@ -525,7 +525,7 @@ class basic_session_manager {
 
   // Store failures that are not answers about the key itself.
   void count_store_error(const boost::system::error_code& ec) const noexcept {
-    if (ec != error::not_found && ec != error::expired && ec != error::conflict)
+    if (ec != condition::session_gone && ec != condition::conflict)
       bump(state_->counts.store_errors);
   }
 
@@ -890,8 +890,8 @@ class basic_session_manager {
       for (std::size_t i = 0; i < part.size(); ++i) {
         result<store_record>& rec = (*recs)[i];
         if (!rec) {
-          if (rec.error() == error::not_found || rec.error() == error::expired ||
-              rec.error() == error::malformed)
+          // Gone meanwhile, or a value the store cannot read back: not a live session.
+          if (rec.error() == condition::session_gone || rec.error() == condition::client_input)
             continue;
           count_store_error(rec.error());
           co_return rec.error();

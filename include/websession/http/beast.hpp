@@ -93,20 +93,21 @@ std::string client_fingerprint(
   return out;
 }
 
-/// The HTTP status with_session answers with when a session operation fails with `ec`:
-/// - 503 Service Unavailable for store_unavailable, timeout and capacity: the store, not the
-///   request, is at fault, and a retry later may succeed;
-/// - 409 Conflict for conflict, not_found and expired from a save: the session was changed,
-///   destroyed or ran out by its absolute deadline while this request ran, so its changes were
-///   not stored; retrying the request works on the current state;
-/// - 500 Internal Server Error for everything else (internal, too_large, invalid_session).
+/// The HTTP status with_session answers with when a session operation fails with `ec`, by its
+/// websession::condition:
+/// - 503 Service Unavailable for store_unreachable (store_unavailable, timeout) and store_full
+///   (capacity): the store, not the request, is at fault, and a retry later may succeed;
+/// - 409 Conflict for conflict and session_gone (not_found, expired from a save): the session
+///   was changed, destroyed or ran out by its absolute deadline while this request ran, so its
+///   changes were not stored; retrying the request works on the current state;
+/// - 500 Internal Server Error for everything else (internal, invalid_use: too_large,
+///   invalid_session...; codes of other categories).
 inline boost::beast::http::status session_error_status(
     const boost::system::error_code& ec) noexcept {
   using boost::beast::http::status;
-  if (ec == error::store_unavailable || ec == error::timeout || ec == error::capacity)
+  if (ec == condition::store_unreachable || ec == condition::store_full)
     return status::service_unavailable;
-  if (ec == error::conflict || ec == error::not_found || ec == error::expired)
-    return status::conflict;
+  if (ec == condition::conflict || ec == condition::session_gone) return status::conflict;
   return status::internal_server_error;
 }
 
@@ -122,14 +123,14 @@ inline std::string_view session_error_text(const boost::system::error_code& ec) 
   return "internal error";
 }
 
-/// True for the errors a client's cookie can cause: not_found, expired, tampered (also another
-/// client's fingerprint) and malformed. async_load_session answers them with a fresh session
-/// instead of an error, so that no cookie can turn a page into an error page; a handler whose
-/// session ended under it (an async_update or async_rotate failing with one of them) can carry
-/// on the same way with fresh_session. Store failures are not among them.
+/// True for the errors a client's cookie can cause: the conditions session_gone (not_found,
+/// expired) and client_input (malformed, tampered: also another client's fingerprint).
+/// async_load_session answers them with a fresh session instead of an error, so that no cookie
+/// can turn a page into an error page; a handler whose session ended under it (an async_update
+/// or async_rotate failing with one of them) can carry on the same way with fresh_session.
+/// Store failures are not among them.
 inline bool starts_fresh(const boost::system::error_code& ec) noexcept {
-  return ec == error::not_found || ec == error::expired || ec == error::tampered ||
-         ec == error::malformed;
+  return ec == condition::session_gone || ec == condition::client_input;
 }
 
 /// The session async_load_session gives a request without a usable cookie:
