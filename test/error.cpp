@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: BSL-1.0
 // websession/error.hpp: every error belongs to exactly the condition docs/reference.md lists,
 // codes compare with conditions both ways, foreign codes belong to none, and the categories
-// (made by the one template, detail/error_category.hpp) keep their names, ids and messages.
+// (made by the one template, detail/error_category.hpp; the Redis client's three too) keep their
+// names, ids and messages.
 #include <websession/error.hpp>
+#include <websession/redis/error.hpp>
 
 #include <boost/asio/error.hpp>
 #include <boost/system/errc.hpp>
@@ -93,6 +95,32 @@ BOOST_AUTO_TEST_CASE(categories_have_fixed_names_and_distinct_messages) {
   char buf[8];
   BOOST_TEST(std::string(error_category().message(static_cast<int>(error::expired), buf, sizeof buf)) ==
              "session expired");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// The Redis client's categories come from the same template (websession/redis/error.hpp); their
+// names and messages are what they were when they were written by hand.
+BOOST_AUTO_TEST_SUITE(redis_error_categories)
+
+BOOST_AUTO_TEST_CASE(names_messages_and_no_condition) {
+  BOOST_TEST(std::string(redis::error_category().name()) == "websession.redis");
+  BOOST_TEST(std::string(redis::url_error_category().name()) == "websession.redis.url");
+  BOOST_TEST(std::string(redis::client_error_category().name()) == "websession.redis.client");
+  BOOST_TEST(make_error_code(redis::error::timeout).message() == "redis request timed out");
+  BOOST_TEST(make_error_code(redis::url_error::bad_port).message() ==
+             "redis URL port is not a number in 1..65535");
+  BOOST_TEST(make_error_code(redis::client_error::auth_failed).message() ==
+             "redis AUTH failed (wrong user or password?)");
+  BOOST_TEST(error_code(77, redis::error_category()).message() == "unknown redis error");
+  // Each code is its own condition (the client knows nothing of sessions; redis_store
+  // translates them before the session layer classifies).
+  const error_code t = redis::error::timeout;
+  BOOST_TEST((t.default_error_condition() == boost::system::error_condition(
+                                                static_cast<int>(redis::error::timeout),
+                                                redis::error_category())));
+  BOOST_TEST(t != condition::store_unreachable);
+  BOOST_TEST((redis::error_category() != redis::client_error_category()));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
