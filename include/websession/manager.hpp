@@ -11,6 +11,7 @@
 #include <websession/error.hpp>
 #include <websession/id.hpp>
 #include <websession/options.hpp>
+#include <websession/record_codec.hpp>
 #include <websession/session.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -51,38 +52,6 @@ struct session_access {
   static bool& id_changed(session& s) noexcept { return s.id_changed_; }
   static bool& destroyed(session& s) noexcept { return s.destroyed_; }
   static std::string& stored_user(session& s) noexcept { return s.stored_user_; }
-};
-
-// Wipes a string's characters when it goes out of scope (plaintext of sealed sessions).
-struct wipe_on_exit {
-  explicit wipe_on_exit(std::string& str) noexcept : s(str) {}
-  std::string& s;
-  wipe_on_exit(const wipe_on_exit&) = delete;
-  wipe_on_exit& operator=(const wipe_on_exit&) = delete;
-  ~wipe_on_exit() { OPENSSL_cleanse(s.data(), s.size()); }
-};
-
-// The reused plaintext buffer of this thread's loads (see load_impl). Not inlined: a coroutine
-// may resume on another thread, and a compiler may reuse a thread-local address it computed
-// before a suspension; a call computes it afresh.
-BOOST_NOINLINE inline std::string& plaintext_scratch() noexcept {
-  thread_local std::string buffer;
-  return buffer;
-}
-
-// Wipes and empties a reused buffer when it goes out of scope, keeping its capacity unless an
-// unusually large value grew it (then the memory goes back to the allocator, wiped).
-struct wipe_and_trim_on_exit {
-  static constexpr std::size_t keep_capacity = 64 * 1024;
-  explicit wipe_and_trim_on_exit(std::string& str) noexcept : s(str) {}
-  std::string& s;
-  wipe_and_trim_on_exit(const wipe_and_trim_on_exit&) = delete;
-  wipe_and_trim_on_exit& operator=(const wipe_and_trim_on_exit&) = delete;
-  ~wipe_and_trim_on_exit() {
-    OPENSSL_cleanse(s.data(), s.size());
-    s.clear();
-    if (s.capacity() > keep_capacity) std::string().swap(s);
-  }
 };
 }  // namespace detail
 
@@ -191,8 +160,7 @@ class basic_session_manager {
                         Serializer ser = {}, Clock clock = {})
       : ex_(std::move(ex)),
         opts_(std::move(opts)),
-        ser_(std::move(ser)),
-        cipher_(std::move(cipher)),
+        codec_(std::move(ser), std::move(cipher), opts_.max_value_bytes),
         store_(std::move(store)),
         clock_(std::move(clock)),
         state_(std::make_unique<shared_state>()) {
@@ -200,7 +168,7 @@ class basic_session_manager {
     if constexpr (requires(const Cipher& c) {
                     { c.user_hash_key() } -> std::convertible_to<std::string_view>;
                   }) {
-      user_key_ = std::string(cipher_.user_hash_key());
+      user_key_ = std::string(codec_.get_cipher().user_hash_key());
     }
   }
 
@@ -210,8 +178,7 @@ class basic_session_manager {
   basic_session_manager(basic_session_manager&& other) noexcept(nothrow_movable)
       : ex_(std::move(other.ex_)),
         opts_(std::move(other.opts_)),
-        ser_(std::move(other.ser_)),
-        cipher_(std::move(other.cipher_)),
+        codec_(std::move(other.codec_)),
         store_(std::move(other.store_)),
         clock_(std::move(other.clock_)),
         state_(std::move(other.state_)),
@@ -225,8 +192,7 @@ class basic_session_manager {
       wipe(user_key_);
       ex_ = std::move(other.ex_);
       opts_ = std::move(other.opts_);
-      ser_ = std::move(other.ser_);
-      cipher_ = std::move(other.cipher_);
+      codec_ = std::move(other.codec_);
       store_ = std::move(other.store_);
       clock_ = std::move(other.clock_);
       state_ = std::move(other.state_);
@@ -252,7 +218,10 @@ class basic_session_manager {
   /// basic_memory_store::start_sweep, redis_store's client, fallback_store's degraded()).
   Store& get_store() noexcept { return store_; }
   const Store& get_store() const noexcept { return store_; }
-  const Cipher& get_cipher() const noexcept { return cipher_; }
+  const Cipher& get_cipher() const noexcept { return codec_.get_cipher(); }
+  /// The record codec (serializer and cipher, with options::max_value_bytes): for tools that
+  /// seal or open stored values themselves.
+  const record_codec<Serializer, Cipher>& get_codec() const noexcept { return codec_; }
   const Clock& get_clock() const noexcept { return clock_; }
 
   /// Replaces the observer hook. Set it before operations start; it is not synchronized with
@@ -558,18 +527,14 @@ class basic_session_manager {
     return std::max(ttl, std::chrono::milliseconds(1));
   }
 
-  // Serializes and seals `meta` + `data` under `key`; `meta` gets the new last_seen and idle
-  // deadline. The sealed bytes go to `sealed`.
+  // Seals `meta` + `data` under `key` into `sealed`; `meta` gets the new last_seen and idle
+  // deadline (a write is an access).
   boost::system::error_code seal_for_write(session_metadata& meta, const boost::json::object& data,
                                            std::string_view key, time_point now,
                                            std::string& sealed) const {
     meta.last_seen = now;
     meta.idle_deadline = std::min(now + idle_timeout_for(meta), meta.absolute_deadline);
-    std::string plain;
-    const detail::wipe_on_exit wipe{plain};
-    if (auto ec = ser_.serialize(meta, data, plain)) return ec;
-    if (plain.size() > opts_.max_value_bytes) return error::too_large;
-    return cipher_.seal(plain, key, sealed);
+    return codec_.seal(meta, data, key, sealed);
   }
 
   // A visitor's session lives shorter than a user's (options::anonymous_idle_timeout).
@@ -608,28 +573,15 @@ class basic_session_manager {
       }
       co_return ec;
     }
-    // Sealing adds a few dozen bytes; anything far beyond the limit is refused unopened.
-    if (rec->value.size() > opts_.max_value_bytes + 1024) {
-      bump(state_->counts.malformed);
-      co_return make_error_code(error::malformed);
-    }
-    {
-      // The plaintext lives in a buffer this thread reuses (wiped after each use): a fresh
-      // string per load costs a large allocation and free. Nothing between here and the end of
-      // the block suspends, so no other load on this thread can reach the buffer meanwhile.
-      std::string& plain = detail::plaintext_scratch();
-      const detail::wipe_and_trim_on_exit wipe{plain};
-      if (cipher_.open(rec->value, access::key(s), plain)) {
+    if (auto ec = codec_.open(*rec, access::key(s), access::meta(s), access::data(s))) {
+      if (ec == error::tampered) {
         bump(state_->counts.tampered);
         notify(session_event_kind::tampered, access::key(s), {});
-        co_return make_error_code(error::tampered);
-      }
-      if (ser_.deserialize(plain, access::meta(s), access::data(s))) {
+      } else {
         bump(state_->counts.malformed);
-        co_return make_error_code(error::malformed);
       }
+      co_return ec;
     }
-    access::meta(s).version = rec->version;
     access::stored_user(s) = access::meta(s).user;
 
     const time_point now = clock_.now();
@@ -875,8 +827,6 @@ class basic_session_manager {
 
     std::vector<session_info> out;
     const time_point now = clock_.now();
-    std::string plain;
-    const detail::wipe_on_exit wipe{plain};
     constexpr std::size_t batch = 256;
     for (std::size_t from = 0; from < keys.size(); from += batch) {
       const std::vector<std::string> part(
@@ -897,10 +847,7 @@ class basic_session_manager {
           co_return rec.error();
         }
         session_info info;
-        boost::json::object ignored;
-        if (cipher_.open(rec->value, part[i], plain) ||
-            ser_.deserialize(plain, info.metadata, ignored))
-          continue;
+        if (codec_.open_envelope(*rec, part[i], info.metadata)) continue;
         if (now >= info.metadata.idle_deadline || now >= info.metadata.absolute_deadline) continue;
         // An index may still list a session that was bound to another user since (stores drop
         // such entries lazily).
@@ -909,7 +856,6 @@ class basic_session_manager {
         OPENSSL_cleanse(info.metadata.csrf_secret.data(), info.metadata.csrf_secret.size());
         info.metadata.csrf_secret.clear();
         info.metadata.fingerprint.clear();
-        info.metadata.version = rec->version;
         info.storage_key = part[i];
         out.push_back(std::move(info));
       }
@@ -1003,8 +949,7 @@ class basic_session_manager {
 
   executor_type ex_;
   options opts_;
-  [[no_unique_address]] Serializer ser_;
-  [[no_unique_address]] Cipher cipher_;
+  record_codec<Serializer, Cipher> codec_;
   Store store_;
   [[no_unique_address]] Clock clock_;
   std::unique_ptr<shared_state> state_;
