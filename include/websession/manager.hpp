@@ -10,6 +10,7 @@
 #include <websession/detail/lanes.hpp>
 #include <websession/error.hpp>
 #include <websession/id.hpp>
+#include <websession/metrics.hpp>
 #include <websession/options.hpp>
 #include <websession/record_codec.hpp>
 #include <websession/session.hpp>
@@ -54,23 +55,6 @@ struct session_access {
   static std::string& stored_user(session& s) noexcept { return s.stored_user_; }
 };
 }  // namespace detail
-
-/// Counters of a manager; a snapshot from stats().
-struct session_stats {
-  std::uint64_t created = 0;       ///< sessions first written to the store
-  std::uint64_t loaded = 0;        ///< loads that found a live session (hits)
-  std::uint64_t misses = 0;        ///< loads of an id the store does not hold
-  std::uint64_t expired = 0;       ///< loads of a session past a deadline
-  std::uint64_t tampered = 0;      ///< stored values that failed authentication
-  std::uint64_t malformed = 0;     ///< malformed cookie values or stored values
-  std::uint64_t saved = 0;         ///< writes of changed sessions
-  std::uint64_t touched = 0;       ///< writes that only refreshed the idle deadline
-  std::uint64_t conflicts = 0;     ///< saves refused because another save won
-  std::uint64_t rotated = 0;       ///< id rotations
-  std::uint64_t destroyed = 0;     ///< sessions destroyed (one by one or per user)
-  std::uint64_t store_errors = 0;  ///< store failures (unavailable, timeout, capacity)
-  std::uint64_t evicted = 0;       ///< sessions destroyed by max_sessions_per_user
-};
 
 /// `evicted`: destroyed because its user logged in once more than max_sessions_per_user allows.
 enum class session_event_kind { created, destroyed, rotated, expired, tampered, evicted };
@@ -228,24 +212,8 @@ class basic_session_manager {
   /// running operations.
   void set_observer(session_observer obs) { state_->observer = std::move(obs); }
 
-  session_stats stats() const noexcept {
-    const counters& c = state_->counts;
-    session_stats s;
-    s.created = c.created.load(std::memory_order_relaxed);
-    s.loaded = c.loaded.load(std::memory_order_relaxed);
-    s.misses = c.misses.load(std::memory_order_relaxed);
-    s.expired = c.expired.load(std::memory_order_relaxed);
-    s.tampered = c.tampered.load(std::memory_order_relaxed);
-    s.malformed = c.malformed.load(std::memory_order_relaxed);
-    s.saved = c.saved.load(std::memory_order_relaxed);
-    s.touched = c.touched.load(std::memory_order_relaxed);
-    s.conflicts = c.conflicts.load(std::memory_order_relaxed);
-    s.rotated = c.rotated.load(std::memory_order_relaxed);
-    s.destroyed = c.destroyed.load(std::memory_order_relaxed);
-    s.store_errors = c.store_errors.load(std::memory_order_relaxed);
-    s.evicted = c.evicted.load(std::memory_order_relaxed);
-    return s;
-  }
+  /// The counters (metrics.hpp: described, so JSON output and exporters enumerate them).
+  session_stats stats() const noexcept { return state_->counts.snapshot(); }
 
   /// The name of `user`'s index in the store (user_index_key with the cipher's user hash key,
   /// if it has one: aes_gcm_cipher::user_hash_key). Empty for an empty user.
@@ -467,19 +435,16 @@ class basic_session_manager {
   }
 
  private:
-  struct counters {
-    std::atomic<std::uint64_t> created{0}, loaded{0}, misses{0}, expired{0}, tampered{0},
-        malformed{0}, saved{0}, touched{0}, conflicts{0}, rotated{0}, destroyed{0},
-        store_errors{0}, evicted{0};
-  };
   struct shared_state {
-    counters counts;
+    detail::atomic_counters<session_stats> counts;
     session_observer observer;
     detail::lanes<session> updates;  // async_update's turns, per storage key
   };
 
-  static void bump(std::atomic<std::uint64_t>& c) noexcept {
-    c.fetch_add(1, std::memory_order_relaxed);
+  // Counts one event in session_stats::*Counter.
+  template <auto Counter>
+  void bump() const noexcept {
+    state_->counts.template add<Counter>();
   }
 
   void notify(session_event_kind kind, std::string_view key, std::string_view user,
@@ -495,7 +460,7 @@ class basic_session_manager {
   // Store failures that are not answers about the key itself.
   void count_store_error(const boost::system::error_code& ec) const noexcept {
     if (ec != condition::session_gone && ec != condition::conflict)
-      bump(state_->counts.store_errors);
+      bump<&session_stats::store_errors>();
   }
 
   // Deadlines are kept in whole milliseconds, as the serializer stores them.
@@ -553,7 +518,7 @@ class basic_session_manager {
                                        std::string_view fingerprint = {}) {
     std::optional<session_id> id = session_id::parse(cookie_value);
     if (!id) {
-      bump(state_->counts.malformed);
+      bump<&session_stats::malformed>();
       co_return make_error_code(error::malformed);
     }
     session s;
@@ -564,9 +529,9 @@ class basic_session_manager {
     if (!rec) {
       const boost::system::error_code ec = rec.error();
       if (ec == error::not_found) {
-        bump(state_->counts.misses);
+        bump<&session_stats::misses>();
       } else if (ec == error::expired) {
-        bump(state_->counts.expired);
+        bump<&session_stats::expired>();
         notify(session_event_kind::expired, access::key(s), {});
       } else {
         count_store_error(ec);
@@ -575,10 +540,10 @@ class basic_session_manager {
     }
     if (auto ec = codec_.open(*rec, access::key(s), access::meta(s), access::data(s))) {
       if (ec == error::tampered) {
-        bump(state_->counts.tampered);
+        bump<&session_stats::tampered>();
         notify(session_event_kind::tampered, access::key(s), {});
       } else {
-        bump(state_->counts.malformed);
+        bump<&session_stats::malformed>();
       }
       co_return ec;
     }
@@ -586,7 +551,7 @@ class basic_session_manager {
 
     const time_point now = clock_.now();
     if (now >= access::meta(s).idle_deadline || now >= access::meta(s).absolute_deadline) {
-      bump(state_->counts.expired);
+      bump<&session_stats::expired>();
       notify(session_event_kind::expired, access::key(s), access::meta(s).user);
       // Best effort: the store's TTL removes it anyway.
       (void)co_await store_.erase(access::key(s));
@@ -600,12 +565,12 @@ class basic_session_manager {
       } else if (stored.size() != fingerprint.size() ||
                  CRYPTO_memcmp(stored.data(), fingerprint.data(), stored.size()) != 0) {
         // A cookie presented by another client is treated as stolen.
-        bump(state_->counts.tampered);
+        bump<&session_stats::tampered>();
         notify(session_event_kind::tampered, access::key(s), access::meta(s).user);
         co_return make_error_code(error::tampered);
       }
     }
-    bump(state_->counts.loaded);
+    bump<&session_stats::loaded>();
     co_return s;
   }
 
@@ -639,7 +604,7 @@ class basic_session_manager {
       const boost::system::error_code ec = r.error();
       if (ec == error::conflict) {
         if (!is_new && !was_dirty) co_return boost::system::error_code{};
-        bump(state_->counts.conflicts);
+        bump<&session_stats::conflicts>();
       }
       count_store_error(ec);
       co_return ec;
@@ -649,12 +614,12 @@ class basic_session_manager {
     access::stored_user(s) = access::meta(s).user;
     access::dirty(s) = false;
     if (is_new) {
-      bump(state_->counts.created);
+      bump<&session_stats::created>();
       notify(session_event_kind::created, access::key(s), access::meta(s).user);
     } else if (was_dirty) {
-      bump(state_->counts.saved);
+      bump<&session_stats::saved>();
     } else {
-      bump(state_->counts.touched);
+      bump<&session_stats::touched>();
     }
     // A new session stored already bound (bind_user before its first save) is a login too.
     if (is_new && !access::meta(s).user.empty())
@@ -680,7 +645,7 @@ class basic_session_manager {
     const store_write w{sealed, ttl_until(access::meta(next).idle_deadline, now), index};
     result<std::uint64_t> r = co_await store_.rotate(access::key(s), access::key(next), w, access::meta(s).version);
     if (!r) {
-      if (r.error() == error::conflict) bump(state_->counts.conflicts);
+      if (r.error() == error::conflict) bump<&session_stats::conflicts>();
       count_store_error(r.error());
       co_return r.error();
     }
@@ -689,7 +654,7 @@ class basic_session_manager {
     const bool login = !access::meta(next).user.empty() &&
                        access::meta(next).user != access::stored_user(s);
     access::stored_user(next) = access::meta(next).user;
-    bump(state_->counts.rotated);
+    bump<&session_stats::rotated>();
     notify(session_event_kind::rotated, access::key(next), access::meta(next).user, access::key(s));
     s = std::move(next);
     if (login) co_await enforce_user_limit(access::meta(s).user, access::key(s));
@@ -717,7 +682,7 @@ class basic_session_manager {
       }
       if (*r) {
         --excess;
-        bump(state_->counts.evicted);
+        bump<&session_stats::evicted>();
         notify(session_event_kind::evicted, info.storage_key, user);
       }
     }
@@ -732,7 +697,7 @@ class basic_session_manager {
         co_return r.error();
       }
       if (*r) {
-        bump(state_->counts.destroyed);
+        bump<&session_stats::destroyed>();
         notify(session_event_kind::destroyed, access::key(s), access::meta(s).user);
       }
     }
@@ -754,7 +719,7 @@ class basic_session_manager {
     if (!r) {
       count_store_error(r.error());
     } else if (*r) {
-      bump(state_->counts.destroyed);
+      bump<&session_stats::destroyed>();
       notify(session_event_kind::destroyed, key, user);
     }
     co_return r;
@@ -791,7 +756,7 @@ class basic_session_manager {
         co_return keys.error();
       }
       for (const std::string& key : *keys) {
-        bump(state_->counts.destroyed);
+        bump<&session_stats::destroyed>();
         notify(session_event_kind::destroyed, key, user);
       }
       count += keys->size();
