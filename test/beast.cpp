@@ -1075,3 +1075,129 @@ BOOST_AUTO_TEST_CASE(logout_through_the_handler) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+// The glue is generic over the message's Fields and over the manager (http::glue_manager), and
+// hands the manager the id it parsed.
+namespace {
+
+// A Fields type of its own (Beast's is_fields holds for classes derived from basic_fields).
+struct app_fields : bhttp::fields {
+  using bhttp::fields::fields;
+};
+using app_request = bhttp::request<bhttp::string_body, app_fields>;
+using app_response = bhttp::response<bhttp::string_body, app_fields>;
+
+// A manager wrapper, as an application might write one around the library's (to log, to
+// count): it models glue_manager and records which load the glue asked for.
+template <class Manager>
+class recording_manager {
+ public:
+  explicit recording_manager(Manager& m) : inner_(m) {}
+  auto get_executor() const { return inner_.get_executor(); }
+  const options& get_options() const { return inner_.get_options(); }
+  const auto& get_clock() const { return inner_.get_clock(); }
+  session new_lazy_session(std::string fingerprint) const {
+    return inner_.new_lazy_session(std::move(fingerprint));
+  }
+  template <class Token>
+  auto async_load(const session_id& id, std::string_view fingerprint, Token&& token) {
+    ++by_id;
+    return inner_.async_load(id, fingerprint, std::forward<Token>(token));
+  }
+  template <class Token>
+  auto async_load(std::string_view cookie, std::string_view fingerprint, Token&& token) {
+    ++by_text;
+    return inner_.async_load(cookie, fingerprint, std::forward<Token>(token));
+  }
+  template <class Token>
+  auto async_save(session& s, Token&& token) {
+    return inner_.async_save(s, std::forward<Token>(token));
+  }
+  int by_id = 0;
+  int by_text = 0;
+
+ private:
+  Manager& inner_;
+};
+
+static_assert(http::glue_fields<bhttp::fields>);
+static_assert(http::glue_fields<app_fields>);
+static_assert(!http::glue_fields<std::string>);
+static_assert(http::glue_manager<fixture::manager_type>);
+static_assert(http::glue_manager<recording_manager<fixture::manager_type>>);
+static_assert(!http::glue_manager<int>);
+static_assert(!http::glue_manager<memory_stack::store_type>);
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(glue_generic)
+
+BOOST_AUTO_TEST_CASE(requests_and_responses_with_their_own_fields_type) {
+  fixture f;
+  app_request first{bhttp::verb::get, "/", 11};
+  first.set(bhttp::field::user_agent, "agent/1.0");
+  const http::glue_options bind = [] {
+    http::glue_options o;
+    o.bind_client = true;
+    return o;
+  }();
+  app_response res = f.run([&]() -> awaitable<app_response> {
+    co_return co_await http::with_session(
+        *f.mgr, first,
+        [](const app_request&, session& s) -> awaitable<app_response> {
+          s.set("n", 1);
+          co_return app_response{bhttp::status::ok, 11};
+        },
+        bind);
+  });
+  BOOST_TEST_REQUIRE(res.count(bhttp::field::set_cookie) == 1u);
+  BOOST_TEST(res[bhttp::field::cache_control] == "private, no-store");
+  const std::string set_cookie(res[bhttp::field::set_cookie]);
+  const std::string id =
+      set_cookie.substr(cookie_name.size() + 1, set_cookie.find(';') - cookie_name.size() - 1);
+
+  app_request again{bhttp::verb::get, "/", 11};
+  again.set(bhttp::field::user_agent, "agent/1.0");
+  again.set(bhttp::field::cookie, with_cookie(id));
+  BOOST_TEST(http::client_fingerprint(again, {"User-Agent"}) ==
+             http::client_fingerprint(make_request({}, "agent/1.0"), {"User-Agent"}));
+  session s = f.run([&]() -> awaitable<session> {
+    auto [ec, loaded] = co_await http::async_load_session(*f.mgr, again, bind, tuple_token);
+    BOOST_TEST_REQUIRE(!ec, ec.message());
+    co_return loaded;
+  });
+  BOOST_TEST(s.id() == id);
+  BOOST_TEST(s.get_as<int>("n").value_or(0) == 1);
+  BOOST_TEST(!http::fresh_session(*f.mgr, again, bind).metadata().fingerprint.empty());
+}
+
+BOOST_AUTO_TEST_CASE(the_glue_hands_the_manager_the_id_it_parsed) {
+  fixture f;
+  const std::string id = start_session(f);
+  recording_manager rec(*f.mgr);
+  const request req = make_request(with_cookie(id));
+  response res = f.run([&]() -> awaitable<response> {
+    co_return co_await http::with_session(rec, req,
+                                          [](const request&, session& s) -> awaitable<response> {
+                                            BOOST_TEST(s.get_as<int>("n").value_or(0) == 1);
+                                            co_return response{bhttp::status::ok, 11};
+                                          });
+  });
+  BOOST_TEST(res.result() == bhttp::status::ok);
+  BOOST_TEST(rec.by_id == 1);   // parsed once, by the glue
+  BOOST_TEST(rec.by_text == 0);
+  // A cookie that is no id goes to the manager as text, which counts it as malformed.
+  const std::uint64_t malformed = f.mgr->stats().malformed;
+  session fresh = f.run([&]() -> awaitable<session> {
+    auto [ec, s] = co_await http::async_load_session(rec, make_request(with_cookie("short")),
+                                                     tuple_token);
+    BOOST_TEST_REQUIRE(!ec, ec.message());
+    co_return s;
+  });
+  BOOST_TEST(fresh.is_new());
+  BOOST_TEST(rec.by_text == 1);
+  BOOST_TEST(f.mgr->stats().malformed == malformed + 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 // Boost.Beast glue: load the session a request's cookie names, write the Set-Cookie its response
 // needs, and with_session, which runs a handler between the two and answers failures through an
-// error-response hook. Also client fingerprints for optional client binding.
+// error-response hook. Also client fingerprints for optional client binding. Generic over the
+// message's Fields (Beast's is_fields) and over the manager (the glue_manager concept).
 #pragma once
 
 #include <websession/concepts.hpp>
@@ -11,7 +12,6 @@
 #include <websession/error.hpp>
 #include <websession/http/cookie.hpp>
 #include <websession/id.hpp>
-#include <websession/manager.hpp>
 #include <websession/options.hpp>
 #include <websession/session.hpp>
 
@@ -22,8 +22,8 @@
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/beast/http/type_traits.hpp>
 #include <boost/system/error_code.hpp>
-
 
 #include <chrono>
 #include <concepts>
@@ -33,11 +33,66 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace websession::http {
+
+namespace detail {
+inline constexpr auto tuple_awaitable = boost::asio::as_tuple(boost::asio::use_awaitable);
+}  // namespace detail
+
+/// The header container of the messages the glue reads and writes: Beast's Fields requirements
+/// (boost::beast::http::is_fields), and the lookups and insertions basic_fields offers that the
+/// glue uses (find and equal_range by field and by name, set, insert). Models:
+/// boost::beast::http::basic_fields<Allocator> and classes derived from it.
+template <class Fields>
+concept glue_fields =
+    boost::beast::http::is_fields<Fields>::value &&
+    requires(Fields& f, const Fields& cf, boost::beast::http::field name, std::string_view text) {
+      cf.find(name) == cf.end();
+      cf.equal_range(name);
+      cf.equal_range(text);
+      f.set(name, text);
+      f.insert(name, text);
+    };
+
+/// What the glue needs of a session manager (basic_session_manager models it; a wrapper that
+/// adds logging or metrics around one may too):
+///
+/// | expression                           | type or effect                                   |
+/// |--------------------------------------|--------------------------------------------------|
+/// | cm.get_executor()                    | convertible to any_io_executor                   |
+/// | cm.get_options()                     | const options& (the cookie settings)             |
+/// | cm.get_clock().now()                 | convertible to time_point (the cookie's Expires) |
+/// | cm.new_lazy_session(fingerprint)     | session: fresh, not dirty                        |
+/// | m.async_load(id, fingerprint, tok)   | session_id parsed by the glue: (error_code,      |
+/// |                                      | session), as basic_session_manager::async_load   |
+/// | m.async_load(cookie, fingerprint,tok)| a cookie value that is no id: the manager counts |
+/// |                                      | and refuses it (malformed)                       |
+/// | m.async_save(s, tok)                 | (error_code)                                     |
+///
+/// `tok` is as_tuple(use_awaitable): the glue's own operations are coroutines.
+template <class M>
+concept glue_manager =
+    requires(M& m, const M& cm, session& s, const session_id& id, std::string_view text,
+             std::string fingerprint) {
+      { cm.get_executor() } -> std::convertible_to<boost::asio::any_io_executor>;
+      { cm.get_options() } -> std::convertible_to<const options&>;
+      { cm.get_clock().now() } -> std::convertible_to<time_point>;
+      { cm.new_lazy_session(std::move(fingerprint)) } -> std::same_as<session>;
+      {
+        m.async_load(id, text, detail::tuple_awaitable)
+      } -> std::same_as<boost::asio::awaitable<std::tuple<boost::system::error_code, session>>>;
+      {
+        m.async_load(text, text, detail::tuple_awaitable)
+      } -> std::same_as<boost::asio::awaitable<std::tuple<boost::system::error_code, session>>>;
+      {
+        m.async_save(s, detail::tuple_awaitable)
+      } -> std::same_as<boost::asio::awaitable<std::tuple<boost::system::error_code>>>;
+    };
 
 /// Options of the Beast glue. The cookie itself is configured in options::cookie.
 struct glue_options {
@@ -66,10 +121,9 @@ struct glue_options {
 /// so an absent header, an empty one and a repeated one all differ, and no shifting of bytes
 /// between values collides. Header names are matched case-insensitively. 43 characters.
 /// Throws std::runtime_error if OpenSSL's SHA-256 fails, and std::bad_alloc.
-template <class Body, class Allocator>
-std::string client_fingerprint(
-    const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>& req,
-    const std::vector<std::string>& headers) {
+template <class Body, glue_fields Fields>
+std::string client_fingerprint(const boost::beast::http::request<Body, Fields>& req,
+                               const std::vector<std::string>& headers) {
   std::string buf = "websession-fp-v1";
   const auto put_u64 = [&buf](std::uint64_t n) {
     for (int shift = 56; shift >= 0; shift -= 8) buf.push_back(static_cast<char>(n >> shift));
@@ -137,12 +191,10 @@ inline bool starts_fresh(const boost::system::error_code& ec) noexcept {
 /// mgr.new_lazy_session(), not dirty (stored only once something writes to it), carrying the
 /// request's client_fingerprint when opts.bind_client. No I/O. Throws what client_fingerprint
 /// and new_lazy_session throw.
-template <class Manager, class Body, class Allocator>
-session fresh_session(
-    const Manager& mgr,
-    const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>& req,
-    const glue_options& opts = glue_options()) {
-  if (!opts.bind_client) return mgr.new_lazy_session();
+template <glue_manager Manager, class Body, glue_fields Fields>
+session fresh_session(const Manager& mgr, const boost::beast::http::request<Body, Fields>& req,
+                      const glue_options& opts = glue_options()) {
+  if (!opts.bind_client) return mgr.new_lazy_session(std::string());
   return mgr.new_lazy_session(client_fingerprint(req, opts.fingerprint_headers));
 }
 
@@ -185,43 +237,51 @@ template <class Handler, class Request>
 using handler_response_t =
     typename awaitable_value<std::invoke_result_t<Handler&, const Request&, session&>>::type;
 
-inline constexpr auto tuple_awaitable = boost::asio::as_tuple(boost::asio::use_awaitable);
+// The session cookie of a request: the first valid pair with the session cookie's name that is
+// a well-formed id, parsed once here (the manager does not parse it again). A sibling subdomain
+// or an old path can leave other cookies of the same name, and those that cannot be ids are not
+// worth a store round trip. Without a well-formed one, the first candidate as text, so that the
+// manager counts it as malformed.
+struct session_cookie_value {
+  std::optional<session_id> id;
+  std::optional<std::string> malformed;
+};
 
-// The cookie value to load: the first valid pair with the session cookie's name that is a
-// well-formed id. A sibling subdomain or an old path can leave other cookies of the same name,
-// and those that cannot be ids are not worth a store round trip. Without a well-formed one, the
-// first candidate, so that the manager counts it as malformed.
 template <class Request>
-std::optional<std::string> session_cookie(const Request& req, std::string_view name) {
-  std::optional<std::string> first;
-  std::optional<std::string> id;
+session_cookie_value session_cookie(const Request& req, std::string_view name) {
+  session_cookie_value found;
   const auto range = req.equal_range(boost::beast::http::field::cookie);
-  for (auto it = range.first; it != range.second && !id; ++it) {
+  for (auto it = range.first; it != range.second && !found.id; ++it) {
     const auto field_value = it->value();
     const std::string_view header(field_value.data(), field_value.size());
     // An oversized header is ignored as a whole, like find_cookie does.
     if (header.size() > default_max_cookie_header) continue;
     for_each_cookie(header, [&](const cookie_pair& p) {
       if (!p.valid() || p.name != name) return false;
-      if (session_id::parse(p.value)) {
-        id.emplace(p.value);
+      if (std::optional<session_id> id = session_id::parse(p.value)) {
+        found.id = std::move(id);
         return true;
       }
-      if (!first) first.emplace(p.value);
+      if (!found.malformed) found.malformed.emplace(p.value);
       return false;
     });
   }
-  if (id) return id;
-  return first;
+  return found;
 }
 
 template <class Manager, class Request>
 awaitable<result<session>> load_session_impl(Manager& mgr, const Request& req, glue_options opts) {
   std::string fingerprint;
   if (opts.bind_client) fingerprint = client_fingerprint(req, opts.fingerprint_headers);
-  const std::optional<std::string> cookie = session_cookie(req, mgr.get_options().cookie.name);
-  if (cookie) {
-    auto [ec, loaded] = co_await mgr.async_load(*cookie, fingerprint, tuple_awaitable);
+  const session_cookie_value cookie = session_cookie(req, mgr.get_options().cookie.name);
+  if (cookie.id || cookie.malformed) {
+    boost::system::error_code ec;
+    session loaded;
+    if (cookie.id) {
+      std::tie(ec, loaded) = co_await mgr.async_load(*cookie.id, fingerprint, tuple_awaitable);
+    } else {
+      std::tie(ec, loaded) = co_await mgr.async_load(*cookie.malformed, fingerprint, tuple_awaitable);
+    }
     if (!ec) co_return std::move(loaded);
     if (!starts_fresh(ec)) co_return ec;
   }
@@ -289,22 +349,18 @@ struct default_error_hook {
 ///
 /// Errors: store_unavailable and timeout (answer 503), internal (an exception inside, e.g. the
 /// CSPRNG failed). `mgr` and `req` must outlive the operation.
-template <class Manager, class Body, class Allocator, class CompletionToken>
-auto async_load_session(
-    Manager& mgr,
-    const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>& req,
-    const glue_options& opts, CompletionToken&& token) {
+template <glue_manager Manager, class Body, glue_fields Fields, class CompletionToken>
+auto async_load_session(Manager& mgr, const boost::beast::http::request<Body, Fields>& req,
+                        const glue_options& opts, CompletionToken&& token) {
   return websession::detail::async_run<session>(
       mgr.get_executor(), [&mgr, &req, opts] { return detail::load_session_impl(mgr, req, opts); },
       std::forward<CompletionToken>(token));
 }
 
 /// async_load_session with default glue_options (no client binding).
-template <class Manager, class Body, class Allocator, class CompletionToken>
-auto async_load_session(
-    Manager& mgr,
-    const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>& req,
-    CompletionToken&& token) {
+template <glue_manager Manager, class Body, glue_fields Fields, class CompletionToken>
+auto async_load_session(Manager& mgr, const boost::beast::http::request<Body, Fields>& req,
+                        CompletionToken&& token) {
   return async_load_session(mgr, req, glue_options{}, std::forward<CompletionToken>(token));
 }
 
@@ -328,11 +384,9 @@ auto async_load_session(
 /// store_unavailable, timeout; see session_error_status), invalid_session for a
 /// default-constructed session, internal if the cookie options break a rule make_set_cookie
 /// enforces. On error `res` is unchanged. `mgr`, `s` and `res` must outlive the operation.
-template <class Manager, class Body, class Allocator, class CompletionToken>
-auto async_apply_session(
-    Manager& mgr, session& s,
-    boost::beast::http::response<Body, boost::beast::http::basic_fields<Allocator>>& res,
-    CompletionToken&& token) {
+template <glue_manager Manager, class Body, glue_fields Fields, class CompletionToken>
+auto async_apply_session(Manager& mgr, session& s, boost::beast::http::response<Body, Fields>& res,
+                         CompletionToken&& token) {
   return websession::detail::async_run<void>(
       mgr.get_executor(), [&mgr, &s, &res] { return detail::apply_session_impl(mgr, s, res); },
       std::forward<CompletionToken>(token));
@@ -357,26 +411,18 @@ auto async_apply_session(
 ///
 /// Exceptions from the handler and the hook propagate (nothing is saved). `mgr` and `req` must
 /// outlive the returned awaitable.
-template <class Manager, class Body, class Allocator, class Handler, class ErrorHook>
-  requires std::invocable<
-               Handler&,
-               const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>&,
-               session&> &&
+template <glue_manager Manager, class Body, glue_fields Fields, class Handler, class ErrorHook>
+  requires std::invocable<Handler&, const boost::beast::http::request<Body, Fields>&, session&> &&
            std::is_invocable_r_v<
-               detail::handler_response_t<
-                   Handler,
-                   boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>>,
-               ErrorHook&,
-               const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>&,
+               detail::handler_response_t<Handler, boost::beast::http::request<Body, Fields>>,
+               ErrorHook&, const boost::beast::http::request<Body, Fields>&,
                const boost::system::error_code&, boost::beast::http::status>
-auto with_session(
-    Manager& mgr,
-    const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>& req,
-    Handler handler, ErrorHook on_error, glue_options opts = {})
-    -> boost::asio::awaitable<detail::handler_response_t<
-        Handler, boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>>> {
-  using response_type = detail::handler_response_t<
-      Handler, boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>>;
+auto with_session(Manager& mgr, const boost::beast::http::request<Body, Fields>& req,
+                  Handler handler, ErrorHook on_error, glue_options opts = {})
+    -> boost::asio::awaitable<
+        detail::handler_response_t<Handler, boost::beast::http::request<Body, Fields>>> {
+  using response_type =
+      detail::handler_response_t<Handler, boost::beast::http::request<Body, Fields>>;
   auto [load_ec, s] = co_await async_load_session(mgr, req, opts, detail::tuple_awaitable);
   if (load_ec) {
     response_type err = std::invoke(on_error, req, load_ec, session_error_status(load_ec));
@@ -393,17 +439,12 @@ auto with_session(
 
 /// with_session with the default error response (default_error_response: text/plain,
 /// session_error_text).
-template <class Manager, class Body, class Allocator, class Handler>
-  requires std::invocable<
-      Handler&,
-      const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>&,
-      session&>
-auto with_session(
-    Manager& mgr,
-    const boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>& req,
-    Handler handler, glue_options opts = {}) {
-  using response_type = detail::handler_response_t<
-      Handler, boost::beast::http::request<Body, boost::beast::http::basic_fields<Allocator>>>;
+template <glue_manager Manager, class Body, glue_fields Fields, class Handler>
+  requires std::invocable<Handler&, const boost::beast::http::request<Body, Fields>&, session&>
+auto with_session(Manager& mgr, const boost::beast::http::request<Body, Fields>& req,
+                  Handler handler, glue_options opts = {}) {
+  using response_type =
+      detail::handler_response_t<Handler, boost::beast::http::request<Body, Fields>>;
   return with_session(mgr, req, std::move(handler), detail::default_error_hook<response_type>(),
                       std::move(opts));
 }
