@@ -142,7 +142,7 @@ BOOST_AUTO_TEST_CASE(authentic_bytes_that_are_no_session_are_malformed) {
   const aes_gcm_cipher cipher(secret);
   session_metadata meta;
   boost::json::object data;
-  for (const std::string plain : {std::string("not json"), std::string("{\"v\":2}"),
+  for (const std::string& plain : {std::string("not json"), std::string("{\"v\":2}"),
                                   std::string("[]"), std::string()}) {
     std::string sealed;
     BOOST_TEST_REQUIRE(!cipher.seal(plain, key, sealed));

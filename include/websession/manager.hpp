@@ -1,20 +1,19 @@
 // SPDX-License-Identifier: BSL-1.0
 // basic_session_manager: creates, loads, saves, rotates and destroys sessions through four
 // compile-time policies (serializer, cipher, store, clock), as Asio asynchronous operations.
-// This header declares and documents the manager and holds the single-session operations; its
-// parts: record_codec.hpp (sealing), metrics.hpp (counters), observer.hpp (events),
-// admission.hpp (may an opened session be served), impl/manager_users.hpp (the per-user index:
-// listing, revocation, the per-user cap), impl/manager_updates.hpp (async_update's turns and
-// retries).
+// This header declares and documents the manager (and its asynchronous operations'
+// initiation); its parts, one job each: record_codec.hpp (sealing), metrics.hpp (counters),
+// observer.hpp (events), admission.hpp (may an opened session be served),
+// impl/manager_sessions.hpp (one session: create, load, save, rotate, destroy; the only user of
+// detail::session_access), impl/manager_users.hpp (the per-user index: listing, revocation,
+// the per-user cap), impl/manager_updates.hpp (async_update's turns and retries).
 #pragma once
 
 #include <websession/admission.hpp>
 #include <websession/clock.hpp>
 #include <websession/concepts.hpp>
 #include <websession/detail/async.hpp>
-#include <websession/detail/base64url.hpp>
 #include <websession/detail/lanes.hpp>
-#include <websession/detail/session_access.hpp>
 #include <websession/error.hpp>
 #include <websession/id.hpp>
 #include <websession/metrics.hpp>
@@ -92,8 +91,6 @@ class basic_session_manager {
   using codec_type = record_codec<Serializer, Cipher>;
 
  private:
-  using access = detail::session_access;
-
   template <class T>
   static constexpr bool nothrow_movable_policy =
       std::is_nothrow_move_constructible_v<T> && std::is_nothrow_move_assignable_v<T>;
@@ -197,30 +194,14 @@ class basic_session_manager {
 
   /// A new session with a fresh id, not yet stored: the first async_save writes it. No I/O.
   /// Throws std::runtime_error only if the system's CSPRNG fails.
-  session new_session() const {
-    session s;
-    assign_new_id(s);
-    const time_point now = now_ms();
-    session_metadata& m = access::meta(s);
-    m.created = now;
-    m.absolute_deadline = now + opts_.absolute_timeout;
-    m.last_seen = now;
-    m.idle_deadline = std::min(now + idle_timeout_for(m), m.absolute_deadline);
-    access::set_dirty(s, true);
-    return s;
-  }
+  session new_session() const;
 
   /// A new session for a request that may not need one (lazy creation: the HTTP glue's fresh
   /// sessions): like new_session(), but carrying the client `fingerprint` (see
   /// http::client_fingerprint; empty: not bound) and not dirty, so async_apply_session stores
   /// it only once something writes to it. async_save stores it regardless (it is new). No I/O.
   /// Throws std::runtime_error only if the system's CSPRNG fails.
-  session new_lazy_session(std::string fingerprint = {}) const {
-    session s = new_session();
-    access::meta(s).fingerprint = std::move(fingerprint);
-    access::set_dirty(s, false);
-    return s;
-  }
+  session new_lazy_session(std::string fingerprint = {}) const;
 
   /// Creates and stores a new session. Completes with (error_code, session). Errors: capacity,
   /// too_large, store_unavailable, timeout.
@@ -347,17 +328,11 @@ class basic_session_manager {
   /// Binds `s` to `user` (the per-user index follows on the next write). No I/O. Call
   /// async_rotate next: it writes the binding and changes the id in one store operation; a
   /// plain save of a stored session whose user changed fails with rotation_required.
-  void bind_user(session& s, std::string user) const {
-    access::meta(s).user = std::move(user);
-    access::set_dirty(s, true);
-  }
+  void bind_user(session& s, std::string user) const;
 
   /// Sets the client fingerprint of `s` (see http::client_fingerprint; empty: not bound) and
   /// marks it dirty, so the next save writes it. No I/O.
-  void set_fingerprint(session& s, std::string fingerprint) const {
-    access::meta(s).fingerprint = std::move(fingerprint);
-    access::set_dirty(s, true);
-  }
+  void set_fingerprint(session& s, std::string fingerprint) const;
 
   /// Destroys every session bound to `user` ("log out everywhere"). Completes with
   /// (error_code, std::size_t count).
@@ -470,36 +445,9 @@ class basic_session_manager {
     return std::chrono::time_point_cast<std::chrono::milliseconds>(time_point(clock_.now()));
   }
 
-  // A bound session's id carries its user's slot tag, so that on a Redis Cluster it lives in
-  // the slot of the user's index; an anonymous one keeps the tag it has (its rotation then stays
-  // in one slot), and a new one gets a random tag (see session_id).
-  void assign_new_id(session& s) const {
-    const std::string& user = s.user();
-    const std::string& old = s.id();
-    std::string tag;
-    if (!user.empty()) {
-      tag = user_tag(user);
-    } else if (old.size() == session_id::tagged_size) {
-      tag = old.substr(session_id::encoded_size + 1);
-    }
-    session_id id = tag.empty() ? session_id::generate() : session_id::generate(tag);
-    access::assign_id(s, id.to_string(), id.storage_key(opts_.key_prefix), true);
-    access::meta(s).csrf_secret = detail::random_bytes(32);
-  }
-
   static std::chrono::milliseconds ttl_until(time_point deadline, time_point now) {
     auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
     return std::max(ttl, std::chrono::milliseconds(1));
-  }
-
-  // Seals `meta` + `data` under `key` into `sealed`; `meta` gets the new last_seen and idle
-  // deadline (a write is an access).
-  boost::system::error_code seal_for_write(session_metadata& meta, const boost::json::object& data,
-                                           std::string_view key, time_point now,
-                                           std::string& sealed) const {
-    meta.last_seen = now;
-    meta.idle_deadline = std::min(now + idle_timeout_for(meta), meta.absolute_deadline);
-    return codec_.seal(meta, data, key, sealed);
   }
 
   // A visitor's session lives shorter than a user's (options::anonymous_idle_timeout).
@@ -507,173 +455,18 @@ class basic_session_manager {
     return meta.user.empty() ? opts_.anonymous_idle_timeout : opts_.idle_timeout;
   }
 
-  awaitable<result<session>> create_impl() {
-    session s = new_session();
-    if (auto ec = co_await save_impl(s)) co_return ec;
-    co_return s;
-  }
-
-  // The session `id` (a well-formed cookie value) stored under `key` (its storage key), for the
-  // client `fingerprint` (empty: not checked).
+  // One session (impl/manager_sessions.hpp).
+  void assign_new_id(session& s) const;
+  boost::system::error_code seal_for_write(session_metadata& meta, const boost::json::object& data,
+                                           std::string_view key, time_point now,
+                                           std::string& sealed) const;
+  awaitable<result<session>> create_impl();
   awaitable<result<session>> load_impl(std::string id, std::string key,
-                                       std::string_view fingerprint) {
-    session s;
-    access::assign_id(s, std::move(id), std::move(key), false);
-    const std::string& k = s.storage_key();
-
-    result<store_record> rec = co_await store_.load(k);
-    if (!rec) {
-      const boost::system::error_code ec = rec.error();
-      if (ec == error::not_found) {
-        bump<&session_stats::misses>();
-      } else if (ec == error::expired) {
-        bump<&session_stats::expired>();
-        notify(session_event_kind::expired, k, {});
-      } else {
-        count_store_error(ec);
-      }
-      co_return ec;
-    }
-    session_metadata& meta = access::meta(s);
-    if (auto ec = codec_.open(*rec, k, meta, access::data(s))) {
-      if (ec == error::tampered) {
-        bump<&session_stats::tampered>();
-        notify(session_event_kind::tampered, k, {});
-      } else {
-        bump<&session_stats::malformed>();
-      }
-      co_return ec;
-    }
-    access::mark_stored(s);
-
-    if (auto ec = detail::check_live(meta, clock_.now())) {
-      bump<&session_stats::expired>();
-      notify(session_event_kind::expired, k, meta.user);
-      // Best effort: the store's TTL removes it anyway.
-      (void)co_await store_.erase(k);
-      co_return ec;
-    }
-    if (auto ec = check_client(s, fingerprint)) co_return ec;
-    bump<&session_stats::loaded>();
-    co_return s;
-  }
-
-  // Client binding (admission.hpp): a session stored without a fingerprint takes `fingerprint`
-  // (and is written with it next); one stored with another is treated as stolen.
-  boost::system::error_code check_client(session& s, std::string_view fingerprint) {
-    switch (detail::check_binding(access::meta(s).fingerprint, fingerprint)) {
-      case detail::binding::adopted: access::set_dirty(s, true); break;
-      case detail::binding::mismatch:
-        bump<&session_stats::tampered>();
-        notify(session_event_kind::tampered, s.storage_key(), s.user());
-        return error::tampered;
-      case detail::binding::match: break;
-    }
-    return {};
-  }
-
-  awaitable<boost::system::error_code> save_impl(session& s) {
-    if (!s.valid()) co_return make_error_code(error::invalid_session);
-    const time_point now = now_ms();
-    const bool is_new = s.is_new();
-    const bool was_dirty = s.dirty();
-    const session_metadata& current = s.metadata();
-    if (!is_new && !was_dirty && now - current.last_seen < opts_.touch_interval)
-      co_return boost::system::error_code{};
-    if (now >= current.absolute_deadline) co_return make_error_code(error::expired);
-    // A stored id must not change hands: binding a user to it (a planted id, or a login whose
-    // rotation failed) would hand that user's session to whoever knows the id. Unbinding is a
-    // loss of privilege and needs no new id.
-    if (!is_new && current.user != access::stored_user(s) && !current.user.empty())
-      co_return make_error_code(error::rotation_required);
-
-    session_metadata meta = current;
-    std::string sealed;
-    if (auto ec = seal_for_write(meta, s.data(), s.storage_key(), now, sealed)) co_return ec;
-    const std::string index = user_index(meta.user);
-    const store_write w{sealed, ttl_until(meta.idle_deadline, now), index};
-
-    result<std::uint64_t> r = make_error_code(error::internal);
-    if (is_new) {
-      r = co_await store_.insert(s.storage_key(), w);
-    } else {
-      r = co_await store_.replace(s.storage_key(), w, current.version);
-    }
-    if (!r) {
-      const boost::system::error_code ec = r.error();
-      if (ec == error::conflict) {
-        if (!is_new && !was_dirty) co_return boost::system::error_code{};
-        bump<&session_stats::conflicts>();
-      }
-      count_store_error(ec);
-      co_return ec;
-    }
-    meta.version = *r;
-    access::meta(s) = std::move(meta);
-    access::mark_stored(s);
-    if (is_new) {
-      bump<&session_stats::created>();
-      notify(session_event_kind::created, s.storage_key(), s.user());
-    } else if (was_dirty) {
-      bump<&session_stats::saved>();
-    } else {
-      bump<&session_stats::touched>();
-    }
-    // A new session stored already bound (bind_user before its first save) is a login too.
-    if (is_new && !s.user().empty()) co_await enforce_user_limit(s.user(), s.storage_key());
-    co_return boost::system::error_code{};
-  }
-
-  awaitable<boost::system::error_code> rotate_impl(session& s) {
-    if (!s.valid()) co_return make_error_code(error::invalid_session);
-    const time_point now = now_ms();
-    if (now >= s.metadata().absolute_deadline) co_return make_error_code(error::expired);
-
-    session next = s;  // the rotated state; `s` changes only on success
-    assign_new_id(next);
-    if (s.is_new()) {
-      // Never stored: nothing to move, the new id is simply the one that will be written.
-      s = std::move(next);
-      co_return boost::system::error_code{};
-    }
-    session_metadata& meta = access::meta(next);
-    std::string sealed;
-    if (auto ec = seal_for_write(meta, next.data(), next.storage_key(), now, sealed)) co_return ec;
-    const std::string index = user_index(meta.user);
-    const store_write w{sealed, ttl_until(meta.idle_deadline, now), index};
-    result<std::uint64_t> r =
-        co_await store_.rotate(s.storage_key(), next.storage_key(), w, s.metadata().version);
-    if (!r) {
-      if (r.error() == error::conflict) bump<&session_stats::conflicts>();
-      count_store_error(r.error());
-      co_return r.error();
-    }
-    meta.version = *r;
-    const bool login = !meta.user.empty() && meta.user != access::stored_user(s);
-    access::mark_stored(next);
-    bump<&session_stats::rotated>();
-    notify(session_event_kind::rotated, next.storage_key(), next.user(), s.storage_key());
-    s = std::move(next);
-    if (login) co_await enforce_user_limit(s.user(), s.storage_key());
-    co_return boost::system::error_code{};
-  }
-
-  awaitable<boost::system::error_code> destroy_impl(session& s) {
-    if (s.id().empty()) co_return make_error_code(error::invalid_session);
-    if (!s.destroyed() && !s.is_new()) {
-      result<bool> r = co_await store_.erase(s.storage_key());
-      if (!r) {
-        count_store_error(r.error());
-        co_return r.error();
-      }
-      if (*r) {
-        bump<&session_stats::destroyed>();
-        notify(session_event_kind::destroyed, s.storage_key(), s.user());
-      }
-    }
-    access::mark_destroyed(s);
-    co_return boost::system::error_code{};
-  }
+                                       std::string_view fingerprint);
+  boost::system::error_code check_client(session& s, std::string_view fingerprint);
+  awaitable<boost::system::error_code> save_impl(session& s);
+  awaitable<boost::system::error_code> rotate_impl(session& s);
+  awaitable<boost::system::error_code> destroy_impl(session& s);
 
   // The per-user index (impl/manager_users.hpp).
   awaitable<void> enforce_user_limit(std::string user, std::string keep);
@@ -704,5 +497,6 @@ class basic_session_manager {
 
 }  // namespace websession
 
+#include <websession/impl/manager_sessions.hpp>
 #include <websession/impl/manager_updates.hpp>
 #include <websession/impl/manager_users.hpp>
