@@ -6,6 +6,9 @@
 #include <websession/http/beast.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -114,49 +117,61 @@ void tamper_stored_value(fixture& f, const std::string& id) {
   });
 }
 
-/// A store that can be switched off: every operation then fails with store_unavailable.
+/// A store that can be switched off: every operation then fails with store_unavailable. With
+/// set_yield(true) every operation first suspends (a post), as a networked store's would, so
+/// that concurrent operations interleave.
 class switchable_store {
  public:
   switchable_store(boost::asio::any_io_executor ex, manual_clock clock)
       : inner_(memory_stack::make_store(ex, clock)) {}
 
   void set_down(bool down) { *down_ = down; }
+  void set_yield(bool yield) { *yield_ = yield; }
 
   awaitable<result<store_record>> load(std::string_view key) {
+    co_await pause();
     if (*down_) co_return unavailable();
     co_return co_await inner_.load(key);
   }
   awaitable<result<std::uint64_t>> insert(std::string_view key, store_write w) {
+    co_await pause();
     if (*down_) co_return unavailable();
     co_return co_await inner_.insert(key, w);
   }
   awaitable<result<std::uint64_t>> replace(std::string_view key, store_write w, std::uint64_t v) {
+    co_await pause();
     if (*down_) co_return unavailable();
     co_return co_await inner_.replace(key, w, v);
   }
   awaitable<result<std::uint64_t>> rotate(std::string_view from, std::string_view to,
                                           store_write w, std::uint64_t v) {
+    co_await pause();
     if (*down_) co_return unavailable();
     co_return co_await inner_.rotate(from, to, w, v);
   }
   awaitable<result<bool>> erase(std::string_view key) {
+    co_await pause();
     // error_code converts to bool too: say which alternative is meant.
     if (*down_) co_return result<bool>(boost::system::in_place_error, unavailable());
     co_return co_await inner_.erase(key);
   }
   awaitable<result<bool>> erase_bound(std::string_view key, std::string_view user) {
+    co_await pause();
     if (*down_) co_return result<bool>(boost::system::in_place_error, unavailable());
     co_return co_await inner_.erase_bound(key, user);
   }
   awaitable<result<std::vector<std::string>>> erase_user(std::string_view user) {
+    co_await pause();
     if (*down_) co_return unavailable();
     co_return co_await inner_.erase_user(user);
   }
   awaitable<result<std::vector<std::string>>> list_user(std::string_view user) {
+    co_await pause();
     if (*down_) co_return unavailable();
     co_return co_await inner_.list_user(user);
   }
   awaitable<error_code> ping() {
+    co_await pause();
     if (*down_) co_return unavailable();
     co_return co_await inner_.ping();
   }
@@ -164,8 +179,14 @@ class switchable_store {
  private:
   static error_code unavailable() { return make_error_code(error::store_unavailable); }
 
+  awaitable<void> pause() {
+    if (*yield_)
+      co_await boost::asio::post(co_await boost::asio::this_coro::executor, boost::asio::use_awaitable);
+  }
+
   memory_stack::store_type inner_;
   std::shared_ptr<bool> down_ = std::make_shared<bool>(false);
+  std::shared_ptr<bool> yield_ = std::make_shared<bool>(false);
 };
 static_assert(session_store<switchable_store>);
 
@@ -1198,6 +1219,196 @@ BOOST_AUTO_TEST_CASE(the_glue_hands_the_manager_the_id_it_parsed) {
   BOOST_TEST(fresh.is_new());
   BOOST_TEST(rec.by_text == 1);
   BOOST_TEST(f.mgr->stats().malformed == malformed + 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+// Client binding on every async_update path: a cookie replayed from another client changes
+// nothing through the cookie overloads, and an update of a loaded session never takes over (by
+// a reload or a hand-over) a state that belongs to another client.
+BOOST_AUTO_TEST_SUITE(client_binding_on_updates)
+
+namespace {
+
+const auto bump_n = [](session& x) { x.set("n", x.get_as<int>("n").value_or(0) + 1); };
+
+// A session stored without a fingerprint (before binding was turned on), loaded by two clients:
+// each client's first load takes its own fingerprint.
+template <class Stack>
+struct two_clients {
+  manager_fixture<Stack> f;
+  std::string id;
+  session thief;
+  session owner;
+
+  two_clients() {
+    session s = f.run([&]() -> awaitable<session> {
+      auto [ec, s] = co_await f.mgr->async_create(tuple_token);
+      BOOST_TEST_REQUIRE(!ec, ec.message());
+      co_return s;
+    });
+    id = s.id();
+    thief = load_for("fp-thief");
+    owner = load_for("fp-owner");
+  }
+
+  session load_for(std::string fp) {
+    return f.run([&]() -> awaitable<session> {
+      auto [ec, l] = co_await f.mgr->async_load(id, fp, tuple_token);
+      BOOST_TEST_REQUIRE(!ec, ec.message());
+      co_return l;
+    });
+  }
+};
+
+template <class F>
+session stored(F& f, const std::string& id) {
+  return f.run([&]() -> awaitable<session> {
+    auto [ec, l] = co_await f.mgr->async_load(id, tuple_token);
+    BOOST_TEST_REQUIRE(!ec, ec.message());
+    co_return l;
+  });
+}
+
+template <class F, class Fn>
+error_code update_loaded(F& f, session& s, Fn fn) {
+  return f.run([&]() -> awaitable<error_code> {
+    auto [ec] = co_await f.mgr->async_update(s, fn, tuple_token);
+    co_return ec;
+  });
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(cookie_overloads_check_the_client) {
+  fixture f;
+  session s = f.run([&]() -> awaitable<session> {
+    auto [ec, s] = co_await f.mgr->async_create(tuple_token);
+    co_return s;
+  });
+  f.mgr->set_fingerprint(s, "fp-A");
+  BOOST_TEST_REQUIRE(!f.run([&]() -> awaitable<error_code> {
+    auto [ec] = co_await f.mgr->async_save(s, tuple_token);
+    co_return ec;
+  }));
+  int calls = 0;
+  auto counted = [&calls](session& x) {
+    ++calls;
+    bump_n(x);
+  };
+  const session_id parsed_id = *session_id::parse(s.id());
+  auto update_as = [&](std::string fp, bool parsed) {
+    return f.run([&]() -> awaitable<error_code> {
+      error_code ec;
+      session ignored;
+      if (parsed) {
+        std::tie(ec, ignored) = co_await f.mgr->async_update(parsed_id, fp, counted, tuple_token);
+      } else {
+        std::tie(ec, ignored) = co_await f.mgr->async_update(s.id(), fp, counted, tuple_token);
+      }
+      co_return ec;
+    });
+  };
+  // Another client: refused before fn runs, nothing written, counted as tampered.
+  BOOST_TEST(update_as("fp-B", false) == error::tampered);
+  BOOST_TEST(update_as("fp-B", true) == error::tampered);
+  BOOST_TEST(calls == 0);
+  BOOST_TEST(f.mgr->stats().tampered == 2u);
+  BOOST_TEST(stored(f, s.id()).get_as<int>("n").value_or(0) == 0);
+  // Its own client: both overloads update.
+  BOOST_TEST(!update_as("fp-A", false));
+  BOOST_TEST(!update_as("fp-A", true));
+  BOOST_TEST(calls == 2);
+  BOOST_TEST(stored(f, s.id()).get_as<int>("n").value_or(0) == 2);
+  // No fingerprint: nothing to check (binding off), as with async_load.
+  BOOST_TEST(!f.run([&]() -> awaitable<error_code> {
+    auto [ec, x] = co_await f.mgr->async_update(s.id(), counted, tuple_token);
+    co_return ec;
+  }));
+  BOOST_TEST(stored(f, s.id()).get_as<int>("n").value_or(0) == 3);
+}
+
+// The owner's plain save moves the version on; the thief's update conflicts and reloads: the
+// reload is the owner's session now, which the thief's client must not take.
+BOOST_AUTO_TEST_CASE(reload_after_a_conflict_checks_the_client) {
+  two_clients<memory_stack> t;
+  auto& f = t.f;
+  session& thief = t.thief;
+  session& owner = t.owner;
+  const std::string& id = t.id;
+  owner.set("owner", true);
+  BOOST_TEST_REQUIRE(!f.run([&]() -> awaitable<error_code> {
+    auto [ec] = co_await f.mgr->async_save(owner, tuple_token);
+    co_return ec;
+  }));
+  const error_code ec = update_loaded(f, thief, [](session& x) { x.set("stolen", true); });
+  BOOST_TEST(ec == error::tampered);
+  const session after = stored(f, id);
+  BOOST_TEST(!after.get("stolen"));
+  BOOST_TEST(after.get_as<bool>("owner").value_or(false));
+  BOOST_TEST(after.metadata().fingerprint == "fp-owner");
+  BOOST_TEST(f.mgr->stats().tampered == 1u);
+  // The owner's own updates go on.
+  BOOST_TEST(!update_loaded(f, owner, bump_n));
+}
+
+// The owner's update ended before the thief's began (nobody waited, nothing handed over): the
+// thief's reloads, and the reload must be refused.
+BOOST_AUTO_TEST_CASE(reload_after_an_earlier_update_checks_the_client) {
+  two_clients<memory_stack> t;
+  auto& f = t.f;
+  session& thief = t.thief;
+  session& owner = t.owner;
+  const std::string& id = t.id;
+  BOOST_TEST_REQUIRE(!update_loaded(f, owner, [](session& x) { x.set("owner", true); }));
+  int calls = 0;
+  const error_code ec = update_loaded(f, thief, [&calls](session& x) {
+    ++calls;
+    x.set("stolen", true);
+  });
+  BOOST_TEST(ec == error::tampered);
+  BOOST_TEST(calls == 0);
+  BOOST_TEST(!stored(f, id).get("stolen"));
+  BOOST_TEST(thief.metadata().fingerprint == "fp-thief");  // `s` keeps its own state
+}
+
+// The thief's update waits behind the owner's, which hands over the state it saved: that state
+// is the owner's, and the hand-over is refused like a reload.
+BOOST_AUTO_TEST_CASE(state_handed_over_checks_the_client) {
+  two_clients<switchable_stack> t;
+  auto& f = t.f;
+  session& thief = t.thief;
+  session& owner = t.owner;
+  const std::string& id = t.id;
+  f.store.set_yield(true);  // every store operation suspends: the two updates interleave
+  int thief_calls = 0;
+  auto [owner_ec, thief_ec] = f.run([&]() -> awaitable<std::tuple<error_code, error_code>> {
+    using namespace boost::asio::experimental::awaitable_operators;
+    auto owner_update = [&]() -> awaitable<error_code> {
+      auto [e] = co_await f.mgr->async_update(
+          owner, [](session& x) { x.set("owner", true); }, tuple_token);
+      co_return e;
+    };
+    auto thief_update = [&]() -> awaitable<error_code> {
+      auto [e] = co_await f.mgr->async_update(
+          thief,
+          [&thief_calls](session& x) {
+            ++thief_calls;
+            x.set("stolen", true);
+          },
+          tuple_token);
+      co_return e;
+    };
+    co_return co_await (owner_update() && thief_update());
+  });
+  BOOST_TEST(!owner_ec);
+  BOOST_TEST(thief_ec == error::tampered);
+  BOOST_TEST(thief_calls == 0);
+  const session after = stored(f, id);
+  BOOST_TEST(after.get_as<bool>("owner").value_or(false));
+  BOOST_TEST(!after.get("stolen"));
+  BOOST_TEST(f.mgr->stats().tampered == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -365,30 +365,60 @@ class basic_session_manager {
   template <class Fn, class CompletionToken>
     requires std::invocable<Fn&, session&>
   auto async_update(std::string_view cookie_value, Fn fn, CompletionToken&& token) {
+    return async_update(cookie_value, std::string_view(), std::move(fn),
+                        std::forward<CompletionToken>(token));
+  }
+
+  /// async_update for the client whose fingerprint is `fingerprint` (client binding, as
+  /// async_load(cookie_value, fingerprint) checks it, on every load of every attempt: a cookie
+  /// replayed from another client fails with tampered and fn is not called). Empty
+  /// `fingerprint`: nothing checked.
+  template <class Fn, class CompletionToken>
+    requires std::invocable<Fn&, session&>
+  auto async_update(std::string_view cookie_value, std::string_view fingerprint, Fn fn,
+                    CompletionToken&& token) {
     return detail::async_run<session>(
         ex_,
-        [this, id = std::string(cookie_value), fn = std::move(fn)]() mutable
-        -> awaitable<result<session>> {
+        [this, id = std::string(cookie_value), fp = std::string(fingerprint),
+         fn = std::move(fn)]() mutable -> awaitable<result<session>> {
           const std::optional<session_id> parsed = session_id::parse(id);
           if (!parsed) return refuse_malformed<session>();
-          return update_impl<Fn>(std::move(id), parsed->storage_key(opts_.key_prefix), {},
+          return update_impl<Fn>(std::move(id), parsed->storage_key(opts_.key_prefix), fp,
+                                 std::move(fn));
+        },
+        std::forward<CompletionToken>(token));
+  }
+
+  /// async_update of an id parsed already (session_id::parse): the storage key is derived once
+  /// for the turns and every load. Errors: as the cookie overload, but never malformed for the
+  /// id.
+  template <class Fn, class CompletionToken>
+    requires std::invocable<Fn&, session&>
+  auto async_update(const session_id& id, std::string_view fingerprint, Fn fn,
+                    CompletionToken&& token) {
+    return detail::async_run<session>(
+        ex_,
+        [this, id, fp = std::string(fingerprint), fn = std::move(fn)]() mutable {
+          return update_impl<Fn>(id.to_string(), id.storage_key(opts_.key_prefix), fp,
                                  std::move(fn));
         },
         std::forward<CompletionToken>(token));
   }
 
   /// Applies fn(s) to `s`, a session loaded by this manager, and saves it, taking turns with
-  /// the other updates of the same session through this manager (both overloads): for a
+  /// the other updates of the same session through this manager (every overload): for a
   /// request handler that has the session loaded already, this costs no second load, and
   /// concurrent requests of one session neither conflict nor retry. If another update saved
   /// the session since `s` was loaded, `s` is replaced first by the state that update saved
   /// (handed over in memory, without a store round trip); a conflict with another process (or
-  /// a plain async_save) reloads `s` and reapplies fn, as the other overload does. So fn must
+  /// a plain async_save) reloads `s` and reapplies fn, as the other overloads do. So fn must
   /// make the whole change: changes made to `s` before the call may be replaced. A new session
-  /// (never stored) is changed and saved at once. Completes with (error_code); on success `s`
-  /// holds the saved state. Errors: those of async_save and async_load (not_found, expired:
-  /// the session ended meanwhile); conflict when the attempts run out; internal if fn throws.
-  /// On error `s` may hold unsaved changes: do not save it.
+  /// (never stored) is changed and saved at once. Client binding: the state handed over and
+  /// every reload must carry the fingerprint `s` carries (if any), else tampered (fn is not
+  /// called on it, `s` keeps its own state). Completes with (error_code); on success `s` holds
+  /// the saved state. Errors: those of async_save and async_load (not_found, expired: the
+  /// session ended meanwhile); tampered; conflict when the attempts run out; internal if fn
+  /// throws. On error `s` may hold unsaved changes: do not save it.
   template <class Fn, class CompletionToken>
     requires std::invocable<Fn&, session&>
   auto async_update(session& s, Fn fn, CompletionToken&& token) {

@@ -46,7 +46,7 @@ inline boost::asio::awaitable<void> update_retry_pause(unsigned attempt) {
 // This process's updates of the session take turns; the version check still catches the writes
 // of other processes and of plain async_save, which the retries absorb. The lanes are keyed by
 // storage key (`key`, derived once by the caller), so that they hold no session id (a bearer
-// secret).
+// secret). Every load checks the client's `fingerprint` (client binding, on every attempt).
 template <serializer Serializer, cipher Cipher, session_store Store, clock Clock>
 template <class Fn>
 awaitable<result<session>> basic_session_manager<Serializer, Cipher, Store, Clock>::update_impl(
@@ -77,19 +77,24 @@ basic_session_manager<Serializer, Cipher, Store, Clock>::update_loaded_impl(sess
     fn(s);
     co_return co_await save_impl(s);
   }
-  // The lane's key (as update_impl's) and the id to reload with: `s` may be replaced below.
+  // The lane's key (as update_impl's), the id to reload with and the client the session is
+  // bound to: `s` may be replaced below.
   const std::string lane = s.storage_key();
   const std::string id = s.id();
+  const std::string fingerprint = s.metadata().fingerprint;
   const boost::system::error_code lane_ec = co_await state_->updates.enter(lane);
   if (lane_ec) co_return lane_ec;
   const detail::lane_exit leave(state_->updates, lane);
   // A turn before this one saved a newer state than the one `s` was loaded with: take the
-  // state it handed over, or, if it left when nobody waited, load the session again.
+  // state it handed over, or, if it left when nobody waited, load the session again. Either
+  // must belong to the client `s` was loaded for (client binding, as a load checks it).
   const auto newer = state_->updates.newer_than(lane, s.metadata().version);
   if (newer.state) {
-    s = *newer.state;
+    session handed = *newer.state;
+    if (auto ec = check_client(handed, fingerprint)) co_return ec;
+    s = std::move(handed);
   } else if (newer.stale) {
-    result<session> fresh = co_await load_impl(id, lane, {});
+    result<session> fresh = co_await load_impl(id, lane, fingerprint);
     if (!fresh) co_return fresh.error();
     s = std::move(*fresh);
   }
@@ -102,7 +107,7 @@ basic_session_manager<Serializer, Cipher, Store, Clock>::update_loaded_impl(sess
     }
     if (ec != error::conflict || attempt >= opts_.max_update_attempts) co_return ec;
     co_await detail::update_retry_pause(attempt);
-    result<session> fresh = co_await load_impl(id, lane, {});
+    result<session> fresh = co_await load_impl(id, lane, fingerprint);
     if (!fresh) co_return fresh.error();
     s = std::move(*fresh);
   }
