@@ -32,7 +32,7 @@ BOOST_AUTO_TEST_SUITE(metrics)
 BOOST_AUTO_TEST_CASE(every_counter_is_described) {
   const std::vector<std::string> expected = {
       "created", "loaded",  "misses",    "expired",   "tampered",     "malformed", "saved",
-      "touched", "conflicts", "rotated", "destroyed", "store_errors", "evicted"};
+      "touched", "conflicts", "rotated", "destroyed", "store_errors", "evicted", "revoked"};
   BOOST_TEST(described_names() == expected, boost::test_tools::per_element());
   // A member added to the struct but not to BOOST_DESCRIBE_STRUCT would be missed by every
   // exporter: the struct holds exactly the described counters.

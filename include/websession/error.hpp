@@ -53,6 +53,11 @@ enum class error {
   /// The argument is not of the shape the operation takes (for example a storage key that is
   /// not one of this manager's session keys).
   invalid_argument,
+  /// The stored value was sealed at or before its user's valid-after time
+  /// (basic_session_manager::set_valid_after): revoked by the application ("log out
+  /// everywhere"), and still or again in the store (an old value restored by someone who can
+  /// write to the store).
+  revoked,
 };
 
 /// What kind of failure an error is: compare a code with a condition (`if (ec ==
@@ -60,7 +65,7 @@ enum class error {
 /// belongs to exactly one condition; docs/reference.md has the table. Codes of other categories
 /// (operation_aborted after a cancellation) belong to none.
 enum class condition {
-  /// The session ended or was never there: not_found, expired. A request carries on
+  /// The session ended or was never there: not_found, expired, revoked. A request carries on
   /// with a fresh session.
   session_gone = 1,
   /// What the client sent (a cookie) or what was stored for it cannot be trusted: malformed,
@@ -121,6 +126,7 @@ struct error_traits {
       case error::invalid_data: return "session data cannot be stored (invalid UTF-8 or nested too deep)";
       case error::rotation_required: return "the bound user changed: rotate the session id to store it";
       case error::invalid_argument: return "argument is not of the expected shape";
+      case error::revoked: return "session was revoked (sealed before its user's valid-after time)";
     }
     return "unknown websession error";
   }
@@ -129,7 +135,8 @@ struct error_traits {
   static constexpr condition condition_of(error e) noexcept {
     switch (e) {
       case error::not_found:
-      case error::expired: return condition::session_gone;
+      case error::expired:
+      case error::revoked: return condition::session_gone;
       case error::malformed:
       case error::tampered: return condition::client_input;
       case error::store_unavailable:
@@ -152,7 +159,7 @@ struct error_traits {
       return {ev, category_of<error_traits>()};
     return {static_cast<int>(condition_of(static_cast<error>(ev))), category_of<condition_traits>()};
   }
-  static constexpr error last = error::invalid_argument;
+  static constexpr error last = error::revoked;
 };
 
 }  // namespace detail

@@ -179,6 +179,20 @@ class basic_session_manager {
   /// running operations.
   void set_observer(session_observer obs) { state_->observer = std::move(obs); }
 
+  /// The defence against a rollback of sealed values: the application's per-user "valid after"
+  /// time (see valid_after_source). A session of `user` whose stored value was sealed (written)
+  /// at or before valid_after(user) is refused on every load (error::revoked, counted in
+  /// stats().revoked, the value erased) and left out of listings. Revocation by erasing keys
+  /// ("log out everywhere", async_destroy_user) trusts the store to keep them erased; someone
+  /// who can write to the store can put an old sealed value back, and it opens (it is
+  /// authentic). Set the user's time to now before async_destroy_user and such a value is
+  /// refused even then. Times are to the millisecond: a session written in the same
+  /// millisecond as the time is refused too. Unset (the default): nothing is checked. Set it
+  /// before operations start; it is not synchronized with running operations.
+  void set_valid_after(valid_after_source valid_after) {
+    state_->valid_after = std::move(valid_after);
+  }
+
   /// The counters (metrics.hpp: described, so JSON output and exporters enumerate them).
   session_stats stats() const noexcept { return state_->counts.snapshot(); }
 
@@ -214,7 +228,8 @@ class basic_session_manager {
   /// Loads the session whose id is `cookie_value`. Completes with (error_code, session).
   /// Errors, told apart: malformed (not a well-formed id; the store is not asked, or a stored
   /// value the serializer cannot read), not_found, expired (idle or absolute deadline passed;
-  /// the value is erased), tampered (authentication failed), store_unavailable, timeout.
+  /// the value is erased), revoked (sealed before its user's valid-after time, see
+  /// set_valid_after; erased), tampered (authentication failed), store_unavailable, timeout.
   template <class CompletionToken>
   auto async_load(std::string_view cookie_value, CompletionToken&& token) {
     return async_load(cookie_value, std::string_view(), std::forward<CompletionToken>(token));
@@ -438,6 +453,7 @@ class basic_session_manager {
   struct shared_state {
     detail::atomic_counters<session_stats> counts;
     session_observer observer;
+    valid_after_source valid_after;
     detail::lanes<session> updates;  // async_update's turns, per storage key
   };
 

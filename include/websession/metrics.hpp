@@ -35,13 +35,14 @@ struct session_stats {
   std::uint64_t destroyed = 0;     ///< sessions destroyed (one by one or per user)
   std::uint64_t store_errors = 0;  ///< store failures (unavailable, timeout, capacity)
   std::uint64_t evicted = 0;       ///< sessions destroyed by max_sessions_per_user
+  std::uint64_t revoked = 0;       ///< loads refused: sealed before the user's valid-after time
 
   friend bool operator==(const session_stats&, const session_stats&) = default;
 };
 
 BOOST_DESCRIBE_STRUCT(session_stats, (),
                       (created, loaded, misses, expired, tampered, malformed, saved, touched,
-                       conflicts, rotated, destroyed, store_errors, evicted))
+                       conflicts, rotated, destroyed, store_errors, evicted, revoked))
 
 namespace detail {
 

@@ -131,10 +131,14 @@ awaitable<result<session>> basic_session_manager<Serializer, Cipher, Store, Cloc
   }
   access::mark_stored(s);
 
-  if (auto ec = detail::check_live(meta, clock_.now())) {
-    bump<&session_stats::expired>();
-    notify(session_event_kind::expired, k, meta.user);
-    // Best effort: the store's TTL removes it anyway.
+  if (auto ec = detail::check_live(meta, clock_.now(), state_->valid_after)) {
+    if (ec == error::expired) {
+      bump<&session_stats::expired>();
+      notify(session_event_kind::expired, k, meta.user);
+    } else {
+      bump<&session_stats::revoked>();
+    }
+    // Best effort: an expired value's TTL removes it anyway; a revoked one never loads again.
     (void)co_await store_.erase(k);
     co_return ec;
   }

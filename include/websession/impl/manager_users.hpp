@@ -124,7 +124,7 @@ basic_session_manager<Serializer, Cipher, Store, Clock>::load_batch(
 }
 
 // The envelopes only (record_codec::open_envelope), in batches of 256 keys; what would not load
-// (gone, unreadable, expired, bound to another user since) is left out.
+// (gone, unreadable, expired, revoked, bound to another user since) is left out.
 template <serializer Serializer, cipher Cipher, session_store Store, clock Clock>
 awaitable<result<std::vector<session_info>>>
 basic_session_manager<Serializer, Cipher, Store, Clock>::list_user_impl(std::string_view user) {
@@ -163,7 +163,7 @@ basic_session_manager<Serializer, Cipher, Store, Clock>::list_user_impl(std::str
       }
       session_info info;
       if (codec_.open_envelope(*rec, part[i], info.metadata)) continue;
-      if (detail::check_live(info.metadata, now)) continue;
+      if (detail::check_live(info.metadata, now, state_->valid_after)) continue;
       // An index may still list a session that was bound to another user since (stores drop
       // such entries lazily).
       if (info.metadata.user != user) continue;
