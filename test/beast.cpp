@@ -612,15 +612,48 @@ BOOST_AUTO_TEST_CASE(session_cookie_responses_are_not_cached) {
   BOOST_TEST(set_cookies(plain).empty());
   BOOST_TEST(plain.count(bhttp::field::cache_control) == 0u);
 
-  // The handler's own Cache-Control is kept, not doubled.
-  session s = load(f, make_request(with_cookie(id)));
-  s.set("n", 2);
-  response own{bhttp::status::ok, 11};
-  own.set(bhttp::field::cache_control, "no-cache");
-  BOOST_TEST(!apply(f, s, own));
-  BOOST_TEST(set_cookies(own).size() == 1u);
-  BOOST_TEST(own.count(bhttp::field::cache_control) == 1u);
-  BOOST_TEST(own[bhttp::field::cache_control] == "no-cache");
+  // With a Set-Cookie, what the handler set for the page is replaced, not kept or doubled: a
+  // `public` or `max-age` would let a shared cache hand the cookie to the next visitor. A value
+  // that already forbids storing (no-store, not public) is kept.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"public, max-age=3600", "private, no-store"},
+      {"max-age=60", "private, no-store"},
+      {"private, max-age=600", "private, no-store"},
+      {"no-cache", "private, no-store"},
+      {"public, no-store", "private, no-store"},
+      {"no-store=x-public", "no-store=x-public"},
+      {"no-store", "no-store"},
+      {"No-Store, Max-Age=0", "No-Store, Max-Age=0"},
+      {"private,no-store", "private,no-store"},
+  };
+  for (const auto& [handlers, sent] : cases) {
+    session s = load(f, make_request(with_cookie(id)));
+    s.set("n", 2);
+    response own{bhttp::status::ok, 11};
+    own.set(bhttp::field::cache_control, handlers);
+    BOOST_TEST(!apply(f, s, own));
+    BOOST_TEST(set_cookies(own).size() == 1u);
+    BOOST_TEST(own.count(bhttp::field::cache_control) == 1u, handlers);
+    BOOST_TEST(own[bhttp::field::cache_control] == sent, handlers);
+  }
+  // Two fields, one of them public: replaced by one.
+  {
+    session s = load(f, make_request(with_cookie(id)));
+    s.set("n", 3);
+    response two{bhttp::status::ok, 11};
+    two.insert(bhttp::field::cache_control, "no-store");
+    two.insert(bhttp::field::cache_control, "public");
+    BOOST_TEST(!apply(f, s, two));
+    BOOST_TEST(two.count(bhttp::field::cache_control) == 1u);
+    BOOST_TEST(two[bhttp::field::cache_control] == "private, no-store");
+  }
+  // Without a Set-Cookie the handler's choice stands.
+  session unchanged = load(f, make_request(with_cookie(id)));
+  response page{bhttp::status::ok, 11};
+  page.set(bhttp::field::cache_control, "public, max-age=3600");
+  BOOST_TEST(!apply(f, unchanged, page));
+  BOOST_TEST(set_cookies(page).empty());
+  BOOST_TEST(page[bhttp::field::cache_control] == "public, max-age=3600");
 
   // The deletion cookie of a logout too.
   session d = load(f, make_request(with_cookie(id)));

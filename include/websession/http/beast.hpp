@@ -290,13 +290,43 @@ awaitable<result<session>> load_session_impl(Manager& mgr, const Request& req, g
   co_return mgr.new_lazy_session(std::move(fingerprint));
 }
 
+// Whether the Cache-Control directives in `value` forbid every cache to store the response:
+// no-store is among them and public is not (directive names are case-insensitive, RFC 9111).
+inline void scan_cache_directives(std::string_view value, bool& no_store, bool& is_public) {
+  while (!value.empty()) {
+    const std::size_t comma = value.find(',');
+    std::string_view d = value.substr(0, comma);
+    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    d = d.substr(0, d.find('='));
+    while (!d.empty() && (d.front() == ' ' || d.front() == '\t')) d.remove_prefix(1);
+    while (!d.empty() && (d.back() == ' ' || d.back() == '\t')) d.remove_suffix(1);
+    const auto is = [d](std::string_view name) {
+      if (d.size() != name.size()) return false;
+      for (std::size_t i = 0; i < d.size(); ++i)
+        if ((d[i] >= 'A' && d[i] <= 'Z' ? d[i] - 'A' + 'a' : d[i]) != name[i]) return false;
+      return true;
+    };
+    no_store = no_store || is("no-store");
+    is_public = is_public || is("public");
+  }
+}
+
 // A response that carries the session Set-Cookie must not be stored by a shared cache (which
-// could hand the cookie to another user) nor by the browser's: `private, no-store`, unless the
-// handler chose a Cache-Control itself.
+// could hand the cookie to another user) nor by the browser's: `private, no-store` replaces what
+// the handler set (a `public` or `max-age` written for the page would let a proxy serve the
+// cookie to the next visitor), unless that already forbids storing (no-store, not public).
 template <class Response>
 void forbid_caching(Response& res) {
   using boost::beast::http::field;
-  if (res.find(field::cache_control) == res.end()) res.set(field::cache_control, "private, no-store");
+  bool present = false, no_store = false, is_public = false;
+  const auto range = res.equal_range(field::cache_control);
+  for (auto it = range.first; it != range.second; ++it) {
+    present = true;
+    scan_cache_directives(std::string_view(it->value().data(), it->value().size()), no_store,
+                          is_public);
+  }
+  if (present && no_store && !is_public) return;
+  res.set(field::cache_control, "private, no-store");
 }
 
 template <class Manager, class Response>
@@ -377,8 +407,11 @@ auto async_load_session(Manager& mgr, const boost::beast::http::request<Body, Fi
 ///   the manager's clock plus Max-Age; neither is sent when cookie.persistent is false.
 ///
 /// Whenever a session Set-Cookie (including the deletion cookie) is added, `Cache-Control:
-/// private, no-store` is set too, unless `res` already has a Cache-Control field (the handler's
-/// choice is kept), so no cache stores a response that hands out a session.
+/// private, no-store` is set too, replacing the Cache-Control the handler set unless that
+/// already forbids storing (it has no-store and not public): a `public` or `max-age` meant for
+/// the page must not let a shared cache keep and replay the cookie. So no cache stores a
+/// response that hands out a session. Responses without a session Set-Cookie keep the handler's
+/// Cache-Control.
 ///
 /// Errors: those of async_save (conflict, not_found, expired, too_large, capacity,
 /// store_unavailable, timeout; see session_error_status), invalid_session for a
