@@ -1364,12 +1364,7 @@ BOOST_AUTO_TEST_CASE(cookie_overloads_check_the_client) {
 
 // The owner's plain save moves the version on; the thief's update conflicts and reloads: the
 // reload is the owner's session now, which the thief's client must not take.
-BOOST_AUTO_TEST_CASE(reload_after_a_conflict_checks_the_client) {
-  two_clients<memory_stack> t;
-  auto& f = t.f;
-  session& thief = t.thief;
-  session& owner = t.owner;
-  const std::string& id = t.id;
+BOOST_FIXTURE_TEST_CASE(reload_after_a_conflict_checks_the_client, two_clients<memory_stack>) {
   owner.set("owner", true);
   BOOST_TEST_REQUIRE(!f.run([&]() -> awaitable<error_code> {
     auto [ec] = co_await f.mgr->async_save(owner, tuple_token);
@@ -1388,12 +1383,8 @@ BOOST_AUTO_TEST_CASE(reload_after_a_conflict_checks_the_client) {
 
 // The owner's update ended before the thief's began (nobody waited, nothing handed over): the
 // thief's reloads, and the reload must be refused.
-BOOST_AUTO_TEST_CASE(reload_after_an_earlier_update_checks_the_client) {
-  two_clients<memory_stack> t;
-  auto& f = t.f;
-  session& thief = t.thief;
-  session& owner = t.owner;
-  const std::string& id = t.id;
+BOOST_FIXTURE_TEST_CASE(reload_after_an_earlier_update_checks_the_client,
+                        two_clients<memory_stack>) {
   BOOST_TEST_REQUIRE(!update_loaded(f, owner, [](session& x) { x.set("owner", true); }));
   int calls = 0;
   const error_code ec = update_loaded(f, thief, [&calls](session& x) {
@@ -1408,12 +1399,7 @@ BOOST_AUTO_TEST_CASE(reload_after_an_earlier_update_checks_the_client) {
 
 // The thief's update waits behind the owner's, which hands over the state it saved: that state
 // is the owner's, and the hand-over is refused like a reload.
-BOOST_AUTO_TEST_CASE(state_handed_over_checks_the_client) {
-  two_clients<switchable_stack> t;
-  auto& f = t.f;
-  session& thief = t.thief;
-  session& owner = t.owner;
-  const std::string& id = t.id;
+BOOST_FIXTURE_TEST_CASE(state_handed_over_checks_the_client, two_clients<switchable_stack>) {
   f.store.set_yield(true);  // every store operation suspends: the two updates interleave
   int thief_calls = 0;
   auto [owner_ec, thief_ec] = f.run([&]() -> awaitable<std::tuple<error_code, error_code>> {
