@@ -131,6 +131,7 @@ int serve(example::io_context_pool& pool, const prepared& p, example::audit_log&
   example::http_limits limits;
   limits.shutdown_grace = p.cfg.shutdown_grace;
   limits.max_connections = p.cfg.max_connections;
+  limits.max_connections_per_client = p.cfg.max_connections_per_client;
   example::http_server<example::session_api<Manager>> server(
       pool, tcp::endpoint(p.address, p.cfg.port), api, limits, std::move(on_stop));
 
@@ -161,6 +162,10 @@ int serve(example::io_context_pool& pool, const prepared& p, example::audit_log&
             << " cookie=" << co.name << (co.secure ? " (Secure)" : " (not Secure: local use only)")
             << " audit=" << (p.cfg.audit_log.empty() ? "stderr" : p.cfg.audit_log)
             << " max_connections=" << p.cfg.max_connections
+            << " max_connections_per_client="
+            << (limits.max_connections_per_client != 0
+                    ? std::to_string(limits.max_connections_per_client)
+                    : std::to_string(limits.share()) + " (loopback: no limit)")
             << " healthz_details=" << healthz_text(p.cfg.healthz) << std::endl;
 
   pool.run();

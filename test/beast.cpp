@@ -6,6 +6,9 @@
 #include <websession/http/beast.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -114,49 +117,61 @@ void tamper_stored_value(fixture& f, const std::string& id) {
   });
 }
 
-/// A store that can be switched off: every operation then fails with store_unavailable.
+/// A store that can be switched off: every operation then fails with store_unavailable. With
+/// set_yield(true) every operation first suspends (a post), as a networked store's would, so
+/// that concurrent operations interleave.
 class switchable_store {
  public:
   switchable_store(boost::asio::any_io_executor ex, manual_clock clock)
       : inner_(memory_stack::make_store(ex, clock)) {}
 
   void set_down(bool down) { *down_ = down; }
+  void set_yield(bool yield) { *yield_ = yield; }
 
   awaitable<result<store_record>> load(std::string_view key) {
+    co_await pause();
     if (*down_) co_return unavailable();
     co_return co_await inner_.load(key);
   }
   awaitable<result<std::uint64_t>> insert(std::string_view key, store_write w) {
+    co_await pause();
     if (*down_) co_return unavailable();
     co_return co_await inner_.insert(key, w);
   }
   awaitable<result<std::uint64_t>> replace(std::string_view key, store_write w, std::uint64_t v) {
+    co_await pause();
     if (*down_) co_return unavailable();
     co_return co_await inner_.replace(key, w, v);
   }
   awaitable<result<std::uint64_t>> rotate(std::string_view from, std::string_view to,
                                           store_write w, std::uint64_t v) {
+    co_await pause();
     if (*down_) co_return unavailable();
     co_return co_await inner_.rotate(from, to, w, v);
   }
   awaitable<result<bool>> erase(std::string_view key) {
+    co_await pause();
     // error_code converts to bool too: say which alternative is meant.
     if (*down_) co_return result<bool>(boost::system::in_place_error, unavailable());
     co_return co_await inner_.erase(key);
   }
   awaitable<result<bool>> erase_bound(std::string_view key, std::string_view user) {
+    co_await pause();
     if (*down_) co_return result<bool>(boost::system::in_place_error, unavailable());
     co_return co_await inner_.erase_bound(key, user);
   }
   awaitable<result<std::vector<std::string>>> erase_user(std::string_view user) {
+    co_await pause();
     if (*down_) co_return unavailable();
     co_return co_await inner_.erase_user(user);
   }
   awaitable<result<std::vector<std::string>>> list_user(std::string_view user) {
+    co_await pause();
     if (*down_) co_return unavailable();
     co_return co_await inner_.list_user(user);
   }
   awaitable<error_code> ping() {
+    co_await pause();
     if (*down_) co_return unavailable();
     co_return co_await inner_.ping();
   }
@@ -164,8 +179,14 @@ class switchable_store {
  private:
   static error_code unavailable() { return make_error_code(error::store_unavailable); }
 
+  awaitable<void> pause() {
+    if (*yield_)
+      co_await boost::asio::post(co_await boost::asio::this_coro::executor, boost::asio::use_awaitable);
+  }
+
   memory_stack::store_type inner_;
   std::shared_ptr<bool> down_ = std::make_shared<bool>(false);
+  std::shared_ptr<bool> yield_ = std::make_shared<bool>(false);
 };
 static_assert(session_store<switchable_store>);
 
@@ -591,15 +612,48 @@ BOOST_AUTO_TEST_CASE(session_cookie_responses_are_not_cached) {
   BOOST_TEST(set_cookies(plain).empty());
   BOOST_TEST(plain.count(bhttp::field::cache_control) == 0u);
 
-  // The handler's own Cache-Control is kept, not doubled.
-  session s = load(f, make_request(with_cookie(id)));
-  s.set("n", 2);
-  response own{bhttp::status::ok, 11};
-  own.set(bhttp::field::cache_control, "no-cache");
-  BOOST_TEST(!apply(f, s, own));
-  BOOST_TEST(set_cookies(own).size() == 1u);
-  BOOST_TEST(own.count(bhttp::field::cache_control) == 1u);
-  BOOST_TEST(own[bhttp::field::cache_control] == "no-cache");
+  // With a Set-Cookie, what the handler set for the page is replaced, not kept or doubled: a
+  // `public` or `max-age` would let a shared cache hand the cookie to the next visitor. A value
+  // that already forbids storing (no-store, not public) is kept.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"public, max-age=3600", "private, no-store"},
+      {"max-age=60", "private, no-store"},
+      {"private, max-age=600", "private, no-store"},
+      {"no-cache", "private, no-store"},
+      {"public, no-store", "private, no-store"},
+      {"no-store=x-public", "no-store=x-public"},
+      {"no-store", "no-store"},
+      {"No-Store, Max-Age=0", "No-Store, Max-Age=0"},
+      {"private,no-store", "private,no-store"},
+  };
+  for (const auto& [handlers, sent] : cases) {
+    session s = load(f, make_request(with_cookie(id)));
+    s.set("n", 2);
+    response own{bhttp::status::ok, 11};
+    own.set(bhttp::field::cache_control, handlers);
+    BOOST_TEST(!apply(f, s, own));
+    BOOST_TEST(set_cookies(own).size() == 1u);
+    BOOST_TEST(own.count(bhttp::field::cache_control) == 1u, handlers);
+    BOOST_TEST(own[bhttp::field::cache_control] == sent, handlers);
+  }
+  // Two fields, one of them public: replaced by one.
+  {
+    session s = load(f, make_request(with_cookie(id)));
+    s.set("n", 3);
+    response two{bhttp::status::ok, 11};
+    two.insert(bhttp::field::cache_control, "no-store");
+    two.insert(bhttp::field::cache_control, "public");
+    BOOST_TEST(!apply(f, s, two));
+    BOOST_TEST(two.count(bhttp::field::cache_control) == 1u);
+    BOOST_TEST(two[bhttp::field::cache_control] == "private, no-store");
+  }
+  // Without a Set-Cookie the handler's choice stands.
+  session unchanged = load(f, make_request(with_cookie(id)));
+  response page{bhttp::status::ok, 11};
+  page.set(bhttp::field::cache_control, "public, max-age=3600");
+  BOOST_TEST(!apply(f, unchanged, page));
+  BOOST_TEST(set_cookies(page).empty());
+  BOOST_TEST(page[bhttp::field::cache_control] == "public, max-age=3600");
 
   // The deletion cookie of a logout too.
   session d = load(f, make_request(with_cookie(id)));
@@ -1072,6 +1126,308 @@ BOOST_AUTO_TEST_CASE(logout_through_the_handler) {
   BOOST_TEST(res.result() == bhttp::status::ok);
   BOOST_TEST_REQUIRE(set_cookies(res).size() == 1u);
   BOOST_TEST(set_cookies(res)[0].starts_with(cookie_name + "=; Path=/; Max-Age=0;"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+// The glue is generic over the message's Fields and over the manager (http::glue_manager), and
+// hands the manager the id it parsed.
+namespace {
+
+// A Fields type of its own (Beast's is_fields holds for classes derived from basic_fields).
+struct app_fields : bhttp::fields {
+  using bhttp::fields::fields;
+};
+using app_request = bhttp::request<bhttp::string_body, app_fields>;
+using app_response = bhttp::response<bhttp::string_body, app_fields>;
+
+// A manager wrapper, as an application might write one around the library's (to log, to
+// count): it models glue_manager and records which load the glue asked for.
+template <class Manager>
+class recording_manager {
+ public:
+  explicit recording_manager(Manager& m) : inner_(m) {}
+  auto get_executor() const { return inner_.get_executor(); }
+  const options& get_options() const { return inner_.get_options(); }
+  const auto& get_clock() const { return inner_.get_clock(); }
+  session new_lazy_session(std::string fingerprint) const {
+    return inner_.new_lazy_session(std::move(fingerprint));
+  }
+  template <class Token>
+  auto async_load(const session_id& id, std::string_view fingerprint, Token&& token) {
+    ++by_id;
+    return inner_.async_load(id, fingerprint, std::forward<Token>(token));
+  }
+  template <class Token>
+  auto async_load(std::string_view cookie, std::string_view fingerprint, Token&& token) {
+    ++by_text;
+    return inner_.async_load(cookie, fingerprint, std::forward<Token>(token));
+  }
+  template <class Token>
+  auto async_save(session& s, Token&& token) {
+    return inner_.async_save(s, std::forward<Token>(token));
+  }
+  int by_id = 0;
+  int by_text = 0;
+
+ private:
+  Manager& inner_;
+};
+
+static_assert(http::glue_fields<bhttp::fields>);
+static_assert(http::glue_fields<app_fields>);
+static_assert(!http::glue_fields<std::string>);
+static_assert(http::glue_manager<fixture::manager_type>);
+static_assert(http::glue_manager<recording_manager<fixture::manager_type>>);
+static_assert(!http::glue_manager<int>);
+static_assert(!http::glue_manager<memory_stack::store_type>);
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(glue_generic)
+
+BOOST_AUTO_TEST_CASE(requests_and_responses_with_their_own_fields_type) {
+  fixture f;
+  app_request first{bhttp::verb::get, "/", 11};
+  first.set(bhttp::field::user_agent, "agent/1.0");
+  const http::glue_options bind = [] {
+    http::glue_options o;
+    o.bind_client = true;
+    return o;
+  }();
+  app_response res = f.run([&]() -> awaitable<app_response> {
+    co_return co_await http::with_session(
+        *f.mgr, first,
+        [](const app_request&, session& s) -> awaitable<app_response> {
+          s.set("n", 1);
+          co_return app_response{bhttp::status::ok, 11};
+        },
+        bind);
+  });
+  BOOST_TEST_REQUIRE(res.count(bhttp::field::set_cookie) == 1u);
+  BOOST_TEST(res[bhttp::field::cache_control] == "private, no-store");
+  const std::string set_cookie(res[bhttp::field::set_cookie]);
+  const std::string id =
+      set_cookie.substr(cookie_name.size() + 1, set_cookie.find(';') - cookie_name.size() - 1);
+
+  app_request again{bhttp::verb::get, "/", 11};
+  again.set(bhttp::field::user_agent, "agent/1.0");
+  again.set(bhttp::field::cookie, with_cookie(id));
+  BOOST_TEST(http::client_fingerprint(again, {"User-Agent"}) ==
+             http::client_fingerprint(make_request({}, "agent/1.0"), {"User-Agent"}));
+  session s = f.run([&]() -> awaitable<session> {
+    auto [ec, loaded] = co_await http::async_load_session(*f.mgr, again, bind, tuple_token);
+    BOOST_TEST_REQUIRE(!ec, ec.message());
+    co_return loaded;
+  });
+  BOOST_TEST(s.id() == id);
+  BOOST_TEST(s.get_as<int>("n").value_or(0) == 1);
+  BOOST_TEST(!http::fresh_session(*f.mgr, again, bind).metadata().fingerprint.empty());
+}
+
+BOOST_AUTO_TEST_CASE(the_glue_hands_the_manager_the_id_it_parsed) {
+  fixture f;
+  const std::string id = start_session(f);
+  recording_manager rec(*f.mgr);
+  const request req = make_request(with_cookie(id));
+  response res = f.run([&]() -> awaitable<response> {
+    co_return co_await http::with_session(rec, req,
+                                          [](const request&, session& s) -> awaitable<response> {
+                                            BOOST_TEST(s.get_as<int>("n").value_or(0) == 1);
+                                            co_return response{bhttp::status::ok, 11};
+                                          });
+  });
+  BOOST_TEST(res.result() == bhttp::status::ok);
+  BOOST_TEST(rec.by_id == 1);   // parsed once, by the glue
+  BOOST_TEST(rec.by_text == 0);
+  // A cookie that is no id goes to the manager as text, which counts it as malformed.
+  const std::uint64_t malformed = f.mgr->stats().malformed;
+  session fresh = f.run([&]() -> awaitable<session> {
+    auto [ec, s] = co_await http::async_load_session(rec, make_request(with_cookie("short")),
+                                                     tuple_token);
+    BOOST_TEST_REQUIRE(!ec, ec.message());
+    co_return s;
+  });
+  BOOST_TEST(fresh.is_new());
+  BOOST_TEST(rec.by_text == 1);
+  BOOST_TEST(f.mgr->stats().malformed == malformed + 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+// Client binding on every async_update path: a cookie replayed from another client changes
+// nothing through the cookie overloads, and an update of a loaded session never takes over (by
+// a reload or a hand-over) a state that belongs to another client.
+BOOST_AUTO_TEST_SUITE(client_binding_on_updates)
+
+namespace {
+
+const auto bump_n = [](session& x) { x.set("n", x.get_as<int>("n").value_or(0) + 1); };
+
+// A session stored without a fingerprint (before binding was turned on), loaded by two clients:
+// each client's first load takes its own fingerprint.
+template <class Stack>
+struct two_clients {
+  manager_fixture<Stack> f;
+  std::string id;
+  session thief;
+  session owner;
+
+  two_clients() {
+    session s = f.run([&]() -> awaitable<session> {
+      auto [ec, s] = co_await f.mgr->async_create(tuple_token);
+      BOOST_TEST_REQUIRE(!ec, ec.message());
+      co_return s;
+    });
+    id = s.id();
+    thief = load_for("fp-thief");
+    owner = load_for("fp-owner");
+  }
+
+  session load_for(std::string fp) {
+    return f.run([&]() -> awaitable<session> {
+      auto [ec, l] = co_await f.mgr->async_load(id, fp, tuple_token);
+      BOOST_TEST_REQUIRE(!ec, ec.message());
+      co_return l;
+    });
+  }
+};
+
+template <class F>
+session stored(F& f, const std::string& id) {
+  return f.run([&]() -> awaitable<session> {
+    auto [ec, l] = co_await f.mgr->async_load(id, tuple_token);
+    BOOST_TEST_REQUIRE(!ec, ec.message());
+    co_return l;
+  });
+}
+
+template <class F, class Fn>
+error_code update_loaded(F& f, session& s, Fn fn) {
+  return f.run([&]() -> awaitable<error_code> {
+    auto [ec] = co_await f.mgr->async_update(s, fn, tuple_token);
+    co_return ec;
+  });
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(cookie_overloads_check_the_client) {
+  fixture f;
+  session s = f.run([&]() -> awaitable<session> {
+    auto [ec, s] = co_await f.mgr->async_create(tuple_token);
+    co_return s;
+  });
+  f.mgr->set_fingerprint(s, "fp-A");
+  BOOST_TEST_REQUIRE(!f.run([&]() -> awaitable<error_code> {
+    auto [ec] = co_await f.mgr->async_save(s, tuple_token);
+    co_return ec;
+  }));
+  int calls = 0;
+  auto counted = [&calls](session& x) {
+    ++calls;
+    bump_n(x);
+  };
+  const session_id parsed_id = *session_id::parse(s.id());
+  auto update_as = [&](std::string fp, bool parsed) {
+    return f.run([&]() -> awaitable<error_code> {
+      error_code ec;
+      session ignored;
+      if (parsed) {
+        std::tie(ec, ignored) = co_await f.mgr->async_update(parsed_id, fp, counted, tuple_token);
+      } else {
+        std::tie(ec, ignored) = co_await f.mgr->async_update(s.id(), fp, counted, tuple_token);
+      }
+      co_return ec;
+    });
+  };
+  // Another client: refused before fn runs, nothing written, counted as tampered.
+  BOOST_TEST(update_as("fp-B", false) == error::tampered);
+  BOOST_TEST(update_as("fp-B", true) == error::tampered);
+  BOOST_TEST(calls == 0);
+  BOOST_TEST(f.mgr->stats().tampered == 2u);
+  BOOST_TEST(stored(f, s.id()).get_as<int>("n").value_or(0) == 0);
+  // Its own client: both overloads update.
+  BOOST_TEST(!update_as("fp-A", false));
+  BOOST_TEST(!update_as("fp-A", true));
+  BOOST_TEST(calls == 2);
+  BOOST_TEST(stored(f, s.id()).get_as<int>("n").value_or(0) == 2);
+  // No fingerprint: nothing to check (binding off), as with async_load.
+  BOOST_TEST(!f.run([&]() -> awaitable<error_code> {
+    auto [ec, x] = co_await f.mgr->async_update(s.id(), counted, tuple_token);
+    co_return ec;
+  }));
+  BOOST_TEST(stored(f, s.id()).get_as<int>("n").value_or(0) == 3);
+}
+
+// The owner's plain save moves the version on; the thief's update conflicts and reloads: the
+// reload is the owner's session now, which the thief's client must not take.
+BOOST_FIXTURE_TEST_CASE(reload_after_a_conflict_checks_the_client, two_clients<memory_stack>) {
+  owner.set("owner", true);
+  BOOST_TEST_REQUIRE(!f.run([&]() -> awaitable<error_code> {
+    auto [ec] = co_await f.mgr->async_save(owner, tuple_token);
+    co_return ec;
+  }));
+  const error_code ec = update_loaded(f, thief, [](session& x) { x.set("stolen", true); });
+  BOOST_TEST(ec == error::tampered);
+  const session after = stored(f, id);
+  BOOST_TEST(!after.get("stolen"));
+  BOOST_TEST(after.get_as<bool>("owner").value_or(false));
+  BOOST_TEST(after.metadata().fingerprint == "fp-owner");
+  BOOST_TEST(f.mgr->stats().tampered == 1u);
+  // The owner's own updates go on.
+  BOOST_TEST(!update_loaded(f, owner, bump_n));
+}
+
+// The owner's update ended before the thief's began (nobody waited, nothing handed over): the
+// thief's reloads, and the reload must be refused.
+BOOST_FIXTURE_TEST_CASE(reload_after_an_earlier_update_checks_the_client,
+                        two_clients<memory_stack>) {
+  BOOST_TEST_REQUIRE(!update_loaded(f, owner, [](session& x) { x.set("owner", true); }));
+  int calls = 0;
+  const error_code ec = update_loaded(f, thief, [&calls](session& x) {
+    ++calls;
+    x.set("stolen", true);
+  });
+  BOOST_TEST(ec == error::tampered);
+  BOOST_TEST(calls == 0);
+  BOOST_TEST(!stored(f, id).get("stolen"));
+  BOOST_TEST(thief.metadata().fingerprint == "fp-thief");  // `s` keeps its own state
+}
+
+// The thief's update waits behind the owner's, which hands over the state it saved: that state
+// is the owner's, and the hand-over is refused like a reload.
+BOOST_FIXTURE_TEST_CASE(state_handed_over_checks_the_client, two_clients<switchable_stack>) {
+  f.store.set_yield(true);  // every store operation suspends: the two updates interleave
+  int thief_calls = 0;
+  auto [owner_ec, thief_ec] = f.run([&]() -> awaitable<std::tuple<error_code, error_code>> {
+    using namespace boost::asio::experimental::awaitable_operators;
+    auto owner_update = [&]() -> awaitable<error_code> {
+      auto [e] = co_await f.mgr->async_update(
+          owner, [](session& x) { x.set("owner", true); }, tuple_token);
+      co_return e;
+    };
+    auto thief_update = [&]() -> awaitable<error_code> {
+      auto [e] = co_await f.mgr->async_update(
+          thief,
+          [&thief_calls](session& x) {
+            ++thief_calls;
+            x.set("stolen", true);
+          },
+          tuple_token);
+      co_return e;
+    };
+    co_return co_await (owner_update() && thief_update());
+  });
+  BOOST_TEST(!owner_ec);
+  BOOST_TEST(thief_ec == error::tampered);
+  BOOST_TEST(thief_calls == 0);
+  const session after = stored(f, id);
+  BOOST_TEST(after.get_as<bool>("owner").value_or(false));
+  BOOST_TEST(!after.get("stolen"));
+  BOOST_TEST(f.mgr->stats().tampered == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

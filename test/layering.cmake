@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSL-1.0
 # The Redis client is a layer below the sessions: nothing under include/websession/redis/ may
-# include a websession header other than <websession/redis/...>, <websession/result.hpp> and the
-# build-mode switches <websession/detail/config.hpp>.
+# include a websession header other than <websession/redis/...>, <websession/result.hpp>, the
+# build-mode switches <websession/detail/config.hpp> and <websession/detail/error_category.hpp>
+# (the category template; it includes nothing of ours).
 # Run as: cmake -DWS_INCLUDE_DIR=<repo>/include -P test/layering.cmake
 # Fails naming every file and line that breaks the rule.
 if(NOT WS_INCLUDE_DIR OR NOT IS_DIRECTORY "${WS_INCLUDE_DIR}/websession/redis")
@@ -31,7 +32,8 @@ foreach(_file IN LISTS _files)
       set(_target "${CMAKE_MATCH_1}")
       if(_target MATCHES "^websession/" AND NOT _target MATCHES "^websession/redis/"
          AND NOT _target STREQUAL "websession/result.hpp"
-         AND NOT _target STREQUAL "websession/detail/config.hpp")
+         AND NOT _target STREQUAL "websession/detail/config.hpp"
+         AND NOT _target STREQUAL "websession/detail/error_category.hpp")
         file(RELATIVE_PATH _rel "${WS_INCLUDE_DIR}" "${_file}")
         string(APPEND _violations "\n  include/${_rel}:${_n}: includes <${_target}>")
       endif()
@@ -45,6 +47,7 @@ endif()
 if(_violations)
   message(FATAL_ERROR "layering: the Redis client must not include the session layer (only "
                       "<websession/redis/...>, <websession/result.hpp> and "
-                      "<websession/detail/config.hpp>):${_violations}")
+                      "<websession/detail/config.hpp>, <websession/detail/error_category.hpp>):"
+                      "${_violations}")
 endif()
 message(STATUS "layering: ${_checked} files under websession/redis/ include no session header")

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <variant>
@@ -1247,6 +1248,118 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(four_threads_share_one_manager, Stack, thread_stac
   }
   BOOST_TEST_MESSAGE(Stack::name << ": " << conflicts.load() << " conflicting saves, "
                                  << cancelled.load() << " loads cancelled by their timer");
+}
+
+// The parsed-id overloads (what the HTTP glue calls, having parsed the cookie once) load what
+// the cookie overload loads and check the client binding the same way.
+BOOST_AUTO_TEST_CASE_TEMPLATE(loads_by_a_parsed_id, Stack, stacks) {
+  manager_fixture<Stack> f;
+  session s = create(f);
+  s.set("n", 5);
+  BOOST_TEST_REQUIRE(!save(f, s));
+  const session_id id = *session_id::parse(s.id());
+  auto load_by_id = [&](std::string_view fingerprint) {
+    return f.run([&]() -> awaitable<std::pair<error_code, session>> {
+      auto [ec, l] = co_await f.mgr->async_load(id, fingerprint, tuple_token);
+      co_return std::pair<error_code, session>(ec, std::move(l));
+    });
+  };
+  auto [e0, by_id] = load_by_id({});
+  BOOST_TEST_REQUIRE(!e0, e0.message());
+  BOOST_TEST(by_id.id() == s.id());
+  BOOST_TEST(by_id.storage_key() == s.storage_key());
+  BOOST_TEST(by_id.template get_as<int>("n").value_or(0) == 5);
+  BOOST_TEST(!by_id.id_changed());
+  BOOST_TEST(!by_id.dirty());
+
+  // Without a stored fingerprint the client's is taken (and to be written); with one stored,
+  // another client's is refused.
+  auto [ec_a, first] = load_by_id("fp-a");
+  BOOST_TEST_REQUIRE(!ec_a);
+  BOOST_TEST(first.dirty());
+  BOOST_TEST_REQUIRE(!save(f, first));
+  const std::uint64_t tampered = f.mgr->stats().tampered;
+  BOOST_TEST(load_by_id("fp-b").first == ec(error::tampered));
+  BOOST_TEST(f.mgr->stats().tampered == tampered + 1);
+  BOOST_TEST(!load_by_id("fp-a").first);
+
+  // An id nobody stored: not found, counted as a miss; the two-argument overload too.
+  const session_id unknown = session_id::generate();
+  const std::uint64_t misses = f.mgr->stats().misses;
+  const error_code gone = f.run([&]() -> awaitable<error_code> {
+    auto [e, l] = co_await f.mgr->async_load(unknown, tuple_token);
+    co_return e;
+  });
+  BOOST_TEST(gone == ec(error::not_found));
+  BOOST_TEST(f.mgr->stats().misses == misses + 1);
+}
+
+// "Log out everywhere" undone by someone who can write to the store: an old sealed value put
+// back under its key opens (it is authentic). With the application's valid-after time (kept
+// outside the store) it is refused, erased, and left out of listings; sessions written after
+// that time, and sessions of other users, are not affected.
+BOOST_AUTO_TEST_CASE_TEMPLATE(values_sealed_before_valid_after_are_refused, Stack, stacks) {
+  manager_fixture<Stack> f;
+  std::mutex m;
+  std::map<std::string, time_point, std::less<>> valid_after;  // the application's user table
+  f.mgr->set_valid_after([&](std::string_view user) {
+    std::lock_guard lock(m);
+    const auto it = valid_after.find(user);
+    return it == valid_after.end() ? time_point{} : it->second;
+  });
+
+  session alice = login(f, "alice");
+  alice.set("role", "admin");
+  BOOST_TEST_REQUIRE(!save(f, alice));
+  session bob = login(f, "bob");
+  // Someone copies alice's sealed value (read access to the store is enough).
+  const store_record copy = raw(f, alice.storage_key());
+
+  // Log out everywhere: the time first, then the sessions.
+  f.clock.advance(1min);
+  {
+    std::lock_guard lock(m);
+    valid_after["alice"] = f.clock.now();
+  }
+  const std::size_t ended = f.run([&]() -> awaitable<std::size_t> {
+    auto [e, n] = co_await f.mgr->async_destroy_user("alice", tuple_token);
+    BOOST_TEST_REQUIRE(!e, e.message());
+    co_return n;
+  });
+  BOOST_TEST(ended == 1u);
+
+  // The copy goes back, under its key and in alice's index.
+  auto restore = [&] {
+    f.run([&]() -> awaitable<void> {
+      const std::string index = f.mgr->user_index("alice");
+      auto r = co_await f.store.insert(alice.storage_key(), store_write{copy.value, 1h, index});
+      BOOST_TEST_REQUIRE(r.has_value(), r.error().message());
+    });
+  };
+  restore();
+  BOOST_TEST(list(f, "alice").empty());
+  const std::uint64_t loaded = f.mgr->stats().loaded;
+  BOOST_TEST(load_error(f, alice.id()) == ec(error::revoked));
+  BOOST_TEST(f.mgr->stats().revoked == 1u);
+  BOOST_TEST(f.mgr->stats().loaded == loaded);
+  // Refused, so erased: it is not served again.
+  BOOST_TEST(load_error(f, alice.id()) == ec(error::not_found));
+  // An update by cookie is refused the same way.
+  restore();
+  const error_code by_update = f.run([&]() -> awaitable<error_code> {
+    auto [e, s] = co_await f.mgr->async_update(
+        alice.id(), [](session& x) { x.set("role", "admin"); }, tuple_token);
+    co_return e;
+  });
+  BOOST_TEST(by_update == ec(error::revoked));
+  BOOST_TEST(ec(error::revoked) == condition::session_gone);  // the glue starts afresh
+
+  // Other users, and alice's logins after the time, are served.
+  BOOST_TEST(load(f, bob.id()).user() == "bob");
+  f.clock.advance(1ms);
+  session again = login(f, "alice");
+  BOOST_TEST(load(f, again.id()).user() == "alice");
+  BOOST_TEST(list(f, "alice").size() == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

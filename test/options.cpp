@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // options: defaults validate, from_env parses every variable, and bad values name the variable.
 #include <websession/http/cookie.hpp>
+#include <websession/id.hpp>
 #include <websession/options.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -139,6 +140,43 @@ BOOST_AUTO_TEST_CASE(inconsistent_options_are_refused) {
                   .empty());
   BOOST_TEST(!env_error({{"WEBSESSION_COOKIE_DOMAIN", "example.com"}}).empty());
   BOOST_TEST(!env_error({{"WEBSESSION_IDLE_TIMEOUT", "0"}}).empty());
+}
+
+// Two applications on one store with nested prefixes, P and P + "user:": P's user index names
+// have the shape of the other's session keys (is_storage_key), so the other's administrative
+// async_destroy_key would delete P's indexes. Such a prefix is refused, from the code and from
+// the environment; other prefixes, nested or not, are not.
+BOOST_AUTO_TEST_CASE(key_prefixes_that_nest_index_names_are_refused) {
+  // Why: the index name of a user under "app:" is a storage key for "app:user:", and for
+  // "app:user:{tag}" once the tag is taken off.
+  const std::string index = user_index_key("app:", "alice");
+  BOOST_TEST(is_storage_key(index, "app:user:"));
+  const std::string tag = index.substr(std::string("app:user:").size(), 5);
+  BOOST_TEST(is_storage_key(index, "app:user:" + tag));
+  BOOST_TEST(!is_storage_key(index, "app:"));
+
+  for (const std::string& prefix :
+       {std::string("user:"), std::string("app:user:"), std::string("app:user:{abc}"),
+        "app:user:" + tag, std::string("a:b:user:")}) {
+    options o;
+    o.key_prefix = prefix;
+    const std::string what = validate_error(o);
+    BOOST_TEST(what.find("key_prefix") != std::string::npos, prefix << " -> " << what);
+    BOOST_TEST(options::nests_index_names(prefix), prefix);
+    BOOST_TEST(env_error({{"WEBSESSION_KEY_PREFIX", prefix}}).find("key_prefix") !=
+                   std::string::npos,
+               prefix);
+  }
+  for (const std::string& prefix :
+       {std::string("websession:"), std::string("app:"), std::string("app:users:"),
+        std::string("app:user:x:"), std::string("app:user"), std::string("user"),
+        std::string("wsc:{1.2}:"), std::string("app:user:{abc}:"), std::string("app:{x}"),
+        std::string()}) {
+    options o;
+    o.key_prefix = prefix;
+    BOOST_TEST(validate_error(o).empty(), prefix);
+    BOOST_TEST(!options::nests_index_names(prefix), prefix);
+  }
 }
 
 // Every cookie setting make_set_cookie refuses is refused by validate() at construction, with a

@@ -447,6 +447,24 @@ BOOST_AUTO_TEST_CASE(envelopes_of_any_shape_load_alike) {
   for (const std::string& in : bad) BOOST_TEST(load(in, m2, d2) == error::malformed, in);
   // The deepest data that fits still loads on the quick path's shape.
   BOOST_TEST(!load(canonical_unchecked_encoding(m, nested(31)), m2, d2));
+
+  // The envelope alone (deserialize_metadata, for listings) reads alike from every shape, and
+  // refuses what deserialize refuses for the envelope's sake.
+  auto envelope = [](std::string_view in, session_metadata& m3) {
+    m3 = {};
+    m3.version = 9;  // the store's: kept
+    return json_serializer{}.deserialize_metadata(in, m3);
+  };
+  session_metadata m3;
+  const std::vector<const std::string*> readable{&canonical, &alike[0], &alike[1],
+                                                 &alike[2],   &alike[5], &alike[6]};
+  for (const std::string* in : readable) {
+    BOOST_TEST_REQUIRE(!envelope(*in, m3), *in);
+    BOOST_TEST(same(m3, d), *in);
+    BOOST_TEST(m3.version == 9u);
+  }
+  for (std::size_t i : {0u, 1u, 2u, 3u, 4u, 7u, 8u, 9u, 10u, 11u, 12u})
+    BOOST_TEST(envelope(bad[i], m3) == error::malformed, bad[i]);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -92,6 +92,9 @@ struct server_config {
   std::chrono::milliseconds shutdown_grace = std::chrono::seconds(5);
   /// Connections open at once; the next one is answered 503 and closed at once.
   std::size_t max_connections = 1024;
+  /// Connections open at once from one client address (IPv6: a /64); 0: an eighth of
+  /// max_connections, at least 16, loopback not limited (http_limits::max_connections_per_client).
+  std::size_t max_connections_per_client = 0;
   healthz_details healthz = healthz_details::loopback;
   /// The users file (--users): one "name:hash" line per user (passwords.hpp). Empty: the demo
   /// login (any user name, no password).
@@ -139,6 +142,10 @@ options (each also read from the environment variable shown; the command line wi
                         stop (500ms, 5s; bare: seconds)
   --max-connections N   connections open at once; more     WEBSESSION_MAX_CONNECTIONS (1024)
                         are answered 503 and closed at once
+  --max-connections-per-client N                           WEBSESSION_MAX_CONNECTIONS_PER_CLIENT
+                        of those, open at once from one client address (IPv6: a /64);
+                        0 (default): an eighth of --max-connections, at least 16,
+                        loopback clients not limited; N: every address
   --healthz-details loopback|always|never                  WEBSESSION_HEALTHZ_DETAILS (loopback)
                         who gets the store, topology and counters in /healthz; the
                         others get only {"status"} with the same 200 or 503
@@ -262,6 +269,9 @@ inline server_config parse_config(const std::vector<std::string_view>& args,
     c.shutdown_grace = detail::parse_grace("WEBSESSION_SHUTDOWN_GRACE", v);
   if (const char* v = env("WEBSESSION_MAX_CONNECTIONS"))
     c.max_connections = parse_int<std::size_t>("WEBSESSION_MAX_CONNECTIONS", v, 1, 1'000'000);
+  if (const char* v = env("WEBSESSION_MAX_CONNECTIONS_PER_CLIENT"))
+    c.max_connections_per_client =
+        parse_int<std::size_t>("WEBSESSION_MAX_CONNECTIONS_PER_CLIENT", v, 0, 1'000'000);
   if (const char* v = env("WEBSESSION_HEALTHZ_DETAILS"))
     c.healthz = detail::parse_healthz("WEBSESSION_HEALTHZ_DETAILS", v);
   if (const char* v = env("WEBSESSION_USERS")) c.users_file = v;
@@ -294,6 +304,9 @@ inline server_config parse_config(const std::vector<std::string_view>& args,
     else if (arg == "--redis-password-file") c.redis_password_file = value();
     else if (arg == "--max-connections")
       c.max_connections = parse_int<std::size_t>("--max-connections", value(), 1, 1'000'000);
+    else if (arg == "--max-connections-per-client")
+      c.max_connections_per_client =
+          parse_int<std::size_t>("--max-connections-per-client", value(), 0, 1'000'000);
     else if (arg == "--healthz-details")
       c.healthz = detail::parse_healthz("--healthz-details", value());
     else if (arg == "--redis-wait-replicas")

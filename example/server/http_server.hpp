@@ -4,8 +4,8 @@
 // coroutine per connection (keep-alive, size limits, timeouts through beast::basic_stream), and
 // a graceful stop (stop accepting, close idle connections, let requests in flight finish for a
 // bounded time). At most http_limits::max_connections connections are open at once over all
-// the io_contexts: one more is answered 503 and closed at once, without a coroutine or a buffer
-// of its own.
+// the io_contexts, and at most a share of them from one client address: one more is answered
+// 503 and closed at once, without a coroutine or a buffer of its own.
 // It knows nothing of sessions: it hands each request and its client's address to
 // Handler::handle.
 #pragma once
@@ -33,6 +33,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -41,6 +43,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -71,6 +74,29 @@ struct http_limits {
   /// Connections open at once. One accepted beyond this gets a 503 (written without waiting,
   /// if the socket takes it) and is closed at once; the server keeps accepting.
   std::size_t max_connections = 1024;
+  /// Connections open at once from one client address (an IPv6 client by its /64, where one
+  /// host has many addresses), so that one client cannot take every place of max_connections;
+  /// one more from it is refused as above. 0 (the default): the share() of max_connections for
+  /// every address but the loopback ones, which are not limited (a reverse proxy or a load test
+  /// on this host is one address for all its clients). A number: that many for every address,
+  /// loopback included. Behind a reverse proxy on another host every client has the proxy's
+  /// address: set it to max_connections there.
+  std::size_t max_connections_per_client = 0;
+
+  /// One eighth of max_connections, but at least 16 (a browser opens 6 per host; several users
+  /// may share an address behind NAT), or all of them when max_connections is smaller.
+  std::size_t share() const noexcept {
+    return std::max(max_connections / 8, std::min<std::size_t>(max_connections, 16));
+  }
+
+  /// The connections `client` may hold at once.
+  std::size_t per_client_limit(const asio::ip::address& client) const noexcept {
+    if (max_connections_per_client != 0) return max_connections_per_client;
+    const bool loopback = client.is_loopback() ||
+                          (client.is_v6() && client.to_v6().is_v4_mapped() &&
+                           asio::ip::make_address_v4(asio::ip::v4_mapped, client.to_v6()).is_loopback());
+    return loopback ? max_connections : share();
+  }
 };
 
 /// An HTTP/1.1 server over an io_context_pool, each io_context run by one thread. `Handler`
@@ -80,8 +106,9 @@ struct http_limits {
 /// thread-safe; each call runs, and its operations complete, on its connection's io_context.
 ///
 /// What is shared across threads, and how it is synchronized: `stopping_` and the count of
-/// open connections (atomics), the handler (its own business: the session manager and the
-/// audit log lock what they share). Everything else belongs to one io_context and is touched
+/// open connections (atomics), the open connections per client address (a mutex: taken once
+/// when a connection opens and once when it closes), the handler (its own business: the
+/// session manager and the audit log lock what they share). Everything else belongs to one io_context and is touched
 /// on its thread only, without a strand or a lock: a connection's stream and `idle` flag, each
 /// io_context's registry of connections (a stop posts the work on it to each io_context), the
 /// acceptor and its refusal counters (io_context 0).
@@ -204,24 +231,77 @@ class http_server {
     std::uint64_t served = 0;
   };
 
-  // A connection's place: in its io_context's registry and in the count of open connections
-  // (taken by the acceptor, given back here), however its coroutine ends.
+  // A client as the per-client limit counts it: its IPv6 address (an IPv4 one mapped), the
+  // last 64 bits zeroed for IPv6 (one host or site has a whole /64).
+  using client_key = std::array<unsigned char, 16>;
+
+  static client_key client_of(const asio::ip::address& a) {
+    if (a.is_v4()) return asio::ip::make_address_v6(asio::ip::v4_mapped, a.to_v4()).to_bytes();
+    client_key k = a.to_v6().to_bytes();
+    if (a.to_v6().is_v4_mapped()) return k;
+    for (std::size_t i = 8; i < k.size(); ++i) k[i] = 0;
+    return k;
+  }
+
+  struct client_key_hash {
+    std::size_t operator()(const client_key& k) const noexcept {
+      std::size_t h = 1469598103934665603ull;
+      for (unsigned char b : k) h = (h ^ b) * 1099511628211ull;
+      return h;
+    }
+  };
+
+  // Open connections per client over every io_context: taken by the acceptor, given back by
+  // the connection's registration on its own thread.
+  class client_counts {
+   public:
+    bool reserve(const client_key& k, std::size_t limit) {
+      std::lock_guard lock(mutex_);
+      std::size_t& n = open_[k];
+      if (n >= limit) {
+        if (n == 0) open_.erase(k);
+        return false;
+      }
+      ++n;
+      return true;
+    }
+    void release(const client_key& k) {
+      std::lock_guard lock(mutex_);
+      const auto it = open_.find(k);
+      if (it != open_.end() && --it->second == 0) open_.erase(it);
+    }
+
+   private:
+    std::mutex mutex_;
+    std::unordered_map<client_key, std::size_t, client_key_hash> open_;
+  };
+
+  // A connection's place: in its io_context's registry, in the count of open connections and in
+  // its client's (taken by the acceptor, given back here), however its coroutine ends.
   class registration {
    public:
-    registration(listener& l, const std::shared_ptr<connection>& c)
-        : registry_(l.connections), open_(l.open), id_(registry_->add(c)) {
+    registration(listener& l, const std::shared_ptr<connection>& c,
+                 std::shared_ptr<client_counts> clients, const client_key& client)
+        : registry_(l.connections),
+          open_(l.open),
+          clients_(std::move(clients)),
+          client_(client),
+          id_(registry_->add(c)) {
       ++l.served;
     }
     registration(const registration&) = delete;
     registration& operator=(const registration&) = delete;
     ~registration() {
       registry_->remove(id_);
+      clients_->release(client_);
       open_->fetch_sub(1, std::memory_order_relaxed);
     }
 
    private:
     std::shared_ptr<registry> registry_;
     std::shared_ptr<std::atomic<std::size_t>> open_;
+    std::shared_ptr<client_counts> clients_;
+    client_key client_;
     std::uint64_t id_;
   };
   static constexpr auto tuple = asio::as_tuple(asio::use_awaitable);
@@ -250,24 +330,26 @@ class http_server {
       "\r\n"
       "{\"error\":\"too many connections\"}\n";
 
-  // Over the limit: answer and close without reading (the request, if any, is never parsed).
-  // Logged at most every 10 s, with the count since the last line, so a flood cannot flood
+  // Over a limit: answer and close without reading (the request, if any, is never parsed).
+  // Logged at most every 10 s, with the counts since the last line, so a flood cannot flood
   // stderr as well.
   template <class Socket>
-  void refuse(Socket& socket) {
+  void refuse(Socket& socket, bool one_client) {
     boost::system::error_code ignored;
     socket.non_blocking(true, ignored);
     socket.write_some(asio::buffer(over_limit_response.data(), over_limit_response.size()),
                       ignored);
     socket.shutdown(tcp::socket::shutdown_both, ignored);
     socket.close(ignored);
-    ++refused_;
+    ++(one_client ? refused_per_client_ : refused_);
     const auto now = std::chrono::steady_clock::now();
     if (refused_logged_at_ && now - *refused_logged_at_ < std::chrono::seconds(10)) return;
     refused_logged_at_ = now;
-    std::cerr << "server: " << refused_ << " connection(s) refused since the last report: "
-              << limits_.max_connections << " open (--max-connections)" << std::endl;
+    std::cerr << "server: connection(s) refused since the last report: " << refused_ << " with "
+              << limits_.max_connections << " open (--max-connections), " << refused_per_client_
+              << " from a client over its share (--max-connections-per-client)" << std::endl;
     refused_ = 0;
+    refused_per_client_ = 0;
   }
 
   // Takes a place among the open connections; false if all are taken.
@@ -292,15 +374,25 @@ class http_server {
         std::cerr << "server: accept: " << ec.message() << std::endl;
         pause = true;
       } else if (!reserve()) {
-        refuse(socket);
+        refuse(socket, false);
       } else {
-        try {
-          start_connection(target, std::move(socket));
-          if (++next == listeners_.size()) next = 0;
-        } catch (const std::exception& e) {  // bad_alloc: the socket is closed with it
+        boost::system::error_code peer_ec;
+        asio::ip::address peer = socket.remote_endpoint(peer_ec).address();
+        if (peer_ec) peer = asio::ip::address();  // gone already: it will fail its first read
+        const client_key client = client_of(peer);
+        if (!clients_->reserve(client, limits_.per_client_limit(peer))) {
           open_->fetch_sub(1, std::memory_order_relaxed);
-          std::cerr << "server: accept: " << e.what() << std::endl;
-          pause = true;
+          refuse(socket, true);
+        } else {
+          try {
+            start_connection(target, std::move(socket), std::move(peer), client);
+            if (++next == listeners_.size()) next = 0;
+          } catch (const std::exception& e) {  // bad_alloc: the socket is closed with it
+            clients_->release(client);
+            open_->fetch_sub(1, std::memory_order_relaxed);
+            std::cerr << "server: accept: " << e.what() << std::endl;
+            pause = true;
+          }
         }
       }
       if (pause) {
@@ -310,15 +402,14 @@ class http_server {
     }
   }
 
-  // Starts the coroutine of a connection whose place is reserved, on l's io_context (where
-  // `socket` belongs); it registers there.
-  void start_connection(listener& l, socket_type socket) {
+  // Starts the coroutine of a connection whose places (overall and its client's) are reserved,
+  // on l's io_context (where `socket` belongs); it registers there.
+  void start_connection(listener& l, socket_type socket, asio::ip::address peer,
+                        const client_key& client) {
     boost::system::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
-    asio::ip::address peer = socket.remote_endpoint(ec).address();
-    if (ec) peer = asio::ip::address();  // gone already: it will fail its first read
     auto conn = std::make_shared<connection>(std::move(socket), std::move(peer));
-    asio::co_spawn(l.ioc, serve(l, std::move(conn)),
+    asio::co_spawn(l.ioc, serve(l, std::move(conn), client),
                    [](std::exception_ptr e) { log_exception("connection", e); });
   }
 
@@ -387,8 +478,8 @@ class http_server {
     }
   }
 
-  asio::awaitable<void> serve(listener& l, std::shared_ptr<connection> conn) {
-    const registration reg(l, conn);
+  asio::awaitable<void> serve(listener& l, std::shared_ptr<connection> conn, client_key client) {
+    const registration reg(l, conn, clients_, client);
     stream_type& stream = conn->stream;
     beast::flat_buffer buffer;
     for (;;) {
@@ -461,10 +552,12 @@ class http_server {
   std::atomic<bool> stopping_{false};
   // Read and written by the accept loop only (refuse).
   std::uint64_t refused_ = 0;
+  std::uint64_t refused_per_client_ = 0;
   std::optional<std::chrono::steady_clock::time_point> refused_logged_at_;
   // Open connections over every io_context (reserved by an acceptor, given back by the
   // connection's registration).
   std::shared_ptr<std::atomic<std::size_t>> open_ = std::make_shared<std::atomic<std::size_t>>(0);
+  std::shared_ptr<client_counts> clients_ = std::make_shared<client_counts>();
   std::vector<std::unique_ptr<listener>> listeners_;
 };
 

@@ -22,10 +22,13 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/value_from.hpp>
 
 #include <chrono>
 #include <concepts>
 #include <cstdint>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -43,7 +46,9 @@ namespace example {
 /// | POST   | /logout-everywhere  | {"destroyed": n}; needs X-CSRF-Token; ends all of a user |
 /// | GET    | /healthz            | store ping, degraded flag, Redis topology, manager       |
 /// |        |                     | counters; 200 or 503. Only {"status"} for a client that  |
-/// |        |                     | healthz_details does not allow them (see config.hpp)     |
+/// |        |                     | healthz_details does not allow them (see config.hpp).    |
+/// |        |                     | The store is pinged at most once per second, whatever    |
+/// |        |                     | the number of requests and threads (see store_health)    |
 /// | GET    | /, /app.js, /app.css| the web page (web_page.hpp): no session is loaded        |
 ///
 /// and the identity endpoints (identity_api.hpp): POST /login, GET /sessions,
@@ -279,34 +284,60 @@ class session_api {
     return o;
   }
 
-  static boost::json::object stats_json(const websession::session_stats& st) {
-    boost::json::object o;
-    o["created"] = st.created;
-    o["loaded"] = st.loaded;
-    o["misses"] = st.misses;
-    o["expired"] = st.expired;
-    o["tampered"] = st.tampered;
-    o["malformed"] = st.malformed;
-    o["saved"] = st.saved;
-    o["touched"] = st.touched;
-    o["conflicts"] = st.conflicts;
-    o["rotated"] = st.rotated;
-    o["destroyed"] = st.destroyed;
-    o["store_errors"] = st.store_errors;
-    return o;
+  // The last store ping: its answer, how long it took, when it ended, and how many /healthz has
+  // done in all.
+  struct ping_result {
+    boost::system::error_code ec;
+    std::chrono::microseconds latency{};
+    std::chrono::steady_clock::time_point at;
+    std::uint64_t pings = 0;
+  };
+
+  // The store's health as /healthz reports it: a ping at most once per health_ttl, and never two
+  // at once. A flood of /healthz (a load balancer per thread, a misbehaving monitor, an
+  // attacker) would otherwise send one PING per request to Redis, one per master on a Cluster.
+  // A request that finds the last answer fresh, or another request pinging already, reports the
+  // last answer. While a fallback store is degraded the answer is never fresh: the next ping to
+  // reach the primary is what ends the degradation, so it is not put off.
+  boost::asio::awaitable<ping_result> store_health() {
+    {
+      std::lock_guard lock(health_mutex_);
+      const bool fresh = health_ && !degraded() &&
+                         std::chrono::steady_clock::now() - health_->at < health_ttl;
+      if (health_ && (pinging_ || fresh)) co_return *health_;
+      pinging_ = true;
+    }
+    // However the ping ends (an exception included), the next request may ping again.
+    struct done_pinging {
+      session_api& api;
+      ~done_pinging() {
+        std::lock_guard lock(api.health_mutex_);
+        api.pinging_ = false;
+      }
+    } done{*this};
+    const auto start = std::chrono::steady_clock::now();
+    auto [ec] = co_await mgr_.async_ping(tuple);
+    const auto end = std::chrono::steady_clock::now();
+    std::lock_guard lock(health_mutex_);
+    const std::uint64_t pings = health_ ? health_->pings + 1 : 1;
+    health_ = ping_result{ec, std::chrono::duration_cast<std::chrono::microseconds>(end - start),
+                          end, pings};
+    co_return *health_;
   }
 
   // With `details` false, only {"status"}: the store's errors, latency and topology (server
   // addresses) and the counters are for operators, not for whoever can reach the port.
   boost::asio::awaitable<response> healthz(const request& req, bool details) {
-    const auto start = std::chrono::steady_clock::now();
-    auto [ec] = co_await mgr_.async_ping(tuple);
-    const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - start);
+    const ping_result health = co_await store_health();
+    const boost::system::error_code ec = health.ec;
     boost::json::object store;
     store["kind"] = store_name_;
     store["ok"] = !ec;
-    store["latency_us"] = elapsed.count();
+    store["latency_us"] = health.latency.count();
+    store["checked_ms_ago"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - health.at)
+                                  .count();
+    store["pings"] = health.pings;
     if (ec) store["error"] = ec.message();
     boost::json::object body;
     body["status"] = ec ? "unavailable" : "ok";
@@ -315,14 +346,21 @@ class session_api {
     body["store"] = std::move(store);
     body["degraded"] = degraded();
     if (auto t = topology(); !t.is_null()) body["topology"] = std::move(t);
-    body["stats"] = stats_json(mgr_.stats());
+    // Every counter by name: session_stats is described (websession/metrics.hpp).
+    body["stats"] = boost::json::value_from(mgr_.stats());
     body["audit_write_errors"] = audit_.write_errors();
     co_return json_response(req, st, body);
   }
 
+  static constexpr std::chrono::seconds health_ttl{1};
+
   Manager& mgr_;
   // The glue's options, the same for with_session and fresh_session (no client binding here).
   const websession::http::glue_options glue_;
+  // store_health's last answer, shared by every thread.
+  std::mutex health_mutex_;
+  std::optional<ping_result> health_;
+  bool pinging_ = false;
   audit_log& audit_;
   std::string store_name_;
   healthz_details details_;

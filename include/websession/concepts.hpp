@@ -69,6 +69,20 @@ concept serializer = requires(const S& s, const session_metadata& cmeta,
   { s.deserialize(in, meta, data) } -> std::same_as<boost::system::error_code>;
 };
 
+// Optional (record_codec::open_envelope uses it when present, else deserialize and drops the
+// data): the metadata alone, for listings of sessions.
+// | expression                      | type       | semantics                                  |
+// |---------------------------------|------------|--------------------------------------------|
+// | s.deserialize_metadata(bytes,   | error_code | as deserialize's `meta`, without decoding  |
+// |                        meta)    |            | the data where the format allows; the same |
+// |                                 |            | errors for what is not a valid encoding    |
+// Models: json_serializer.
+template <class S>
+concept envelope_reading_serializer =
+    serializer<S> && requires(const S& s, std::string_view in, session_metadata& meta) {
+      { s.deserialize_metadata(in, meta) } -> std::same_as<boost::system::error_code>;
+    };
+
 // ---------------------------------------------------------------------------------------------
 // cipher: authenticated encryption of serialized sessions, bound to the storage key.
 //
@@ -157,8 +171,9 @@ struct store_write {
 //
 // Errors each operation may complete with (besides what the table names, any operation may
 // fail with error::store_unavailable (the store could not be reached, or answered with a
-// failure) or error::timeout; fallback_store treats exactly these two as "unreachable", so a
-// store maps its transport failures to them, and never to not_found: absence must be proven):
+// failure) or error::timeout, the two errors of condition::store_unreachable; fallback_store
+// treats exactly these as "unreachable", so a store maps its transport failures to them, and
+// never to not_found: absence must be proven):
 // | load        | not_found, expired                                                         |
 // | insert      | conflict (the key holds a live value), capacity (no room)                  |
 // | replace     | not_found, conflict (another version), capacity                            |

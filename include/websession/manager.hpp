@@ -1,37 +1,39 @@
 // SPDX-License-Identifier: BSL-1.0
 // basic_session_manager: creates, loads, saves, rotates and destroys sessions through four
 // compile-time policies (serializer, cipher, store, clock), as Asio asynchronous operations.
+// This header declares and documents the manager (and its asynchronous operations'
+// initiation); its parts, one job each: record_codec.hpp (sealing), metrics.hpp (counters),
+// observer.hpp (events), admission.hpp (may an opened session be served),
+// impl/manager_sessions.hpp (one session: create, load, save, rotate, destroy; the only user of
+// detail::session_access), impl/manager_users.hpp (the per-user index: listing, revocation,
+// the per-user cap), impl/manager_updates.hpp (async_update's turns and retries).
 #pragma once
 
+#include <websession/admission.hpp>
 #include <websession/clock.hpp>
 #include <websession/concepts.hpp>
 #include <websession/detail/async.hpp>
-#include <websession/detail/base64url.hpp>
 #include <websession/detail/lanes.hpp>
 #include <websession/error.hpp>
 #include <websession/id.hpp>
+#include <websession/metrics.hpp>
+#include <websession/observer.hpp>
 #include <websession/options.hpp>
+#include <websession/record_codec.hpp>
 #include <websession/session.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/config.hpp>
-#include <boost/json/object.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <openssl/crypto.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
+#include <concepts>
+#include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -39,87 +41,6 @@
 #include <vector>
 
 namespace websession {
-
-namespace detail {
-// The manager's access to a session's private state.
-struct session_access {
-  static std::string& id(session& s) noexcept { return s.id_; }
-  static std::string& key(session& s) noexcept { return s.key_; }
-  static session_metadata& meta(session& s) noexcept { return s.meta_; }
-  static boost::json::object& data(session& s) noexcept { return s.data_; }
-  static bool& dirty(session& s) noexcept { return s.dirty_; }
-  static bool& id_changed(session& s) noexcept { return s.id_changed_; }
-  static bool& destroyed(session& s) noexcept { return s.destroyed_; }
-  static std::string& stored_user(session& s) noexcept { return s.stored_user_; }
-};
-
-// Wipes a string's characters when it goes out of scope (plaintext of sealed sessions).
-struct wipe_on_exit {
-  explicit wipe_on_exit(std::string& str) noexcept : s(str) {}
-  std::string& s;
-  wipe_on_exit(const wipe_on_exit&) = delete;
-  wipe_on_exit& operator=(const wipe_on_exit&) = delete;
-  ~wipe_on_exit() { OPENSSL_cleanse(s.data(), s.size()); }
-};
-
-// The reused plaintext buffer of this thread's loads (see load_impl). Not inlined: a coroutine
-// may resume on another thread, and a compiler may reuse a thread-local address it computed
-// before a suspension; a call computes it afresh.
-BOOST_NOINLINE inline std::string& plaintext_scratch() noexcept {
-  thread_local std::string buffer;
-  return buffer;
-}
-
-// Wipes and empties a reused buffer when it goes out of scope, keeping its capacity unless an
-// unusually large value grew it (then the memory goes back to the allocator, wiped).
-struct wipe_and_trim_on_exit {
-  static constexpr std::size_t keep_capacity = 64 * 1024;
-  explicit wipe_and_trim_on_exit(std::string& str) noexcept : s(str) {}
-  std::string& s;
-  wipe_and_trim_on_exit(const wipe_and_trim_on_exit&) = delete;
-  wipe_and_trim_on_exit& operator=(const wipe_and_trim_on_exit&) = delete;
-  ~wipe_and_trim_on_exit() {
-    OPENSSL_cleanse(s.data(), s.size());
-    s.clear();
-    if (s.capacity() > keep_capacity) std::string().swap(s);
-  }
-};
-}  // namespace detail
-
-/// Counters of a manager; a snapshot from stats().
-struct session_stats {
-  std::uint64_t created = 0;       ///< sessions first written to the store
-  std::uint64_t loaded = 0;        ///< loads that found a live session (hits)
-  std::uint64_t misses = 0;        ///< loads of an id the store does not hold
-  std::uint64_t expired = 0;       ///< loads of a session past a deadline
-  std::uint64_t tampered = 0;      ///< stored values that failed authentication
-  std::uint64_t malformed = 0;     ///< malformed cookie values or stored values
-  std::uint64_t saved = 0;         ///< writes of changed sessions
-  std::uint64_t touched = 0;       ///< writes that only refreshed the idle deadline
-  std::uint64_t conflicts = 0;     ///< saves refused because another save won
-  std::uint64_t rotated = 0;       ///< id rotations
-  std::uint64_t destroyed = 0;     ///< sessions destroyed (one by one or per user)
-  std::uint64_t store_errors = 0;  ///< store failures (unavailable, timeout, capacity)
-  std::uint64_t evicted = 0;       ///< sessions destroyed by max_sessions_per_user
-};
-
-/// `evicted`: destroyed because its user logged in once more than max_sessions_per_user allows.
-enum class session_event_kind { created, destroyed, rotated, expired, tampered, evicted };
-
-/// What the observer hook is told. Views are valid only during the call.
-struct session_event {
-  session_event_kind kind;
-  /// The storage key (hashed id; safe to log). For `rotated`, the new key.
-  std::string_view storage_key;
-  /// For `rotated`, the key before the rotation; otherwise empty.
-  std::string_view previous_key;
-  /// The bound user, when known.
-  std::string_view user;
-};
-
-/// Called synchronously on the thread that ran the operation; must be cheap and thread-safe.
-/// Exceptions it throws are swallowed.
-using session_observer = std::function<void(const session_event&)>;
 
 /// What async_list_user reports per session. The storage key is a handle (it cannot be used as
 /// a cookie); pass it with the user to async_destroy_user_key to end that one session. The
@@ -136,8 +57,9 @@ struct session_info {
 /// completion signature is void(error_code, T) or void(error_code). Operations run on the
 /// handler's associated executor (a coroutine's own executor with use_awaitable), or on the
 /// manager's executor for handlers without one. Expected failures are error codes (see
-/// websession::error); with plain use_awaitable they arrive as boost::system::system_error, with
-/// as_tuple(use_awaitable) as values. No exception escapes into the io_context.
+/// websession::error, and websession::condition for their kinds); with plain use_awaitable they
+/// arrive as boost::system::system_error, with as_tuple(use_awaitable) as values. No exception
+/// escapes into the io_context.
 ///
 /// Terminal cancellation (a cancelled coroutine, `co_await (mgr.async_load(id, use_awaitable) ||
 /// timer.async_wait(use_awaitable))`, or a handler bound to a signal with
@@ -166,10 +88,9 @@ class basic_session_manager {
   using cipher_type = Cipher;
   using store_type = Store;
   using clock_type = Clock;
+  using codec_type = record_codec<Serializer, Cipher>;
 
  private:
-  using access = detail::session_access;
-
   template <class T>
   static constexpr bool nothrow_movable_policy =
       std::is_nothrow_move_constructible_v<T> && std::is_nothrow_move_assignable_v<T>;
@@ -185,14 +106,12 @@ class basic_session_manager {
   }
 
  public:
-
   /// Throws std::invalid_argument if `opts` does not validate.
   basic_session_manager(executor_type ex, Cipher cipher, Store store, options opts = {},
                         Serializer ser = {}, Clock clock = {})
       : ex_(std::move(ex)),
         opts_(std::move(opts)),
-        ser_(std::move(ser)),
-        cipher_(std::move(cipher)),
+        codec_(std::move(ser), std::move(cipher), opts_.max_value_bytes),
         store_(std::move(store)),
         clock_(std::move(clock)),
         state_(std::make_unique<shared_state>()) {
@@ -200,7 +119,7 @@ class basic_session_manager {
     if constexpr (requires(const Cipher& c) {
                     { c.user_hash_key() } -> std::convertible_to<std::string_view>;
                   }) {
-      user_key_ = std::string(cipher_.user_hash_key());
+      user_key_ = std::string(codec_.get_cipher().user_hash_key());
     }
   }
 
@@ -210,8 +129,7 @@ class basic_session_manager {
   basic_session_manager(basic_session_manager&& other) noexcept(nothrow_movable)
       : ex_(std::move(other.ex_)),
         opts_(std::move(other.opts_)),
-        ser_(std::move(other.ser_)),
-        cipher_(std::move(other.cipher_)),
+        codec_(std::move(other.codec_)),
         store_(std::move(other.store_)),
         clock_(std::move(other.clock_)),
         state_(std::move(other.state_)),
@@ -225,8 +143,7 @@ class basic_session_manager {
       wipe(user_key_);
       ex_ = std::move(other.ex_);
       opts_ = std::move(other.opts_);
-      ser_ = std::move(other.ser_);
-      cipher_ = std::move(other.cipher_);
+      codec_ = std::move(other.codec_);
       store_ = std::move(other.store_);
       clock_ = std::move(other.clock_);
       state_ = std::move(other.state_);
@@ -252,31 +169,32 @@ class basic_session_manager {
   /// basic_memory_store::start_sweep, redis_store's client, fallback_store's degraded()).
   Store& get_store() noexcept { return store_; }
   const Store& get_store() const noexcept { return store_; }
-  const Cipher& get_cipher() const noexcept { return cipher_; }
+  const Cipher& get_cipher() const noexcept { return codec_.get_cipher(); }
+  /// The record codec (serializer and cipher, with options::max_value_bytes): for tools that
+  /// seal or open stored values themselves.
+  const codec_type& get_codec() const noexcept { return codec_; }
   const Clock& get_clock() const noexcept { return clock_; }
 
   /// Replaces the observer hook. Set it before operations start; it is not synchronized with
   /// running operations.
   void set_observer(session_observer obs) { state_->observer = std::move(obs); }
 
-  session_stats stats() const noexcept {
-    const counters& c = state_->counts;
-    session_stats s;
-    s.created = c.created.load(std::memory_order_relaxed);
-    s.loaded = c.loaded.load(std::memory_order_relaxed);
-    s.misses = c.misses.load(std::memory_order_relaxed);
-    s.expired = c.expired.load(std::memory_order_relaxed);
-    s.tampered = c.tampered.load(std::memory_order_relaxed);
-    s.malformed = c.malformed.load(std::memory_order_relaxed);
-    s.saved = c.saved.load(std::memory_order_relaxed);
-    s.touched = c.touched.load(std::memory_order_relaxed);
-    s.conflicts = c.conflicts.load(std::memory_order_relaxed);
-    s.rotated = c.rotated.load(std::memory_order_relaxed);
-    s.destroyed = c.destroyed.load(std::memory_order_relaxed);
-    s.store_errors = c.store_errors.load(std::memory_order_relaxed);
-    s.evicted = c.evicted.load(std::memory_order_relaxed);
-    return s;
+  /// The defence against a rollback of sealed values: the application's per-user "valid after"
+  /// time (see valid_after_source). A session of `user` whose stored value was sealed (written)
+  /// at or before valid_after(user) is refused on every load (error::revoked, counted in
+  /// stats().revoked, the value erased) and left out of listings. Revocation by erasing keys
+  /// ("log out everywhere", async_destroy_user) trusts the store to keep them erased; someone
+  /// who can write to the store can put an old sealed value back, and it opens (it is
+  /// authentic). Set the user's time to now before async_destroy_user and such a value is
+  /// refused even then. Times are to the millisecond: a session written in the same
+  /// millisecond as the time is refused too. Unset (the default): nothing is checked. Set it
+  /// before operations start; it is not synchronized with running operations.
+  void set_valid_after(valid_after_source valid_after) {
+    state_->valid_after = std::move(valid_after);
   }
+
+  /// The counters (metrics.hpp: described, so JSON output and exporters enumerate them).
+  session_stats stats() const noexcept { return state_->counts.snapshot(); }
 
   /// The name of `user`'s index in the store (user_index_key with the cipher's user hash key,
   /// if it has one: aes_gcm_cipher::user_hash_key). Empty for an empty user.
@@ -290,30 +208,14 @@ class basic_session_manager {
 
   /// A new session with a fresh id, not yet stored: the first async_save writes it. No I/O.
   /// Throws std::runtime_error only if the system's CSPRNG fails.
-  session new_session() const {
-    session s;
-    assign_new_id(s);
-    time_point now = now_ms();
-    access::meta(s).created = now;
-    access::meta(s).absolute_deadline = now + opts_.absolute_timeout;
-    access::meta(s).last_seen = now;
-    access::meta(s).idle_deadline =
-        std::min(now + idle_timeout_for(access::meta(s)), access::meta(s).absolute_deadline);
-    access::dirty(s) = true;
-    return s;
-  }
+  session new_session() const;
 
   /// A new session for a request that may not need one (lazy creation: the HTTP glue's fresh
   /// sessions): like new_session(), but carrying the client `fingerprint` (see
   /// http::client_fingerprint; empty: not bound) and not dirty, so async_apply_session stores
   /// it only once something writes to it. async_save stores it regardless (it is new). No I/O.
   /// Throws std::runtime_error only if the system's CSPRNG fails.
-  session new_lazy_session(std::string fingerprint = {}) const {
-    session s = new_session();
-    access::meta(s).fingerprint = std::move(fingerprint);
-    access::dirty(s) = false;
-    return s;
-  }
+  session new_lazy_session(std::string fingerprint = {}) const;
 
   /// Creates and stores a new session. Completes with (error_code, session). Errors: capacity,
   /// too_large, store_unavailable, timeout.
@@ -326,12 +228,11 @@ class basic_session_manager {
   /// Loads the session whose id is `cookie_value`. Completes with (error_code, session).
   /// Errors, told apart: malformed (not a well-formed id; the store is not asked, or a stored
   /// value the serializer cannot read), not_found, expired (idle or absolute deadline passed;
-  /// the value is erased), tampered (authentication failed), store_unavailable, timeout.
+  /// the value is erased), revoked (sealed before its user's valid-after time, see
+  /// set_valid_after; erased), tampered (authentication failed), store_unavailable, timeout.
   template <class CompletionToken>
   auto async_load(std::string_view cookie_value, CompletionToken&& token) {
-    return detail::async_run<session>(
-        ex_, [this, id = std::string(cookie_value)]() mutable { return load_impl(std::move(id)); },
-        std::forward<CompletionToken>(token));
+    return async_load(cookie_value, std::string_view(), std::forward<CompletionToken>(token));
   }
 
   /// Loads the session whose id is `cookie_value` for the client whose fingerprint is
@@ -347,10 +248,32 @@ class basic_session_manager {
                   CompletionToken&& token) {
     return detail::async_run<session>(
         ex_,
-        [this, id = std::string(cookie_value), fp = std::string(fingerprint)]() mutable {
-          return load_impl(std::move(id), fp);
+        [this, id = std::string(cookie_value), fp = std::string(fingerprint)]() mutable
+        -> awaitable<result<session>> {
+          const std::optional<session_id> parsed = session_id::parse(id);
+          if (!parsed) return refuse_malformed<session>();
+          return load_impl(std::move(id), parsed->storage_key(opts_.key_prefix), fp);
         },
         std::forward<CompletionToken>(token));
+  }
+
+  /// async_load of an id parsed already (session_id::parse; the HTTP glue parses the cookie
+  /// once): the same operation without parsing the id again. Errors: as async_load(cookie_value,
+  /// fingerprint), but never malformed for the id.
+  template <class CompletionToken>
+  auto async_load(const session_id& id, std::string_view fingerprint, CompletionToken&& token) {
+    return detail::async_run<session>(
+        ex_,
+        [this, id, fp = std::string(fingerprint)] {
+          return load_impl(id.to_string(), id.storage_key(opts_.key_prefix), fp);
+        },
+        std::forward<CompletionToken>(token));
+  }
+
+  /// async_load of a parsed id without client binding.
+  template <class CompletionToken>
+  auto async_load(const session_id& id, CompletionToken&& token) {
+    return async_load(id, std::string_view(), std::forward<CompletionToken>(token));
   }
 
   /// Writes `s` if it is new, dirty, or due for a touch (last write older than
@@ -411,7 +334,7 @@ class basic_session_manager {
     return detail::async_run<bool>(
         ex_,
         [this, key = std::string(storage_key), u = std::string(user)]() -> awaitable<result<bool>> {
-          if (u.empty()) return refuse_empty_user();
+          if (u.empty()) return refuse<bool>(error::invalid_argument);
           return destroy_key_impl(key, u);
         },
         std::forward<CompletionToken>(token));
@@ -420,17 +343,11 @@ class basic_session_manager {
   /// Binds `s` to `user` (the per-user index follows on the next write). No I/O. Call
   /// async_rotate next: it writes the binding and changes the id in one store operation; a
   /// plain save of a stored session whose user changed fails with rotation_required.
-  void bind_user(session& s, std::string user) const {
-    access::meta(s).user = std::move(user);
-    access::dirty(s) = true;
-  }
+  void bind_user(session& s, std::string user) const;
 
   /// Sets the client fingerprint of `s` (see http::client_fingerprint; empty: not bound) and
   /// marks it dirty, so the next save writes it. No I/O.
-  void set_fingerprint(session& s, std::string fingerprint) const {
-    access::meta(s).fingerprint = std::move(fingerprint);
-    access::dirty(s) = true;
-  }
+  void set_fingerprint(session& s, std::string fingerprint) const;
 
   /// Destroys every session bound to `user` ("log out everywhere"). Completes with
   /// (error_code, std::size_t count).
@@ -443,7 +360,8 @@ class basic_session_manager {
 
   /// The live sessions bound to `user`, least recently used first. Completes with (error_code,
   /// std::vector<session_info>). Values that fail to open or have expired are left out. Loads
-  /// in batches (MGET with redis_store).
+  /// in batches (MGET with redis_store) and reads only each session's envelope
+  /// (record_codec::open_envelope).
   template <class CompletionToken>
   auto async_list_user(std::string_view user, CompletionToken&& token) {
     return detail::async_run<std::vector<session_info>>(
@@ -462,26 +380,60 @@ class basic_session_manager {
   template <class Fn, class CompletionToken>
     requires std::invocable<Fn&, session&>
   auto async_update(std::string_view cookie_value, Fn fn, CompletionToken&& token) {
+    return async_update(cookie_value, std::string_view(), std::move(fn),
+                        std::forward<CompletionToken>(token));
+  }
+
+  /// async_update for the client whose fingerprint is `fingerprint` (client binding, as
+  /// async_load(cookie_value, fingerprint) checks it, on every load of every attempt: a cookie
+  /// replayed from another client fails with tampered and fn is not called). Empty
+  /// `fingerprint`: nothing checked.
+  template <class Fn, class CompletionToken>
+    requires std::invocable<Fn&, session&>
+  auto async_update(std::string_view cookie_value, std::string_view fingerprint, Fn fn,
+                    CompletionToken&& token) {
     return detail::async_run<session>(
         ex_,
-        [this, id = std::string(cookie_value), fn = std::move(fn)]() mutable {
-          return update_impl<Fn>(std::move(id), std::move(fn));
+        [this, id = std::string(cookie_value), fp = std::string(fingerprint),
+         fn = std::move(fn)]() mutable -> awaitable<result<session>> {
+          const std::optional<session_id> parsed = session_id::parse(id);
+          if (!parsed) return refuse_malformed<session>();
+          return update_impl<Fn>(std::move(id), parsed->storage_key(opts_.key_prefix), fp,
+                                 std::move(fn));
+        },
+        std::forward<CompletionToken>(token));
+  }
+
+  /// async_update of an id parsed already (session_id::parse): the storage key is derived once
+  /// for the turns and every load. Errors: as the cookie overload, but never malformed for the
+  /// id.
+  template <class Fn, class CompletionToken>
+    requires std::invocable<Fn&, session&>
+  auto async_update(const session_id& id, std::string_view fingerprint, Fn fn,
+                    CompletionToken&& token) {
+    return detail::async_run<session>(
+        ex_,
+        [this, id, fp = std::string(fingerprint), fn = std::move(fn)]() mutable {
+          return update_impl<Fn>(id.to_string(), id.storage_key(opts_.key_prefix), fp,
+                                 std::move(fn));
         },
         std::forward<CompletionToken>(token));
   }
 
   /// Applies fn(s) to `s`, a session loaded by this manager, and saves it, taking turns with
-  /// the other updates of the same session through this manager (both overloads): for a
+  /// the other updates of the same session through this manager (every overload): for a
   /// request handler that has the session loaded already, this costs no second load, and
   /// concurrent requests of one session neither conflict nor retry. If another update saved
   /// the session since `s` was loaded, `s` is replaced first by the state that update saved
   /// (handed over in memory, without a store round trip); a conflict with another process (or
-  /// a plain async_save) reloads `s` and reapplies fn, as the other overload does. So fn must
+  /// a plain async_save) reloads `s` and reapplies fn, as the other overloads do. So fn must
   /// make the whole change: changes made to `s` before the call may be replaced. A new session
-  /// (never stored) is changed and saved at once. Completes with (error_code); on success `s`
-  /// holds the saved state. Errors: those of async_save and async_load (not_found, expired:
-  /// the session ended meanwhile); conflict when the attempts run out; internal if fn throws.
-  /// On error `s` may hold unsaved changes: do not save it.
+  /// (never stored) is changed and saved at once. Client binding: the state handed over and
+  /// every reload must carry the fingerprint `s` carries (if any), else tampered (fn is not
+  /// called on it, `s` keeps its own state). Completes with (error_code); on success `s` holds
+  /// the saved state. Errors: those of async_save and async_load (not_found, expired: the
+  /// session ended meanwhile); tampered; conflict when the attempts run out; internal if fn
+  /// throws. On error `s` may hold unsaved changes: do not save it.
   template <class Fn, class CompletionToken>
     requires std::invocable<Fn&, session&>
   auto async_update(session& s, Fn fn, CompletionToken&& token) {
@@ -498,35 +450,40 @@ class basic_session_manager {
   }
 
  private:
-  struct counters {
-    std::atomic<std::uint64_t> created{0}, loaded{0}, misses{0}, expired{0}, tampered{0},
-        malformed{0}, saved{0}, touched{0}, conflicts{0}, rotated{0}, destroyed{0},
-        store_errors{0}, evicted{0};
-  };
   struct shared_state {
-    counters counts;
+    detail::atomic_counters<session_stats> counts;
     session_observer observer;
+    valid_after_source valid_after;
     detail::lanes<session> updates;  // async_update's turns, per storage key
   };
 
-  static void bump(std::atomic<std::uint64_t>& c) noexcept {
-    c.fetch_add(1, std::memory_order_relaxed);
+  // Counts one event in session_stats::*Counter.
+  template <auto Counter>
+  void bump() const noexcept {
+    state_->counts.template add<Counter>();
   }
 
   void notify(session_event_kind kind, std::string_view key, std::string_view user,
               std::string_view previous = {}) const noexcept {
-    if (!state_->observer) return;
-    try {
-      state_->observer(session_event{kind, key, previous, user});
-    } catch (...) {
-      // An audit hook must not turn a successful operation into a failed one.
-    }
+    detail::notify(state_->observer, session_event{kind, key, previous, user});
   }
 
   // Store failures that are not answers about the key itself.
   void count_store_error(const boost::system::error_code& ec) const noexcept {
-    if (ec != error::not_found && ec != error::expired && ec != error::conflict)
-      bump(state_->counts.store_errors);
+    if (ec != condition::session_gone && ec != condition::conflict)
+      bump<&session_stats::store_errors>();
+  }
+
+  template <class T>
+  static awaitable<result<T>> refuse(error e) {
+    co_return result<T>(boost::system::in_place_error, e);
+  }
+
+  // A cookie value that is not a session id: counted, the store not asked.
+  template <class T>
+  awaitable<result<T>> refuse_malformed() {
+    bump<&session_stats::malformed>();
+    co_return result<T>(boost::system::in_place_error, error::malformed);
   }
 
   // Deadlines are kept in whole milliseconds, as the serializer stores them.
@@ -534,42 +491,9 @@ class basic_session_manager {
     return std::chrono::time_point_cast<std::chrono::milliseconds>(time_point(clock_.now()));
   }
 
-  // A bound session's id carries its user's slot tag, so that on a Redis Cluster it lives in
-  // the slot of the user's index; an anonymous one keeps the tag it has (its rotation then stays
-  // in one slot), and a new one gets a random tag (see session_id).
-  void assign_new_id(session& s) const {
-    const std::string& user = access::meta(s).user;
-    const std::string& old = access::id(s);
-    std::string tag;
-    if (!user.empty()) {
-      tag = user_tag(user);
-    } else if (old.size() == session_id::tagged_size) {
-      tag = old.substr(session_id::encoded_size + 1);
-    }
-    session_id id = tag.empty() ? session_id::generate() : session_id::generate(tag);
-    access::id(s) = id.to_string();
-    access::key(s) = id.storage_key(opts_.key_prefix);
-    access::meta(s).csrf_secret = detail::random_bytes(32);
-    access::id_changed(s) = true;
-  }
-
   static std::chrono::milliseconds ttl_until(time_point deadline, time_point now) {
     auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
     return std::max(ttl, std::chrono::milliseconds(1));
-  }
-
-  // Serializes and seals `meta` + `data` under `key`; `meta` gets the new last_seen and idle
-  // deadline. The sealed bytes go to `sealed`.
-  boost::system::error_code seal_for_write(session_metadata& meta, const boost::json::object& data,
-                                           std::string_view key, time_point now,
-                                           std::string& sealed) const {
-    meta.last_seen = now;
-    meta.idle_deadline = std::min(now + idle_timeout_for(meta), meta.absolute_deadline);
-    std::string plain;
-    const detail::wipe_on_exit wipe{plain};
-    if (auto ec = ser_.serialize(meta, data, plain)) return ec;
-    if (plain.size() > opts_.max_value_bytes) return error::too_large;
-    return cipher_.seal(plain, key, sealed);
   }
 
   // A visitor's session lives shorter than a user's (options::anonymous_idle_timeout).
@@ -577,434 +501,39 @@ class basic_session_manager {
     return meta.user.empty() ? opts_.anonymous_idle_timeout : opts_.idle_timeout;
   }
 
-  awaitable<result<session>> create_impl() {
-    session s = new_session();
-    if (auto ec = co_await save_impl(s)) co_return ec;
-    co_return s;
-  }
+  // One session (impl/manager_sessions.hpp).
+  void assign_new_id(session& s) const;
+  boost::system::error_code seal_for_write(session_metadata& meta, const boost::json::object& data,
+                                           std::string_view key, time_point now,
+                                           std::string& sealed) const;
+  awaitable<result<session>> create_impl();
+  awaitable<result<session>> load_impl(std::string id, std::string key,
+                                       std::string_view fingerprint);
+  boost::system::error_code check_client(session& s, std::string_view fingerprint);
+  awaitable<boost::system::error_code> save_impl(session& s);
+  awaitable<boost::system::error_code> rotate_impl(session& s);
+  awaitable<boost::system::error_code> destroy_impl(session& s);
 
-  // Takes the cookie value by value: it becomes the session's id.
-  awaitable<result<session>> load_impl(std::string cookie_value,
-                                       std::string_view fingerprint = {}) {
-    std::optional<session_id> id = session_id::parse(cookie_value);
-    if (!id) {
-      bump(state_->counts.malformed);
-      co_return make_error_code(error::malformed);
-    }
-    session s;
-    access::id(s) = std::move(cookie_value);
-    access::key(s) = id->storage_key(opts_.key_prefix);
-
-    result<store_record> rec = co_await store_.load(access::key(s));
-    if (!rec) {
-      const boost::system::error_code ec = rec.error();
-      if (ec == error::not_found) {
-        bump(state_->counts.misses);
-      } else if (ec == error::expired) {
-        bump(state_->counts.expired);
-        notify(session_event_kind::expired, access::key(s), {});
-      } else {
-        count_store_error(ec);
-      }
-      co_return ec;
-    }
-    // Sealing adds a few dozen bytes; anything far beyond the limit is refused unopened.
-    if (rec->value.size() > opts_.max_value_bytes + 1024) {
-      bump(state_->counts.malformed);
-      co_return make_error_code(error::malformed);
-    }
-    {
-      // The plaintext lives in a buffer this thread reuses (wiped after each use): a fresh
-      // string per load costs a large allocation and free. Nothing between here and the end of
-      // the block suspends, so no other load on this thread can reach the buffer meanwhile.
-      std::string& plain = detail::plaintext_scratch();
-      const detail::wipe_and_trim_on_exit wipe{plain};
-      if (cipher_.open(rec->value, access::key(s), plain)) {
-        bump(state_->counts.tampered);
-        notify(session_event_kind::tampered, access::key(s), {});
-        co_return make_error_code(error::tampered);
-      }
-      if (ser_.deserialize(plain, access::meta(s), access::data(s))) {
-        bump(state_->counts.malformed);
-        co_return make_error_code(error::malformed);
-      }
-    }
-    access::meta(s).version = rec->version;
-    access::stored_user(s) = access::meta(s).user;
-
-    const time_point now = clock_.now();
-    if (now >= access::meta(s).idle_deadline || now >= access::meta(s).absolute_deadline) {
-      bump(state_->counts.expired);
-      notify(session_event_kind::expired, access::key(s), access::meta(s).user);
-      // Best effort: the store's TTL removes it anyway.
-      (void)co_await store_.erase(access::key(s));
-      co_return make_error_code(error::expired);
-    }
-    if (!fingerprint.empty()) {
-      std::string& stored = access::meta(s).fingerprint;
-      if (stored.empty()) {
-        stored = std::string(fingerprint);
-        access::dirty(s) = true;
-      } else if (stored.size() != fingerprint.size() ||
-                 CRYPTO_memcmp(stored.data(), fingerprint.data(), stored.size()) != 0) {
-        // A cookie presented by another client is treated as stolen.
-        bump(state_->counts.tampered);
-        notify(session_event_kind::tampered, access::key(s), access::meta(s).user);
-        co_return make_error_code(error::tampered);
-      }
-    }
-    bump(state_->counts.loaded);
-    co_return s;
-  }
-
-  awaitable<boost::system::error_code> save_impl(session& s) {
-    if (!s.valid()) co_return make_error_code(error::invalid_session);
-    const time_point now = now_ms();
-    const bool is_new = s.is_new();
-    const bool was_dirty = access::dirty(s);
-    if (!is_new && !was_dirty && now - access::meta(s).last_seen < opts_.touch_interval)
-      co_return boost::system::error_code{};
-    if (now >= access::meta(s).absolute_deadline) co_return make_error_code(error::expired);
-    // A stored id must not change hands: binding a user to it (a planted id, or a login whose
-    // rotation failed) would hand that user's session to whoever knows the id. Unbinding is a
-    // loss of privilege and needs no new id.
-    if (!is_new && access::meta(s).user != access::stored_user(s) && !access::meta(s).user.empty())
-      co_return make_error_code(error::rotation_required);
-
-    session_metadata meta = access::meta(s);
-    std::string sealed;
-    if (auto ec = seal_for_write(meta, access::data(s), access::key(s), now, sealed)) co_return ec;
-    const std::string index = user_index(meta.user);
-    const store_write w{sealed, ttl_until(meta.idle_deadline, now), index};
-
-    result<std::uint64_t> r = make_error_code(error::internal);
-    if (is_new) {
-      r = co_await store_.insert(access::key(s), w);
-    } else {
-      r = co_await store_.replace(access::key(s), w, access::meta(s).version);
-    }
-    if (!r) {
-      const boost::system::error_code ec = r.error();
-      if (ec == error::conflict) {
-        if (!is_new && !was_dirty) co_return boost::system::error_code{};
-        bump(state_->counts.conflicts);
-      }
-      count_store_error(ec);
-      co_return ec;
-    }
-    meta.version = *r;
-    access::meta(s) = std::move(meta);
-    access::stored_user(s) = access::meta(s).user;
-    access::dirty(s) = false;
-    if (is_new) {
-      bump(state_->counts.created);
-      notify(session_event_kind::created, access::key(s), access::meta(s).user);
-    } else if (was_dirty) {
-      bump(state_->counts.saved);
-    } else {
-      bump(state_->counts.touched);
-    }
-    // A new session stored already bound (bind_user before its first save) is a login too.
-    if (is_new && !access::meta(s).user.empty())
-      co_await enforce_user_limit(access::meta(s).user, access::key(s));
-    co_return boost::system::error_code{};
-  }
-
-  awaitable<boost::system::error_code> rotate_impl(session& s) {
-    if (!s.valid()) co_return make_error_code(error::invalid_session);
-    const time_point now = now_ms();
-    if (now >= access::meta(s).absolute_deadline) co_return make_error_code(error::expired);
-
-    session next = s;  // the rotated state; `s` changes only on success
-    assign_new_id(next);
-    if (s.is_new()) {
-      // Never stored: nothing to move, the new id is simply the one that will be written.
-      s = std::move(next);
-      co_return boost::system::error_code{};
-    }
-    std::string sealed;
-    if (auto ec = seal_for_write(access::meta(next), access::data(next), access::key(next), now, sealed)) co_return ec;
-    const std::string index = user_index(access::meta(next).user);
-    const store_write w{sealed, ttl_until(access::meta(next).idle_deadline, now), index};
-    result<std::uint64_t> r = co_await store_.rotate(access::key(s), access::key(next), w, access::meta(s).version);
-    if (!r) {
-      if (r.error() == error::conflict) bump(state_->counts.conflicts);
-      count_store_error(r.error());
-      co_return r.error();
-    }
-    access::meta(next).version = *r;
-    access::dirty(next) = false;
-    const bool login = !access::meta(next).user.empty() &&
-                       access::meta(next).user != access::stored_user(s);
-    access::stored_user(next) = access::meta(next).user;
-    bump(state_->counts.rotated);
-    notify(session_event_kind::rotated, access::key(next), access::meta(next).user, access::key(s));
-    s = std::move(next);
-    if (login) co_await enforce_user_limit(access::meta(s).user, access::key(s));
-    co_return boost::system::error_code{};
-  }
-
-  // After a login of `user` (whose session is stored under `keep`): destroys the user's least
-  // recently used sessions beyond max_sessions_per_user. The login has happened; a store failure
-  // here only leaves the user with more sessions, so it is counted, not reported.
-  awaitable<void> enforce_user_limit(const std::string& user, const std::string& keep) {
-    const std::size_t max = opts_.max_sessions_per_user;
-    if (max == 0) co_return;
-    result<std::vector<session_info>> live = co_await list_user_impl(user);
-    if (!live) co_return;
-    if (live->size() <= max) co_return;
-    std::size_t excess = live->size() - max;
-    // list_user_impl gives the least recently used first.
-    for (const session_info& info : *live) {
-      if (excess == 0) break;
-      if (info.storage_key == keep) continue;
-      result<bool> r = co_await erase_bound_to(info.storage_key, user);
-      if (!r) {
-        count_store_error(r.error());
-        co_return;
-      }
-      if (*r) {
-        --excess;
-        bump(state_->counts.evicted);
-        notify(session_event_kind::evicted, info.storage_key, user);
-      }
-    }
-  }
-
-  awaitable<boost::system::error_code> destroy_impl(session& s) {
-    if (access::id(s).empty()) co_return make_error_code(error::invalid_session);
-    if (!access::destroyed(s) && !s.is_new()) {
-      result<bool> r = co_await store_.erase(access::key(s));
-      if (!r) {
-        count_store_error(r.error());
-        co_return r.error();
-      }
-      if (*r) {
-        bump(state_->counts.destroyed);
-        notify(session_event_kind::destroyed, access::key(s), access::meta(s).user);
-      }
-    }
-    access::destroyed(s) = true;
-    access::dirty(s) = false;
-    co_return boost::system::error_code{};
-  }
-
-  // With `user`: only if bound to that user (also under its index from before keyed hashes).
-  awaitable<result<bool>> destroy_key_impl(std::string_view key, std::string_view user) {
-    if (!is_storage_key(key, opts_.key_prefix))
-      co_return result<bool>(boost::system::in_place_error, error::invalid_argument);
-    result<bool> r(boost::system::in_place_error, error::internal);
-    if (user.empty()) {
-      r = co_await store_.erase(key);
-    } else {
-      r = co_await erase_bound_to(key, user);
-    }
-    if (!r) {
-      count_store_error(r.error());
-    } else if (*r) {
-      bump(state_->counts.destroyed);
-      notify(session_event_kind::destroyed, key, user);
-    }
-    co_return r;
-  }
-
-  static awaitable<result<bool>> refuse_empty_user() {
-    co_return result<bool>(boost::system::in_place_error, error::invalid_argument);
-  }
-
-  // The names of `user`'s indexes: the current one, and with a keyed user hash the unkeyed one
-  // of earlier versions (sessions bound before the upgrade stay revocable until they expire).
-  std::vector<std::string> user_indexes(std::string_view user) const {
-    std::vector<std::string> names{user_index(user)};
-    if (!user_key_.empty()) names.push_back(user_index_key(opts_.key_prefix, user));
-    return names;
-  }
-
-  // Erases `key` if it is bound to `user` under any of the user's index names (user_indexes).
-  awaitable<result<bool>> erase_bound_to(std::string_view key, std::string_view user) {
-    result<bool> r(boost::system::in_place_error, error::internal);
-    for (const std::string& index : user_indexes(user)) {
-      r = co_await store_.erase_bound(key, index);
-      if (!r || *r) break;
-    }
-    co_return r;
-  }
-
-  awaitable<result<std::size_t>> destroy_user_impl(std::string_view user) {
-    std::size_t count = 0;
-    for (const std::string& index : user_indexes(user)) {
-      result<std::vector<std::string>> keys = co_await store_.erase_user(index);
-      if (!keys) {
-        count_store_error(keys.error());
-        co_return keys.error();
-      }
-      for (const std::string& key : *keys) {
-        bump(state_->counts.destroyed);
-        notify(session_event_kind::destroyed, key, user);
-      }
-      count += keys->size();
-    }
-    co_return count;
-  }
-
-  // One result per key: load_many where the store has it, else key by key.
+  // The per-user index (impl/manager_users.hpp).
+  awaitable<void> enforce_user_limit(std::string user, std::string keep);
+  awaitable<result<bool>> destroy_key_impl(std::string_view key, std::string_view user);
+  std::vector<std::string> user_indexes(std::string_view user) const;
+  awaitable<result<bool>> erase_bound_to(std::string_view key, std::string_view user);
+  awaitable<result<std::size_t>> destroy_user_impl(std::string_view user);
   awaitable<result<std::vector<result<store_record>>>> load_batch(
-      const std::vector<std::string>& keys) {
-    if constexpr (batch_loading_store<Store>) {
-      co_return co_await store_.load_many(keys);
-    } else {
-      std::vector<result<store_record>> out;
-      out.reserve(keys.size());
-      for (const std::string& key : keys) out.push_back(co_await store_.load(key));
-      co_return out;
-    }
-  }
+      const std::vector<std::string>& keys);
+  awaitable<result<std::vector<session_info>>> list_user_impl(std::string_view user);
 
-  awaitable<result<std::vector<session_info>>> list_user_impl(std::string_view user) {
-    std::vector<std::string> keys;
-    for (const std::string& index : user_indexes(user)) {
-      result<std::vector<std::string>> some = co_await store_.list_user(index);
-      if (!some) {
-        count_store_error(some.error());
-        co_return some.error();
-      }
-      for (std::string& k : *some) keys.push_back(std::move(k));
-    }
-    std::sort(keys.begin(), keys.end());
-    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-
-    std::vector<session_info> out;
-    const time_point now = clock_.now();
-    std::string plain;
-    const detail::wipe_on_exit wipe{plain};
-    constexpr std::size_t batch = 256;
-    for (std::size_t from = 0; from < keys.size(); from += batch) {
-      const std::vector<std::string> part(
-          keys.begin() + static_cast<std::ptrdiff_t>(from),
-          keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), from + batch)));
-      result<std::vector<result<store_record>>> recs = co_await load_batch(part);
-      if (!recs) {
-        count_store_error(recs.error());
-        co_return recs.error();
-      }
-      for (std::size_t i = 0; i < part.size(); ++i) {
-        result<store_record>& rec = (*recs)[i];
-        if (!rec) {
-          if (rec.error() == error::not_found || rec.error() == error::expired ||
-              rec.error() == error::malformed)
-            continue;
-          count_store_error(rec.error());
-          co_return rec.error();
-        }
-        session_info info;
-        boost::json::object ignored;
-        if (cipher_.open(rec->value, part[i], plain) ||
-            ser_.deserialize(plain, info.metadata, ignored))
-          continue;
-        if (now >= info.metadata.idle_deadline || now >= info.metadata.absolute_deadline) continue;
-        // An index may still list a session that was bound to another user since (stores drop
-        // such entries lazily).
-        if (info.metadata.user != user) continue;
-        // Secrets of the session, of no use to a "your devices" page.
-        OPENSSL_cleanse(info.metadata.csrf_secret.data(), info.metadata.csrf_secret.size());
-        info.metadata.csrf_secret.clear();
-        info.metadata.fingerprint.clear();
-        info.metadata.version = rec->version;
-        info.storage_key = part[i];
-        out.push_back(std::move(info));
-      }
-    }
-    std::stable_sort(out.begin(), out.end(), [](const session_info& a, const session_info& b) {
-      return a.metadata.last_seen < b.metadata.last_seen;
-    });
-    co_return out;
-  }
-
+  // async_update (impl/manager_updates.hpp).
   template <class Fn>
-  awaitable<result<session>> update_impl(std::string id, Fn fn) {
-    // This process's updates of the session take turns; the version check still catches the
-    // writes of other processes and of plain async_save, which the retries below absorb. The
-    // lanes are keyed by storage key, so that they hold no session id (a bearer secret).
-    const std::optional<session_id> parsed = session_id::parse(id);
-    if (!parsed) co_return co_await load_impl(std::move(id));  // malformed, counted there
-    const std::string lane = parsed->storage_key(opts_.key_prefix);
-    const boost::system::error_code lane_ec = co_await state_->updates.enter(lane);
-    if (lane_ec) co_return lane_ec;
-    const detail::lane_exit leave(state_->updates, lane);
-    for (unsigned attempt = 1;; ++attempt) {
-      result<session> s = co_await load_impl(id);
-      if (!s) co_return s.error();
-      fn(*s);
-      const boost::system::error_code ec = co_await save_impl(*s);
-      if (!ec) {
-        state_->updates.hand_over(lane, access::meta(*s).version, [&s] { return *s; });
-        co_return std::move(*s);
-      }
-      if (ec != error::conflict || attempt >= opts_.max_update_attempts) co_return ec;
-      co_await retry_pause(attempt);
-    }
-  }
-
+  awaitable<result<session>> update_impl(std::string id, std::string key,
+                                         std::string_view fingerprint, Fn fn);
   template <class Fn>
-  awaitable<boost::system::error_code> update_loaded_impl(session& s, Fn& fn) {
-    if (!s.valid()) co_return make_error_code(error::invalid_session);
-    if (s.is_new()) {  // not stored: nobody else can be updating it
-      fn(s);
-      co_return co_await save_impl(s);
-    }
-    // The lane's key (as update_impl's) and the id to reload with: `s` may be replaced below.
-    const std::string lane = access::key(s);
-    const std::string id = access::id(s);
-    const boost::system::error_code lane_ec = co_await state_->updates.enter(lane);
-    if (lane_ec) co_return lane_ec;
-    const detail::lane_exit leave(state_->updates, lane);
-    // A turn before this one saved a newer state than the one `s` was loaded with: take the
-    // state it handed over, or, if it left when nobody waited, load the session again.
-    const auto newer = state_->updates.newer_than(lane, access::meta(s).version);
-    if (newer.state) {
-      s = *newer.state;
-    } else if (newer.stale) {
-      result<session> fresh = co_await load_impl(id);
-      if (!fresh) co_return fresh.error();
-      s = std::move(*fresh);
-    }
-    for (unsigned attempt = 1;; ++attempt) {
-      fn(s);
-      const boost::system::error_code ec = co_await save_impl(s);
-      if (!ec) {
-        state_->updates.hand_over(lane, access::meta(s).version, [&s] { return s; });
-        co_return ec;
-      }
-      if (ec != error::conflict || attempt >= opts_.max_update_attempts) co_return ec;
-      co_await retry_pause(attempt);
-      result<session> fresh = co_await load_impl(id);
-      if (!fresh) co_return fresh.error();
-      s = std::move(*fresh);
-    }
-  }
-
-  // Contenders that collided would collide again if they retried in lockstep.
-  awaitable<void> retry_pause(unsigned attempt) {
-    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-    timer.expires_after(backoff(attempt));
-    boost::system::error_code wait_ec;
-    co_await timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, wait_ec));
-  }
-
-  // Full jitter: uniform in [0, min(1 s, 100 us * 2^attempt)]. The window must grow until the
-  // contenders spread out: with a store round trip of ~100 us, a thousand writers to one
-  // session need a window of hundreds of milliseconds.
-  static std::chrono::microseconds backoff(unsigned attempt) {
-    thread_local std::minstd_rand rng{std::random_device{}()};
-    const std::int64_t cap =
-        std::min<std::int64_t>(1'000'000, std::int64_t{100} << std::min(attempt, 14u));
-    return std::chrono::microseconds(std::uniform_int_distribution<std::int64_t>(0, cap)(rng));
-  }
+  awaitable<boost::system::error_code> update_loaded_impl(session& s, Fn& fn);
 
   executor_type ex_;
   options opts_;
-  [[no_unique_address]] Serializer ser_;
-  [[no_unique_address]] Cipher cipher_;
+  codec_type codec_;
   Store store_;
   [[no_unique_address]] Clock clock_;
   std::unique_ptr<shared_state> state_;
@@ -1013,3 +542,7 @@ class basic_session_manager {
 };
 
 }  // namespace websession
+
+#include <websession/impl/manager_sessions.hpp>
+#include <websession/impl/manager_updates.hpp>
+#include <websession/impl/manager_users.hpp>

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace websession {
 namespace detail {
@@ -70,7 +71,11 @@ struct options {
   /// Sliding expiry rewrites an unchanged session at most this often, so read-mostly traffic
   /// costs one store round trip per request.
   std::chrono::milliseconds touch_interval = std::chrono::seconds(60);
-  /// Prefix of every storage key (lets several applications share one Redis).
+  /// Prefix of every storage key (lets several applications share one Redis). A user's index
+  /// is named `key_prefix + "user:{" tag "}" + hash`, so another application's prefix must not
+  /// be this one plus "user:": validate() refuses a prefix that ends with "user:" or with
+  /// "user:{" and three characters and "}", whose storage keys would have the shape of such
+  /// index names (see docs/security.md, "Several applications on one store").
   std::string key_prefix = "websession:";
   /// Largest serialized session; larger saves fail with error::too_large, larger stored
   /// values are rejected as malformed on load.
@@ -96,11 +101,28 @@ struct options {
       throw std::invalid_argument("websession options: max_value_bytes must be positive");
     if (max_update_attempts == 0)
       throw std::invalid_argument("websession options: max_update_attempts must be positive");
+    if (nests_index_names(key_prefix))
+      throw std::invalid_argument(
+          "websession options: key_prefix must not end with \"user:\" or \"user:{...}\": "
+          "another prefix's user index names would look like this prefix's session keys");
     // Stricter than what make_set_cookie needs (it writes Secure itself for SameSite=None),
     // so a deployment states Secure explicitly.
     if (cookie.same_site == same_site::none && !cookie.secure)
       throw std::invalid_argument("websession options: SameSite=None requires cookie.secure");
     cookie.validate();
+  }
+
+  /// Whether `prefix` is another prefix P plus "user:" (or plus "user:{" tag "}"): then P's user
+  /// index names (P + "user:{" tag "}" + 43 characters) have the shape of the session keys made
+  /// with `prefix` (is_storage_key), so that an administrator's async_destroy_key through one
+  /// application could delete the other's indexes and make its "log out everywhere" miss
+  /// sessions.
+  static bool nests_index_names(std::string_view prefix) noexcept {
+    constexpr std::string_view user = "user:";
+    if (prefix.ends_with(user)) return true;
+    // "user:{" + a 3-character tag + "}": the untagged (legacy) session keys of that prefix.
+    return prefix.size() >= user.size() + 5 && prefix.back() == '}' &&
+           prefix.substr(prefix.size() - user.size() - 5, user.size() + 1) == "user:{";
   }
 
   /// The defaults overridden by WEBSESSION_* variables (table above), validated. Throws

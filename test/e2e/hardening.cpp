@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
-// End-to-end: the example server's hardening from the security review. A connection limit
+// End-to-end: the example server's hardening from the security reviews. A connection limit
 // (--max-connections: one more connection gets a 503 and is closed, the server keeps
-// accepting), /healthz details only for loopback clients unless --healthz-details says
+// accepting) and a share of it per client address (--max-connections-per-client), /healthz
+// pinging the store at most once a second however many ask, /healthz details only for loopback clients unless --healthz-details says
 // otherwise, the Redis password from WEBSESSION_REDIS_PASSWORD or --redis-password-file against
 // a redis-server with requirepass, session options that do not validate (exit 2 before
 // listening), and the quickstart refusing to run without a secret.
@@ -23,6 +24,7 @@
 #include <netinet/in.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <fstream>
@@ -86,6 +88,24 @@ void write_file(const std::filesystem::path& p, const std::string& text, mode_t 
   ::chmod(p.c_str(), mode);
 }
 
+// Closes `held` (a request with Connection: close), then whether a new connection from the same
+// address is served within 3 s (the server gives the place back as the connection closes).
+bool close_frees_a_place(client& held, unsigned short port) {
+  request close = client::make(bhttp::verb::get, "/healthz");
+  close.keep_alive(false);
+  if (held.send(std::move(close)).msg.keep_alive()) return false;
+  for (const auto deadline = std::chrono::steady_clock::now() + 3s;
+       std::chrono::steady_clock::now() < deadline;) {
+    try {
+      client fresh(port, 2s);
+      if (fresh.get("/visits").status() == 200u) return true;
+    } catch (const std::runtime_error&) {  // refused while the server still counted it
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(hardening)
@@ -124,20 +144,7 @@ BOOST_AUTO_TEST_CASE(connection_limit_refuses_the_next_and_recovers) {
   BOOST_TEST(second.connects() == 1u);
 
   // Closing one frees its place (the server deregisters it as it closes: retry briefly).
-  request close = client::make(bhttp::verb::get, "/healthz");
-  close.keep_alive(false);
-  BOOST_TEST(!first.send(std::move(close)).msg.keep_alive());
-  bool served = false;
-  for (const auto deadline = std::chrono::steady_clock::now() + 3s;
-       !served && std::chrono::steady_clock::now() < deadline;) {
-    try {
-      client fresh(srv.port(), 2s);
-      served = fresh.get("/visits").status() == 200u;
-    } catch (const std::runtime_error&) {  // refused while the server still counted it
-    }
-    if (!served) std::this_thread::sleep_for(20ms);
-  }
-  BOOST_TEST(served);
+  BOOST_TEST(close_frees_a_place(first, srv.port()));
   BOOST_TEST(second.get("/visits").status() == 200u);
   BOOST_TEST(srv.stop() == 0);
   const std::string err = srv.stderr_text();
@@ -437,6 +444,150 @@ BOOST_AUTO_TEST_CASE(bad_redis_password_sources_exit_2) {
   // Port 1 on loopback: nothing is ever connected to, the configuration fails first.
   expect_refused_at_start(cases, {"--store", "redis", "--redis-url", "redis://127.0.0.1:1"},
                           {secret}, redis_password);
+}
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// Connections per client address, and /healthz's store ping (the second security review)
+
+namespace {
+
+// Opens a keep-alive connection from `source` (127.0.0.1 by default; any 127.x.y.z is this
+// host's loopback too, a different client address for the server) and makes one request on it.
+std::unique_ptr<client> served_client(unsigned short port, const std::string& source = {}) {
+  auto c = std::make_unique<client>(port, 5s);
+  if (!source.empty()) c->bind_source(source);
+  BOOST_TEST_REQUIRE(c->get("/visits").status() == 200u);
+  return c;
+}
+
+bool refused_at_once(unsigned short port, const std::string& source = {}) {
+  const std::string answer = raw_connection(port, 5s, source).read_until_close();
+  return answer.starts_with("HTTP/1.1 503") &&
+         answer.find("{\"error\":\"too many connections\"}") != std::string::npos;
+}
+
+std::uint64_t healthz_pings(client& c) {
+  return c.get("/healthz").json().at("store").at("pings").to_number<std::uint64_t>();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(one_client_address_gets_only_its_share_of_the_connections) {
+  server_options o;
+  o.args = {"--max-connections", "64", "--max-connections-per-client", "3"};
+  server_process srv(o);
+  std::vector<std::unique_ptr<client>> mine;
+  for (int i = 0; i < 3; ++i) mine.push_back(served_client(srv.port()));
+  // A fourth from the same address is refused at once, though 61 places are free.
+  BOOST_TEST(refused_at_once(srv.port()));
+  // Another address has a share of its own.
+  std::vector<std::unique_ptr<client>> theirs;
+  for (int i = 0; i < 3; ++i) theirs.push_back(served_client(srv.port(), "127.0.0.2"));
+  // The held connections still work.
+  for (auto& c : mine) BOOST_TEST(c->get("/visits").status() == 200u);
+  BOOST_TEST(mine[0]->connects() == 1u);
+
+  // Closing one frees its place for that address (the server counts it out as it closes).
+  BOOST_TEST(close_frees_a_place(*mine[0], srv.port()));
+  BOOST_TEST(srv.stop() == 0);
+  const std::string err = srv.stderr_text();
+  BOOST_TEST(err.find("max_connections_per_client=3") != std::string::npos, err);
+  BOOST_TEST(err.find("1 from a client over its share") != std::string::npos, err);
+}
+
+// Without --max-connections-per-client, a non-loopback address gets an eighth of
+// --max-connections; loopback addresses (a reverse proxy or a load test on this host) are not
+// limited by the default.
+BOOST_AUTO_TEST_CASE(the_default_share_is_an_eighth_of_the_connections) {
+  server_options o;
+  o.args = {"--max-connections", "200"};
+  server_process srv(o);
+  std::vector<std::unique_ptr<client>> held;
+  for (int i = 0; i < 30; ++i) held.push_back(served_client(srv.port()));
+  if (const std::optional<std::string> ip = non_loopback_ipv4()) {
+    for (int i = 0; i < 25; ++i) held.push_back(served_client(srv.port(), *ip));
+    BOOST_TEST(refused_at_once(srv.port(), *ip));
+    BOOST_TEST(served_client(srv.port())->get("/visits").status() == 200u);
+  } else {
+    BOOST_TEST_MESSAGE("no non-loopback IPv4 address here: the default share is not tried");
+  }
+  BOOST_TEST(srv.stop() == 0);
+  BOOST_TEST(srv.stderr_text().find("max_connections_per_client=25 (loopback: no limit)") !=
+             std::string::npos);
+}
+
+// A flood of /healthz on two threads pings the store about once a second, not once a request.
+BOOST_AUTO_TEST_CASE(healthz_pings_the_store_at_most_once_a_second) {
+  server_options o;
+  o.args = {"--threads", "2"};
+  server_process srv(o);
+  client watcher(srv.port());
+  const std::uint64_t first = healthz_pings(watcher);
+  BOOST_TEST(first == 1u);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  std::atomic<int> answered{0};
+  std::vector<std::thread> flood;
+  for (int t = 0; t < 4; ++t) {
+    flood.emplace_back([&] {
+      client c(srv.port());
+      for (int i = 0; i < 50; ++i) {
+        const reply r = c.get("/healthz");
+        if (r.status() == 200u && r.json().at("store").at("ok").as_bool()) ++answered;
+      }
+    });
+  }
+  for (auto& t : flood) t.join();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::uint64_t during = healthz_pings(watcher) - first;
+  BOOST_TEST(answered.load() == 200);
+  BOOST_TEST_MESSAGE("200 /healthz in " << seconds << " s: " << during << " store pings");
+  BOOST_TEST(during <= static_cast<std::uint64_t>(seconds) + 2u);
+  BOOST_TEST(during < 50u);
+
+  // A cached answer says how old it is; after a quiet second the next request pings again.
+  std::this_thread::sleep_for(1200ms);
+  const boost::json::value fresh = watcher.get("/healthz").json();
+  const std::uint64_t pings = fresh.at("store").at("pings").to_number<std::uint64_t>();
+  BOOST_TEST(pings == first + during + 1u);
+  BOOST_TEST(fresh.at("store").at("checked_ms_ago").to_number<std::int64_t>() < 1000);
+  BOOST_TEST(srv.stop() == 0);
+}
+
+#ifdef WEBSESSION_E2E_REDIS
+// The same flood against Redis, counted by Redis itself (INFO commandstats): before the cache,
+// every /healthz was a PING (one per master on a Cluster).
+BOOST_AUTO_TEST_CASE(healthz_flood_sends_redis_few_pings, *redis_test::needs_redis_server()) {
+  redis_test::redis_server redis;
+  const std::string port = std::to_string(redis.port());
+  server_options o;
+  o.args = {"--threads", "2", "--store", "redis", "--redis-url", "redis://127.0.0.1:" + port};
+  server_process srv(o);
+  auto redis_pings = [&] {
+    const captured out = run_capture({"redis-cli", "-p", port, "INFO", "commandstats"}, {}, 5s);
+    const std::size_t at = out.output.find("cmdstat_ping:calls=");
+    if (at == std::string::npos) return std::uint64_t{0};
+    return static_cast<std::uint64_t>(std::stoull(out.output.substr(at + 19)));
+  };
+  client watcher(srv.port());
+  BOOST_TEST_REQUIRE(watcher.get("/healthz").json().at("store").at("ok").as_bool());
+  const std::uint64_t before = redis_pings();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> flood;
+  for (int t = 0; t < 4; ++t) {
+    flood.emplace_back([&] {
+      client c(srv.port());
+      for (int i = 0; i < 50; ++i) BOOST_TEST(c.get("/healthz").status() == 200u);
+    });
+  }
+  for (auto& t : flood) t.join();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::uint64_t sent = redis_pings() - before;
+  BOOST_TEST_MESSAGE("200 /healthz in " << seconds << " s: " << sent << " PINGs reached Redis");
+  // At most one per second from /healthz, and the clients' own idle health checks.
+  BOOST_TEST(sent <= 2 * static_cast<std::uint64_t>(seconds) + 6u);
+  BOOST_TEST(srv.stop() == 0);
 }
 #endif
 

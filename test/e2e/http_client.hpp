@@ -160,6 +160,10 @@ class client {
     return req;
   }
 
+  /// Connects from `address` (an address of this host, such as 127.0.0.2: another client
+  /// address for the server) from the next connection on.
+  void bind_source(std::string address) { source_ = std::move(address); }
+
   /// How many connections this client opened.
   unsigned connects() const noexcept { return connects_; }
   bool is_open() const noexcept { return open_; }
@@ -179,6 +183,10 @@ class client {
  private:
   void connect() {
     boost::system::error_code ec;
+    if (!source_.empty()) {
+      stream_.socket().open(tcp::v4());
+      stream_.socket().bind(tcp::endpoint(asio::ip::make_address(source_), 0));
+    }
     stream_.expires_after(timeout_);
     stream_.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_),
                           [&](boost::system::error_code e) { ec = e; });
@@ -209,14 +217,21 @@ class client {
   beast::flat_buffer buffer_;
   bool open_ = false;
   unsigned connects_ = 0;
+  std::string source_;
 };
 
 /// A connection for raw bytes: requests sent in pieces, malformed ones, reading to the end.
 class raw_connection {
  public:
-  explicit raw_connection(unsigned short port, std::chrono::milliseconds timeout = std::chrono::seconds(10))
+  /// Connects to 127.0.0.1:port, from `source` if given (see client::bind_source).
+  explicit raw_connection(unsigned short port, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                          const std::string& source = {})
       : timeout_(timeout), stream_(ioc_) {
     boost::system::error_code ec;
+    if (!source.empty()) {
+      stream_.socket().open(tcp::v4());
+      stream_.socket().bind(tcp::endpoint(asio::ip::make_address(source), 0));
+    }
     stream_.expires_after(timeout_);
     stream_.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
                           [&](boost::system::error_code e) { ec = e; });

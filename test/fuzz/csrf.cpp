@@ -5,9 +5,12 @@
 // every one-character change of it, another session's secret, or no secret, does not.
 #include "fuzz.hpp"
 
+#include <websession/cipher/plaintext.hpp>
 #include <websession/csrf.hpp>
+#include <websession/defaults.hpp>
 #include <websession/detail/base64url.hpp>
-#include <websession/manager.hpp>
+
+#include <boost/asio/io_context.hpp>
 
 #include <openssl/hmac.h>
 
@@ -20,14 +23,17 @@ using namespace websession;
 
 namespace {
 
-session with_secret(std::string secret) {
-  session s;
-  detail::session_access::meta(s).csrf_secret = std::move(secret);
-  return s;
+// Sessions as the application gets them (each with its own random CSRF secret), from a manager
+// that is never run: new_session() does no I/O.
+session new_session() {
+  static boost::asio::io_context ioc;
+  static session_manager_for<memory_store, plaintext_cipher> mgr(ioc.get_executor(),
+                                                                 plaintext_cipher());
+  return mgr.new_session();
 }
 
 const session& main_session() {
-  static const session s = with_secret(std::string("0123456789abcdef0123456789abcdef"));
+  static const session s = new_session();
   return s;
 }
 
@@ -67,7 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   detail::base64url_encode(raw.data(), raw.size(), token);
   WS_FUZZ_CHECK(token.size() == csrf_token_size);
   WS_FUZZ_CHECK(verify_csrf(s, token));
-  static const session other = with_secret(std::string(32, 'x'));
+  static const session other = new_session();
   WS_FUZZ_CHECK(!verify_csrf(other, token));
 
   // Any one-character change breaks it (64 characters carry 48 bytes: no unused bits).

@@ -4,6 +4,8 @@
 // nothing of sessions: the session store on top of it (redis_store) translates.
 #pragma once
 
+#include <websession/detail/error_category.hpp>
+
 #include <boost/system/error_code.hpp>
 
 #include <ostream>
@@ -129,19 +131,11 @@ enum class client_error {
 
 namespace detail {
 
-class error_category_impl final : public boost::system::error_category {
- public:
-  // A fixed id keeps the category unique even if this header is seen by several shared objects.
-  constexpr error_category_impl() noexcept : boost::system::error_category(0x7773726564697333ULL) {}
-
-  const char* name() const noexcept override { return "websession.redis"; }
-
-  std::string message(int ev) const override { return describe(ev); }
-
-  const char* message(int ev, char*, std::size_t) const noexcept override { return describe(ev); }
-
- private:
-  static const char* describe(int ev) noexcept {
+// Fixed ids keep the categories unique even if this header is seen by several shared objects.
+struct error_traits {
+  static constexpr unsigned long long id = 0x7773726564697333ULL;
+  static constexpr const char* name = "websession.redis";
+  static const char* message(int ev) noexcept {
     switch (static_cast<error>(ev)) {
       case error::not_connected: return "redis request not sent: no connection to the server";
       case error::connection_lost:
@@ -156,20 +150,10 @@ class error_category_impl final : public boost::system::error_category {
   }
 };
 
-class url_error_category_impl final : public boost::system::error_category {
- public:
-  // A fixed id keeps the category unique even if this header is seen by several shared objects.
-  constexpr url_error_category_impl() noexcept
-      : boost::system::error_category(0x7773726564697331ULL) {}
-
-  const char* name() const noexcept override { return "websession.redis.url"; }
-
-  std::string message(int ev) const override { return describe(ev); }
-
-  const char* message(int ev, char*, std::size_t) const noexcept override { return describe(ev); }
-
- private:
-  static const char* describe(int ev) noexcept {
+struct url_error_traits {
+  static constexpr unsigned long long id = 0x7773726564697331ULL;
+  static constexpr const char* name = "websession.redis.url";
+  static const char* message(int ev) noexcept {
     switch (static_cast<url_error>(ev)) {
       case url_error::bad_scheme:
         return "redis URL must start with redis://, rediss://, redis-cluster://, "
@@ -196,19 +180,10 @@ class url_error_category_impl final : public boost::system::error_category {
   }
 };
 
-class client_error_category_impl final : public boost::system::error_category {
- public:
-  constexpr client_error_category_impl() noexcept
-      : boost::system::error_category(0x7773726564697332ULL) {}
-
-  const char* name() const noexcept override { return "websession.redis.client"; }
-
-  std::string message(int ev) const override { return describe(ev); }
-
-  const char* message(int ev, char*, std::size_t) const noexcept override { return describe(ev); }
-
- private:
-  static const char* describe(int ev) noexcept {
+struct client_error_traits {
+  static constexpr unsigned long long id = 0x7773726564697332ULL;
+  static constexpr const char* name = "websession.redis.client";
+  static const char* message(int ev) noexcept {
     switch (static_cast<client_error>(ev)) {
       case client_error::protocol_error: return "redis protocol error";
       case client_error::unexpected_reply: return "redis sent a reply nobody asked for";
@@ -242,20 +217,17 @@ class client_error_category_impl final : public boost::system::error_category {
 
 /// The category of redis::error.
 inline const boost::system::error_category& error_category() noexcept {
-  static constexpr detail::error_category_impl instance;
-  return instance;
+  return websession::detail::category_of<detail::error_traits>();
 }
 
 /// The category of redis::url_error.
 inline const boost::system::error_category& url_error_category() noexcept {
-  static constexpr detail::url_error_category_impl instance;
-  return instance;
+  return websession::detail::category_of<detail::url_error_traits>();
 }
 
 /// The category of redis::client_error.
 inline const boost::system::error_category& client_error_category() noexcept {
-  static constexpr detail::client_error_category_impl instance;
-  return instance;
+  return websession::detail::category_of<detail::client_error_traits>();
 }
 
 inline boost::system::error_code make_error_code(error e) noexcept {

@@ -107,8 +107,31 @@ class json_serializer {
 
   boost::system::error_code deserialize(std::string_view in, session_metadata& meta,
                                         boost::json::object& data) const {
-    // What serialize() writes takes the quick path; anything else the full parse below.
+    // What serialize() writes takes the quick path; anything else the full parse.
     if (read_canonical(in, meta, data)) return {};
+    return read_parsed(in, meta, &data);
+  }
+
+  /// The metadata alone (the envelope: what a listing of sessions needs), as deserialize()
+  /// gives it. For a value as serialize() writes it, the data is skipped, neither decoded nor
+  /// checked (a sealed value comes from serialize()); anything else is parsed whole and refused
+  /// as deserialize() refuses it. error::malformed for what is not an envelope of this format.
+  boost::system::error_code deserialize_metadata(std::string_view in,
+                                                 session_metadata& meta) const {
+    session_metadata m;
+    if (read_canonical_envelope(in, m) != 0) {
+      m.version = meta.version;  // owned by the store, not by the encoding
+      meta = std::move(m);
+      return {};
+    }
+    return read_parsed(in, meta, nullptr);
+  }
+
+ private:
+  // The full parse, for anything read_canonical does not take: the metadata into `meta`, the
+  // data into `*data` (checked but dropped when `data` is null).
+  static boost::system::error_code read_parsed(std::string_view in, session_metadata& meta,
+                                               boost::json::object* data) {
     boost::system::error_code ec;
     boost::json::value root = boost::json::parse(boost::json::string_view(in.data(), in.size()),
                                                  ec, {}, strict_options());
@@ -159,11 +182,10 @@ class json_serializer {
 
     m.version = meta.version;  // owned by the store, not by the encoding
     meta = std::move(m);
-    data = std::move(d->get_object());
+    if (data) *data = std::move(d->get_object());
     return {};
   }
 
- private:
   // Times deserialize() accepts: [1970, 2200) in milliseconds (2200-01-01T00:00:00Z), so that
   // system_clock's nanoseconds (which end in 2262) cannot overflow.
   static constexpr std::int64_t max_time_ms = 7258118400000;
@@ -290,6 +312,27 @@ class json_serializer {
   // subset of what the full parse accepts, with the same result.
   static bool read_canonical(std::string_view in, session_metadata& meta,
                              boost::json::object& data) {
+    session_metadata m;
+    const std::size_t at = read_canonical_envelope(in, m);
+    if (at == 0) return false;
+    // The data alone: one level less deep than the whole document may be.
+    boost::system::error_code ec;
+    boost::json::parse_options po = strict_options();
+    po.max_depth = max_data_depth;
+    const std::string_view d = in.substr(at, in.size() - 1 - at);
+    boost::json::value v = boost::json::parse(boost::json::string_view(d.data(), d.size()), ec,
+                                              {}, po);
+    if (ec || !v.is_object() || !finite_numbers(v.get_object())) return false;
+    m.version = meta.version;  // owned by the store, not by the encoding
+    meta = std::move(m);
+    data = std::move(v.get_object());
+    return true;
+  }
+
+  // read_canonical's envelope: every member before the data, into `m`. Returns where the data
+  // starts (after `,"d":`; the document then ends with '}' at least 3 characters later), or 0
+  // for any other shape.
+  static std::size_t read_canonical_envelope(std::string_view in, session_metadata& m) {
     std::size_t at = 0;
     const auto take = [&](std::string_view lit) {
       if (in.substr(at, lit.size()) != lit) return false;
@@ -324,28 +367,16 @@ class json_serializer {
       ++at;  // the closing quote
       return valid_utf8(out);
     };
-    session_metadata m;
     std::string_view user, csrf, fingerprint;
     if (!take("{\"v\":1") || !time(",\"c\":", m.created) || !time(",\"s\":", m.last_seen) ||
         !time(",\"i\":", m.idle_deadline) || !time(",\"a\":", m.absolute_deadline) ||
         !text(",\"u\":\"", user) || !text(",\"x\":\"", csrf) || !text(",\"f\":\"", fingerprint) ||
         !take(",\"d\":") || in.size() - at < 3 || in.back() != '}')
-      return false;
-    if (!csrf.empty() && !detail::base64url_decode(csrf, m.csrf_secret)) return false;
+      return 0;
+    if (!csrf.empty() && !detail::base64url_decode(csrf, m.csrf_secret)) return 0;
     m.user.assign(user);
     m.fingerprint.assign(fingerprint);
-    // The data alone: one level less deep than the whole document may be.
-    boost::system::error_code ec;
-    boost::json::parse_options po = strict_options();
-    po.max_depth = max_data_depth;
-    const std::string_view d = in.substr(at, in.size() - 1 - at);
-    boost::json::value v = boost::json::parse(boost::json::string_view(d.data(), d.size()), ec,
-                                              {}, po);
-    if (ec || !v.is_object() || !finite_numbers(v.get_object())) return false;
-    m.version = meta.version;  // owned by the store, not by the encoding
-    meta = std::move(m);
-    data = std::move(v.get_object());
-    return true;
+    return at;
   }
 
   // Present and an integer in [1970, 2200) in milliseconds, so converting to the clock's
@@ -386,5 +417,6 @@ class json_serializer {
 };
 
 static_assert(serializer<json_serializer>);
+static_assert(envelope_reading_serializer<json_serializer>);
 
 }  // namespace websession

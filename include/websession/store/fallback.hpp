@@ -278,7 +278,7 @@ class fallback_store {
   }
 
   static bool unreachable(const boost::system::error_code& ec) noexcept {
-    return ec == error::store_unavailable || ec == error::timeout;
+    return ec == condition::store_unreachable;
   }
 
   void note_primary_failure(const boost::system::error_code& ec) {

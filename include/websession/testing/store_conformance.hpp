@@ -450,7 +450,7 @@ struct store_conformance {
       f.pass(unit * 3);
       auto gone = [&](const std::string& k) {
         const error_code e = detail::code_of(f.run(f.store.load(k)));
-        return e == error::not_found || e == error::expired;
+        return e == condition::session_gone;
       };
       BOOST_TEST(gone(a));
       BOOST_TEST(detail::code_of(f.run(f.store.replace(b, store_write{"w", long_ttl, {}}, 1))) ==
