@@ -25,7 +25,12 @@ rm -f "$dir/build-times.log"
 start=$SECONDS
 targets=()
 for t in "$@"; do targets+=(--target "$t"); done
-WS_TIME_LOG=$dir/build-times.log cmake --build "$dir" -j "$jobs" "${targets[@]}" >/dev/null
+if ! WS_TIME_LOG=$dir/build-times.log cmake --build "$dir" -j "$jobs" "${targets[@]}" \
+    >"$dir/build-times.out" 2>&1; then
+  tail -n 30 "$dir/build-times.out" >&2
+  echo "build_times: the build failed (log: $dir/build-times.out)" >&2
+  exit 1
+fi
 wall=$((SECONDS - start))
 
 sort -rn "$dir/build-times.log" | awk '{printf "%7.1f %7.1f  %s\n", $1, $2, $3}'
