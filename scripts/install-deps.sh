@@ -12,7 +12,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-test1.81-dev
   libssl-dev libhiredis-dev redis-server redis-tools redis-sentinel pkg-config
   # Toolchain.
-  cmake ninja-build g++ clang-14 ccache
+  cmake ninja-build g++ clang-14 ccache lld
   # clang-14 only recommends its sanitizer runtime; the asan variant (and -fsanitize=fuzzer)
   # cannot link without it, and --no-install-recommends would skip it.
   libclang-rt-14-dev

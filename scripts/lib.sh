@@ -129,3 +129,28 @@ ws_stop_pid() {
   wait "$pid" 2>/dev/null || status=$?
   return "$status"
 }
+
+# ws_compile_seconds CXX SOURCE FLAGS...: compiles SOURCE to an object thrown away (no ccache);
+# prints "CPU WALL" seconds (CPU: user + sys of the compiler). Fails with the compiler's first
+# lines of errors when it does not compile. scripts/compile_time.sh, scripts/header_cost.sh.
+ws_compile_seconds() {
+  local cxx=$1 src=$2 out
+  shift 2
+  out=$(mktemp)
+  if ! /usr/bin/time -f '%U %S %e' -o "$out.time" "$cxx" "$@" -c "$src" -o "$out.o" 2>"$out.err"; then
+    echo "compile failed: $cxx $* -c $src" >&2
+    head -n 5 "$out.err" >&2
+    rm -f "$out" "$out".*
+    return 1
+  fi
+  awk '{printf "%.2f %.2f\n", $1 + $2, $3}' "$out.time"
+  rm -f "$out" "$out".*
+}
+
+# ws_median FIELD "A B" "C D" ...: the median of field FIELD (1-based) of the arguments.
+ws_median() {
+  local field=$1
+  shift
+  printf '%s\n' "$@" | awk -v f="$field" '{print $f}' | sort -n |
+    awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
+}

@@ -29,6 +29,8 @@ if(WEBSESSION_DOCS_SNIPPETS)
   set(_ws_snippet_skipped 0)
 
   foreach(_ws_doc IN LISTS _ws_docs)
+    # An edited page re-runs the configure step, which regenerates its blocks.
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/${_ws_doc}")
     file(READ "${PROJECT_SOURCE_DIR}/${_ws_doc}" _ws_text)
     # A ```cpp fence indented (inside a list item) would be passed over without a word.
     if(_ws_text MATCHES "\n[ \t]+```cpp")

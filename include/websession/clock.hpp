@@ -17,8 +17,12 @@ using time_point = std::chrono::system_clock::time_point;
 /// to the store and to the manager and move both at once. Thread-safe.
 class manual_clock {
  public:
-  /// Starts at `start` (by default 2026-01-01T00:00:00Z, a fixed instant so tests repeat).
-  explicit manual_clock(time_point start = time_point{std::chrono::seconds{1767225600}})
+  /// Starts at 2026-01-01T00:00:00Z, a fixed instant so tests repeat. Not explicit, so that
+  /// `Clock clock = {}` (a defaulted policy argument) works for it too.
+  manual_clock() : manual_clock(time_point{std::chrono::seconds{1767225600}}) {}
+
+  /// Starts at `start`.
+  explicit manual_clock(time_point start)
       : now_(std::make_shared<std::atomic<time_point::rep>>(start.time_since_epoch().count())) {}
 
   time_point now() const noexcept {

@@ -8,10 +8,9 @@
 
 #include <websession/clock.hpp>
 #include <websession/result.hpp>
-#include <websession/session.hpp>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/json/object.hpp>
+#include <boost/json/fwd.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <chrono>
@@ -22,6 +21,11 @@
 #include <vector>
 
 namespace websession {
+
+// Declared, not included (session.hpp defines it, <boost/json/fwd.hpp> declares json::object):
+// the serializer concept takes both by reference only, so a cipher or a store that includes
+// this header does not pay for Boost.JSON. A serializer includes session.hpp itself.
+struct session_metadata;
 
 /// Coroutine-returning store operations: `co_await store.load(key)`.
 template <class T>

@@ -3,9 +3,10 @@
 // a completion token and the completion signature void(error_code, T) (or void(error_code)).
 #pragma once
 
-#include <websession/concepts.hpp>
 #include <websession/error.hpp>
+#include <websession/result.hpp>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>

@@ -6,6 +6,7 @@
 #include <websession/concepts.hpp>
 #include <websession/detail/base64url.hpp>
 #include <websession/error.hpp>
+#include <websession/session.hpp>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
